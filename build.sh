@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Tern's one build entry point.
+#   ./build.sh            publish the host to out/tern (Native AOT, fully static)
+#   ./build.sh run [ARGS] build if needed, then run `out/tern serve` (embedded default config) or `out/tern ARGS`
+#   ./build.sh test       every test: unit, in-process integration, end-to-end against out/tern
+#   ./build.sh bench      the BenchmarkDotNet suites (bench/)
+# On a fresh Debian 12 machine it installs what is missing with apt-get, non-interactively.
+set -euo pipefail
+cd "$(dirname "$0")"
+ROOT=$(pwd)
+OUT="$ROOT/out"
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+
+log() { printf '==> %s\n' "$*" >&2; }
+
+# Debian packages the build and the tests need: cmake + libssl-dev for the static OpenSSL link,
+# and the real peers the tests talk to (Postfix's smtp-source/smtp-sink, swaks with TLS and AUTH).
+APT_PACKAGES=(cmake libssl-dev swaks libnet-ssleay-perl libio-socket-ssl-perl libauthen-sasl-perl openssl python3)
+
+ensure_packages() {
+  local missing=()
+  for p in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    log "installing Debian packages: ${missing[*]}"
+    local SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+  command -v dotnet >/dev/null || { echo "build.sh: the .NET SDK (dotnet) is required" >&2; exit 1; }
+}
+
+revision() { git rev-parse --short HEAD 2>/dev/null || echo unknown; }
+
+publish() {
+  ensure_packages
+  # Rebuild only when a source, project or props file is newer than the binary.
+  if [ -x "$OUT/tern" ] && [ -z "$(find src aot.props Directory.Build.props Directory.Packages.props -newer "$OUT/tern" -type f 2>/dev/null | head -1)" ]; then
+    return
+  fi
+  log "publishing out/tern (Native AOT, static)"
+  dotnet publish src/Tern/Tern.csproj -c Release -r linux-x64 -o "$OUT" \
+    -p:SourceRevisionId="$(revision)" -nologo -clp:NoSummary -v:q
+  rm -f "$OUT"/*.dbg "$OUT"/*.pdb
+  if ldd "$OUT/tern" >/dev/null 2>&1; then
+    echo "build.sh: out/tern is not a static executable" >&2
+    exit 1
+  fi
+}
+
+run_tests() {
+  publish
+  log "building tests"
+  dotnet build Tern.slnx -c Release -nologo -clp:NoSummary -v:q
+  log "running tests"
+  TERN_BINARY="$OUT/tern" dotnet test Tern.slnx -c Release --no-build -nologo \
+    --logger "console;verbosity=normal" -- RunConfiguration.TestSessionTimeout=1200000 2>&1 | tee "$OUT/test.log" | grep -E '^\s*(Failed|Skipped) |Passed!|Failed!|error|Total tests|Test Run' || true
+  # dotnet test's exit status is lost in the pipe; read the summary instead.
+  if grep -q -E 'Failed!|Test Run Failed|error' "$OUT/test.log" || ! grep -q 'Passed!' "$OUT/test.log"; then
+    echo "build.sh: tests failed (full log: out/test.log)" >&2
+    exit 1
+  fi
+  local passed failed skipped
+  passed=$(grep -oE 'Passed: +[0-9]+' "$OUT/test.log" | awk '{s+=$2} END {print s+0}')
+  failed=$(grep -oE 'Failed: +[0-9]+' "$OUT/test.log" | awk '{s+=$2} END {print s+0}')
+  skipped=$(grep -oE 'Skipped: +[0-9]+' "$OUT/test.log" | awk '{s+=$2} END {print s+0}')
+  echo "$passed passed, $failed failed, $skipped skipped"
+}
+
+case "${1:-publish}" in
+  publish|build) publish ;;
+  run)
+    shift
+    publish
+    if [ $# -eq 0 ]; then set -- serve; fi
+    exec "$OUT/tern" "$@"
+    ;;
+  test) run_tests ;;
+  bench)
+    shift
+    ensure_packages
+    dotnet run -c Release --project bench/Tern.Benchmarks -- "$@"
+    ;;
+  *) echo "usage: ./build.sh [run [ARGS]|test|bench [ARGS]]" >&2; exit 2 ;;
+esac

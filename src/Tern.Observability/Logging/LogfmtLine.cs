@@ -1,0 +1,185 @@
+using System.Globalization;
+using System.Text;
+using Microsoft.Extensions.Logging;
+
+namespace Tern.Observability.Logging;
+
+/// <summary>
+/// Builds one logfmt line: <c>t=&lt;RFC3339&gt; l=info m="..." c=&lt;component&gt; k=v ...</c>.
+/// The message (<c>m</c>) is the template's text before its first placeholder, so a call such as
+/// <c>"connection accepted {cid} {remote}"</c> prints <c>m="connection accepted" cid=... remote=...</c>.
+/// </summary>
+public static class LogfmtLine
+{
+    private const string OriginalFormatKey = "{OriginalFormat}";
+
+    /// <summary>Formats the line (with trailing newline) into <paramref name="sb"/>.</summary>
+    public static void Format<TState>(
+        StringBuilder sb,
+        DateTime utcNow,
+        LogLevel level,
+        string component,
+        TernLogLevel componentLevel,
+        TState state,
+        Exception? exception,
+        Func<TState, Exception?, string> formatter)
+    {
+        sb.Append("t=");
+        Span<char> ts = stackalloc char[32];
+        utcNow.TryFormat(ts, out var n, "yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture);
+        sb.Append(ts[..n]);
+        sb.Append(" l=").Append(TernLogLevels.ShortName(level));
+
+        string? template = null;
+        if (state is IReadOnlyList<KeyValuePair<string, object?>> props)
+        {
+            for (var i = 0; i < props.Count; i++)
+            {
+                if (props[i].Key == OriginalFormatKey)
+                {
+                    template = props[i].Value as string;
+                }
+            }
+        }
+
+        sb.Append(" m=");
+        AppendValue(sb, template is null ? formatter(state, exception) : MessageOf(template));
+        sb.Append(" c=");
+        AppendValue(sb, component);
+
+        if (state is IReadOnlyList<KeyValuePair<string, object?>> kvs)
+        {
+            for (var i = 0; i < kvs.Count; i++)
+            {
+                var (key, value) = (kvs[i].Key, kvs[i].Value);
+                if (key == OriginalFormatKey)
+                {
+                    continue;
+                }
+
+                sb.Append(' ');
+                AppendKey(sb, key);
+                sb.Append('=');
+                AppendObject(sb, value, componentLevel);
+            }
+        }
+
+        if (exception is not null)
+        {
+            sb.Append(" err=");
+            AppendValue(sb, exception.Message);
+            sb.Append(" errtype=");
+            AppendValue(sb, exception.GetType().FullName ?? exception.GetType().Name);
+            if (componentLevel >= TernLogLevel.Debug && exception.StackTrace is { } stack)
+            {
+                sb.Append(" stack=");
+                AppendValue(sb, stack);
+            }
+        }
+
+        sb.Append('\n');
+    }
+
+    /// <summary>The template's text before its first placeholder, without trailing blanks or colon.</summary>
+    public static string MessageOf(string template)
+    {
+        var brace = template.IndexOf('{', StringComparison.Ordinal);
+        var text = brace < 0 ? template : template[..brace];
+        return text.TrimEnd(' ', ':', ',');
+    }
+
+    private static void AppendKey(StringBuilder sb, string key)
+    {
+        // Keys are identifiers: keep letters, digits, '_', '.', '-'; anything else becomes '_'.
+        foreach (var ch in key)
+        {
+            sb.Append(char.IsAsciiLetterOrDigit(ch) || ch is '_' or '.' or '-' ? ch : '_');
+        }
+    }
+
+    private static void AppendObject(StringBuilder sb, object? value, TernLogLevel componentLevel)
+    {
+        switch (value)
+        {
+            case null:
+                sb.Append("\"\"");
+                break;
+            case LogSecret secret:
+                AppendValue(sb, componentLevel >= TernLogLevel.TraceAuth ? secret.Value : "***");
+                break;
+            case LogData data:
+                if (componentLevel >= TernLogLevel.TraceData)
+                {
+                    AppendValue(sb, Encoding.UTF8.GetString(data.Value.Span));
+                }
+                else
+                {
+                    AppendValue(sb, data.ToString());
+                }
+
+                break;
+            case string s:
+                AppendValue(sb, s);
+                break;
+            case bool b:
+                sb.Append(b ? "true" : "false");
+                break;
+            case TimeSpan span:
+                // Durations in seconds with millisecond precision: easy to grep and compare.
+                sb.Append(span.TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture)).Append('s');
+                break;
+            case IFormattable f:
+                AppendValue(sb, f.ToString(null, CultureInfo.InvariantCulture));
+                break;
+            default:
+                AppendValue(sb, value.ToString() ?? string.Empty);
+                break;
+        }
+    }
+
+    /// <summary>Appends a logfmt value, quoted and escaped when it is empty or holds space, '=', '"' or control characters.</summary>
+    public static void AppendValue(StringBuilder sb, string value)
+    {
+        var needsQuotes = value.Length == 0;
+        foreach (var ch in value)
+        {
+            if (ch <= ' ' || ch == '=' || ch == '"' || ch == '\\' || ch == '\x7f')
+            {
+                needsQuotes = true;
+                break;
+            }
+        }
+
+        if (!needsQuotes)
+        {
+            sb.Append(value);
+            return;
+        }
+
+        sb.Append('"');
+        foreach (var ch in value)
+        {
+            switch (ch)
+            {
+                case '"': sb.Append("\\\""); break;
+                case '\\': sb.Append("\\\\"); break;
+                case '\n': sb.Append("\\n"); break;
+                case '\r': sb.Append("\\r"); break;
+                case '\t': sb.Append("\\t"); break;
+                default:
+                    if (ch < ' ' || ch == '\x7f')
+                    {
+                        sb.Append("\\x").Append(((int)ch).ToString("x2", CultureInfo.InvariantCulture));
+                    }
+                    else
+                    {
+                        sb.Append(ch);
+                    }
+
+                    break;
+            }
+        }
+
+        sb.Append('"');
+    }
+}

@@ -1,0 +1,334 @@
+using System.Net;
+using Tern.Observability.Logging;
+using Tomlyn;
+using Tomlyn.Model;
+using Tomlyn.Serialization;
+
+namespace Tern.Config;
+
+/// <summary>
+/// Reads the TOML configuration file into a <see cref="TernConfig"/>. Unknown keys, wrong types and bad
+/// values are all reported at once, each naming the file, line and key. Relative paths in a file are
+/// resolved against the file's directory; in the embedded default, against the working directory.
+/// </summary>
+public static class ConfigLoader
+{
+    public const int DefaultRelayPort = 2525;
+    public const int DefaultSubmissionPort = 5587;
+    public const int DefaultHttpPort = 9464;
+
+    /// <summary>The configuration used when no file is given.</summary>
+    public static TernConfig Default() => Parse(string.Empty, TernConfig.EmbeddedSource, Directory.GetCurrentDirectory());
+
+    public static TernConfig Load(string path)
+    {
+        string text;
+        try
+        {
+            text = File.ReadAllText(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new ConfigException([new ConfigError(path, 0, string.Empty, "cannot read the configuration file: " + e.Message)]);
+        }
+
+        var dir = Path.GetDirectoryName(Path.GetFullPath(path)) ?? Directory.GetCurrentDirectory();
+        return Parse(text, path, dir);
+    }
+
+    /// <summary>The fully commented example configuration (<c>tern config example</c>).</summary>
+    public static string Example()
+    {
+        using var stream = typeof(ConfigLoader).Assembly.GetManifestResourceStream("tern.example.toml")
+            ?? throw new InvalidOperationException("the example configuration is missing from the binary");
+        using var reader = new StreamReader(stream);
+        return reader.ReadToEnd();
+    }
+
+    public static TernConfig Parse(string text, string sourceName, string baseDirectory)
+    {
+        var metadata = new TomlMetadataStore();
+        var options = new TomlSerializerOptions
+        {
+            MetadataStore = metadata,
+            SourceName = sourceName,
+            DuplicateKeyHandling = TomlDuplicateKeyHandling.Error,
+        };
+
+        TomlTable root;
+        try
+        {
+            root = TomlSerializer.Deserialize<TomlTable>(text, new TomlModelContext(options)) ?? new TomlTable();
+        }
+        catch (TomlException e)
+        {
+            throw new ConfigException([new ConfigError(sourceName, e.Line is > 0 and var line ? line : 0, string.Empty, "syntax error: " + SyntaxMessage(e))]);
+        }
+
+        var errors = new List<ConfigError>();
+        var top = new ConfigTable(sourceName, string.Empty, 0, root, metadata, errors);
+        var config = Bind(top, sourceName, baseDirectory);
+        top.Finish();
+        if (errors.Count > 0)
+        {
+            throw new ConfigException(errors.OrderBy(e => e.Line).ToList());
+        }
+
+        return config;
+    }
+
+    private static string SyntaxMessage(TomlException e)
+    {
+        // Tomlyn prefixes "name(line,col) : error : "; keep only the explanation.
+        var msg = e.Message;
+        var marker = msg.LastIndexOf(": error :", StringComparison.Ordinal);
+        return (marker >= 0 ? msg[(marker + 9)..] : msg).Trim();
+    }
+
+    private static TernConfig Bind(ConfigTable top, string sourceName, string baseDirectory)
+    {
+        var hostname = top.String("hostname", DefaultHostname());
+        if (!IsDomainName(hostname))
+        {
+            top.Error("hostname", $"\"{hostname}\" is not a valid host name (letters, digits, '-' and '.')");
+        }
+
+        var dataDir = top.String("data_dir", "./data");
+        if (dataDir.Length == 0)
+        {
+            top.Error("data_dir", "must not be empty");
+        }
+
+        var log = BindLog(top.Table("log"));
+        var http = BindHttp(top.Table("http"));
+        var relay = BindRelay(top.Table("relay"));
+        var listeners = BindListeners(top.Table("listeners"), baseDirectory);
+        var grace = TimeSpan.FromSeconds(10);
+        if (top.Table("shutdown") is { } shutdown)
+        {
+            grace = shutdown.Duration("grace", grace, TimeSpan.Zero, TimeSpan.FromMinutes(10));
+            shutdown.Finish();
+        }
+
+        return new TernConfig
+        {
+            Source = sourceName,
+            Hostname = hostname,
+            DataDirectory = Path.GetFullPath(dataDir, baseDirectory),
+            Log = log,
+            Http = http,
+            Relay = relay,
+            Listeners = listeners,
+            ShutdownGrace = grace,
+        };
+    }
+
+    private static LogConfig BindLog(ConfigTable? t)
+    {
+        var level = TernLogLevel.Info;
+        var components = new Dictionary<string, TernLogLevel>(StringComparer.Ordinal);
+        if (t is null)
+        {
+            return new LogConfig(level, components);
+        }
+
+        var name = t.String("level", "info");
+        if (!TernLogLevels.TryParse(name, out level))
+        {
+            t.Error("level", $"unknown level \"{name}\"; expected one of {string.Join(", ", TernLogLevels.Names)}");
+        }
+
+        if (t.Table("components") is { } c)
+        {
+            foreach (var (component, value) in c.StringEntries())
+            {
+                if (!LogComponents.All.Contains(component))
+                {
+                    c.Error(component, $"unknown component; expected one of {string.Join(", ", LogComponents.All)}");
+                }
+                else if (!TernLogLevels.TryParse(value, out var cl))
+                {
+                    c.Error(component, $"unknown level \"{value}\"; expected one of {string.Join(", ", TernLogLevels.Names)}");
+                }
+                else
+                {
+                    components[component] = cl;
+                }
+            }
+
+            c.Finish();
+        }
+
+        t.Finish();
+        return new LogConfig(level, components);
+    }
+
+    private static HttpConfig BindHttp(ConfigTable? t)
+    {
+        var listen = new IPEndPoint(IPAddress.Loopback, DefaultHttpPort);
+        if (t is null)
+        {
+            return new HttpConfig(listen);
+        }
+
+        if (t.OptionalString("listen") is { } text)
+        {
+            if (ConfigValues.TryParseEndpoint(text, out var ep))
+            {
+                listen = ep;
+            }
+            else
+            {
+                t.Error("listen", $"expected an address and port such as \"127.0.0.1:{DefaultHttpPort}\" or \"[::1]:{DefaultHttpPort}\", got \"{text}\"");
+            }
+        }
+
+        t.Finish();
+        return new HttpConfig(listen);
+    }
+
+    private static RelayConfig BindRelay(ConfigTable? t)
+    {
+        IReadOnlyList<IPNetwork> loopback = [IPNetwork.Parse("127.0.0.0/8"), IPNetwork.Parse("::1/128")];
+        if (t is null)
+        {
+            return new RelayConfig(loopback);
+        }
+
+        var networks = new List<IPNetwork>();
+        var texts = t.StringArray("networks");
+        foreach (var text in texts ?? [])
+        {
+            if (!ConfigValues.TryParseNetwork(text, out var network))
+            {
+                t.Error("networks", $"\"{text}\" is not an address or network such as \"192.0.2.0/24\"");
+            }
+            else if (network.PrefixLength == 0)
+            {
+                t.Error("networks", $"\"{text}\" would let every address on the internet relay (an open relay); list the client networks instead");
+            }
+            else
+            {
+                networks.Add(network);
+            }
+        }
+
+        t.Finish();
+        return new RelayConfig(texts is null ? loopback : networks);
+    }
+
+    private static List<ListenerConfig> BindListeners(ConfigTable? t, string baseDirectory)
+    {
+        if (t is null)
+        {
+            return
+            [
+                new ListenerConfig("relay", ListenerKind.Relay, new IPEndPoint(IPAddress.Loopback, DefaultRelayPort), null, null),
+                new ListenerConfig("submission", ListenerKind.Submission, new IPEndPoint(IPAddress.Loopback, DefaultSubmissionPort), null, null),
+            ];
+        }
+
+        var result = new List<ListenerConfig>();
+        var seen = new Dictionary<IPEndPoint, string>();
+        foreach (var (name, l) in t.NamedTables())
+        {
+            var kindText = l.String("kind", "relay");
+            var kind = kindText switch
+            {
+                "relay" => ListenerKind.Relay,
+                "submission" => ListenerKind.Submission,
+                "submissions" => ListenerKind.Submissions,
+                _ => (ListenerKind?)null,
+            };
+            if (kind is null)
+            {
+                l.Error("kind", $"unknown listener kind \"{kindText}\"; expected relay, submission or submissions");
+            }
+
+            IPEndPoint? address = null;
+            if (l.OptionalString("address") is not { } addressText)
+            {
+                l.Error("address", "missing: every listener needs an address such as \"127.0.0.1:25\"");
+            }
+            else if (!ConfigValues.TryParseEndpoint(addressText, out var ep))
+            {
+                l.Error("address", $"expected an IP address and port such as \"127.0.0.1:25\" or \"[::1]:25\", got \"{addressText}\"");
+            }
+            else if (seen.TryGetValue(ep, out var other))
+            {
+                l.Error("address", $"{ep} is already used by listener \"{other}\"");
+            }
+            else
+            {
+                seen[ep] = name;
+                address = ep;
+            }
+
+            var cert = ResolveFile(l, "tls_cert", baseDirectory);
+            var key = ResolveFile(l, "tls_key", baseDirectory);
+            if ((cert is null) != (key is null))
+            {
+                // The certificate and its key go together; report on the one that is set.
+                l.Error(cert is null ? "tls_key" : "tls_cert", $"set {(cert is null ? "tls_cert" : "tls_key")} too: a certificate and its key go together");
+            }
+
+            l.Finish();
+            if (kind is { } k && address is not null)
+            {
+                result.Add(new ListenerConfig(name, k, address, cert, key));
+            }
+        }
+
+        t.Finish();
+        return result;
+    }
+
+    private static string? ResolveFile(ConfigTable t, string key, string baseDirectory)
+    {
+        if (t.OptionalString(key) is not { } path)
+        {
+            return null;
+        }
+
+        var full = Path.GetFullPath(path, baseDirectory);
+        if (!File.Exists(full))
+        {
+            t.Error(key, $"file \"{full}\" does not exist");
+        }
+
+        return full;
+    }
+
+    private static string DefaultHostname()
+    {
+        var name = Environment.MachineName;
+        return IsDomainName(name) ? name.ToLowerInvariant() : "localhost";
+    }
+
+    /// <summary>RFC 1123 host name: dot-separated labels of letters, digits and inner hyphens.</summary>
+    internal static bool IsDomainName(string name)
+    {
+        if (name.Length is 0 or > 253)
+        {
+            return false;
+        }
+
+        foreach (var label in name.Split('.'))
+        {
+            if (label.Length is 0 or > 63 || label[0] == '-' || label[^1] == '-')
+            {
+                return false;
+            }
+
+            foreach (var ch in label)
+            {
+                if (!char.IsAsciiLetterOrDigit(ch) && ch != '-')
+                {
+                    return false;
+                }
+            }
+        }
+
+        return true;
+    }
+}

@@ -1,0 +1,55 @@
+using System.Net;
+using Tern.Observability.Logging;
+
+namespace Tern.Config;
+
+/// <summary>The whole configuration as the host sees it. Libraries get their own option objects built from it.</summary>
+public sealed record TernConfig
+{
+    /// <summary>Where the configuration came from: a file path, or <see cref="EmbeddedSource"/>.</summary>
+    public required string Source { get; init; }
+
+    public const string EmbeddedSource = "(embedded default)";
+
+    public bool IsEmbeddedDefault => Source == EmbeddedSource;
+
+    /// <summary>Name used in the SMTP greeting, EHLO and Received headers.</summary>
+    public required string Hostname { get; init; }
+
+    /// <summary>Absolute path of the data directory (spool, certificates, accounts).</summary>
+    public required string DataDirectory { get; init; }
+
+    public required LogConfig Log { get; init; }
+
+    public required HttpConfig Http { get; init; }
+
+    public required RelayConfig Relay { get; init; }
+
+    public required IReadOnlyList<ListenerConfig> Listeners { get; init; }
+
+    /// <summary>How long SIGTERM waits for in-flight SMTP transactions before closing them.</summary>
+    public required TimeSpan ShutdownGrace { get; init; }
+}
+
+public sealed record LogConfig(TernLogLevel Level, IReadOnlyDictionary<string, TernLogLevel> Components);
+
+public sealed record HttpConfig(IPEndPoint Listen);
+
+/// <summary>Who may relay without authenticating. Submission always requires AUTH.</summary>
+public sealed record RelayConfig(IReadOnlyList<IPNetwork> Networks);
+
+public enum ListenerKind
+{
+    /// <summary>MX / relay (port 25 style): STARTTLS offered, relay only for configured networks.</summary>
+    Relay,
+
+    /// <summary>Submission (RFC 6409, port 587 style): STARTTLS, AUTH required.</summary>
+    Submission,
+
+    /// <summary>Submission over implicit TLS (RFC 8314, port 465 style): AUTH required.</summary>
+    Submissions,
+}
+
+/// <param name="TlsCertificate">PEM certificate chain file; null: the self-signed certificate in the data directory.</param>
+/// <param name="TlsKey">PEM private key file; set together with <paramref name="TlsCertificate"/>.</param>
+public sealed record ListenerConfig(string Name, ListenerKind Kind, IPEndPoint Address, string? TlsCertificate, string? TlsKey);

@@ -1,0 +1,143 @@
+using System.Runtime.InteropServices;
+using Microsoft.Extensions.Logging;
+using Tern.Cli;
+using Tern.Config;
+using Tern.Metrics;
+using Tern.Observability.Logging;
+
+namespace Tern.Hosting;
+
+/// <summary>
+/// <c>tern serve</c>: composes the components from the configuration, runs until SIGTERM/SIGINT,
+/// then stops accepting, lets transactions in flight finish (bounded by <c>shutdown.grace</c>),
+/// closes the store and returns 0. SIGHUP re-reads the configuration file's log levels.
+/// </summary>
+public static partial class TernHost
+{
+    public static async Task<int> RunAsync(TernConfig config, string? configPath, TextWriter stdout, TextWriter stderr, CancellationToken cancel)
+    {
+        var levels = new LogLevelSettings(config.Log.Level, config.Log.Components);
+        using var loggers = new LogfmtLoggerFactory(levels, new LogSink(Console.OpenStandardError()));
+        var log = loggers.CreateLogger(LogComponents.Host);
+
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancel);
+        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx => OnStopSignal(ctx, stop, log, "SIGTERM"));
+        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, ctx => OnStopSignal(ctx, stop, log, "SIGINT"));
+        using var sighup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, ctx =>
+        {
+            ctx.Cancel = true;
+            ReloadLevels(configPath, levels, log);
+        });
+
+        LogStarting(log, BuildInfo.Version, config.Source, config.Hostname, config.DataDirectory);
+
+        DataDirectory data;
+        try
+        {
+            data = DataDirectory.Open(config.DataDirectory);
+        }
+        catch (InvalidOperationException e)
+        {
+            LogFatal(log, e.Message);
+            await stderr.WriteLineAsync("tern: " + e.Message);
+            return ExitCodes.Failure;
+        }
+
+        using (data)
+        {
+            var metrics = new PrometheusMetrics();
+            _ = new ProcessMetrics(metrics, BuildInfo.Version);
+
+            var (certPath, _, created) = SelfSignedCertificate.Ensure(data.Sub("tls"), config.Hostname);
+            if (created)
+            {
+                LogSelfSigned(log, certPath);
+            }
+
+            foreach (var listener in config.Listeners)
+            {
+                var kind = ListenerKindName(listener.Kind);
+                LogListening(log, listener.Name, kind, listener.Address);
+            }
+
+            LogListening(log, "http", "metrics", config.Http.Listen);
+            await stdout.FlushAsync(stop.Token);
+
+            try
+            {
+                await Task.Delay(Timeout.Infinite, stop.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                // Normal shutdown.
+            }
+
+            LogStopped(log);
+        }
+
+        return ExitCodes.Ok;
+    }
+
+    internal static string ListenerKindName(ListenerKind kind) => kind switch
+    {
+        ListenerKind.Relay => "relay",
+        ListenerKind.Submission => "submission",
+        _ => "submissions",
+    };
+
+    private static void OnStopSignal(PosixSignalContext ctx, CancellationTokenSource stop, ILogger log, string name)
+    {
+        // Keep the process alive: the host shuts down in order and exits with 0.
+        ctx.Cancel = true;
+        LogSignal(log, name);
+        stop.Cancel();
+    }
+
+    private static void ReloadLevels(string? configPath, LogLevelSettings levels, ILogger log)
+    {
+        if (configPath is null)
+        {
+            LogReloadSkipped(log);
+            return;
+        }
+
+        try
+        {
+            var config = ConfigLoader.Load(configPath);
+            levels.Set(config.Log.Level, config.Log.Components);
+            var level = config.Log.Level.ToName();
+            LogReloaded(log, configPath, level);
+        }
+        catch (ConfigException e)
+        {
+            LogReloadFailed(log, configPath, e.Message);
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "starting {version} {config} {hostname} {data_dir}")]
+    private static partial void LogStarting(ILogger log, string version, string config, string hostname, string data_dir);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "listening {listener} {kind} {address}")]
+    private static partial void LogListening(ILogger log, string listener, string kind, System.Net.IPEndPoint address);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "generated a self-signed certificate; configure tls_cert and tls_key for production {path}")]
+    private static partial void LogSelfSigned(ILogger log, string path);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "signal received, shutting down {signal}")]
+    private static partial void LogSignal(ILogger log, string signal);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "stopped")]
+    private static partial void LogStopped(ILogger log);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "cannot start {reason}")]
+    private static partial void LogFatal(ILogger log, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "configuration reloaded {config} {level}")]
+    private static partial void LogReloaded(ILogger log, string config, string level);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "SIGHUP ignored: running on the embedded default configuration")]
+    private static partial void LogReloadSkipped(ILogger log);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "configuration reload failed, keeping the running configuration {config} {errors}")]
+    private static partial void LogReloadFailed(ILogger log, string config, string errors);
+}

@@ -1,0 +1,3 @@
+using Tern.Cli;
+
+return await TernCommandLine.RunAsync(args, Console.Out, Console.Error);

@@ -2,6 +2,8 @@ using System.Net;
 using Tern.Observability.Logging;
 using Tomlyn;
 using Tomlyn.Model;
+using Tomlyn.Parsing;
+using Tomlyn.Syntax;
 using Tomlyn.Serialization;
 
 namespace Tern.Config;
@@ -54,6 +56,17 @@ public static class ConfigLoader
             SourceName = sourceName,
             DuplicateKeyHandling = TomlDuplicateKeyHandling.Error,
         };
+
+        // The syntax tree validates the whole document (syntax, duplicate keys and tables) and
+        // reports every problem with its position; only a valid document is mapped.
+        var document = SyntaxParser.Parse(text, sourceName);
+        if (document.HasErrors)
+        {
+            throw new ConfigException(document.Diagnostics
+                .Where(d => d.Kind == DiagnosticMessageKind.Error)
+                .Select(d => new ConfigError(sourceName, d.Span.Start.Line + 1, string.Empty, "syntax error: " + d.Message))
+                .ToList());
+        }
 
         TomlTable root;
         try

@@ -81,11 +81,13 @@ internal static class ConfigValues
         return true;
     }
 
-    /// <summary>An IP literal with a port: <c>127.0.0.1:25</c>, <c>[::1]:25</c>, <c>0.0.0.0:25</c>.</summary>
+    /// <summary>An IP literal with a port: <c>127.0.0.1:25</c>, <c>[::1]:25</c>, <c>0.0.0.0:25</c>. Port 0 lets the OS choose (tests).</summary>
     public static bool TryParseEndpoint(string text, out IPEndPoint endpoint)
     {
         endpoint = null!;
-        if (!IPEndPoint.TryParse(text, out var ep) || ep.Port == 0)
+        // The port is required: "127.0.0.1" alone would silently mean port 0.
+        var hasPort = text.StartsWith('[') ? text.Contains("]:", StringComparison.Ordinal) : text.Count(c => c == ':') == 1;
+        if (!hasPort || !IPEndPoint.TryParse(text, out var ep))
         {
             return false;
         }

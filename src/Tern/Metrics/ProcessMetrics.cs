@@ -9,10 +9,7 @@ public sealed class ProcessMetrics
     public ProcessMetrics(IMetrics metrics, string version)
     {
         metrics.Gauge("tern_build_info", "Tern build: version label, value 1.", "version").Labels(version).Set(1);
-        Panics = metrics.Counter(
-            "tern_panic_total",
-            "Unhandled exceptions caught at a component boundary (the component kept running).",
-            "component");
+        Panics = Tern.Observability.Metrics.Panics.Family(metrics);
 
         // Every label value exists from the start at 0, so that an increase() alert sees the first panic.
         foreach (var component in LogComponents.All)

@@ -1,0 +1,34 @@
+namespace Tern.Smtp.Server;
+
+/// <summary>Outcome of storing a message.</summary>
+public enum StoreStatus
+{
+    /// <summary>The message is durable: the server may answer 250.</summary>
+    Stored,
+
+    /// <summary>Temporary trouble (disk full, I/O error): 452 4.3.1; nothing half-written remains.</summary>
+    TemporaryFailure,
+}
+
+/// <summary>
+/// Where accepted messages go (the spool). The session streams the body into a writer as it arrives
+/// and answers 250 only once <see cref="IMessageWriter.CommitAsync"/> says the message is durable.
+/// </summary>
+public interface IMessageStore
+{
+    /// <summary>Starts a message for the envelope (read it now: it is reused after the transaction).</summary>
+    IMessageWriter Begin(SmtpEnvelope envelope);
+}
+
+/// <summary>One message being received. Disposing it without a successful commit discards it.</summary>
+public interface IMessageWriter : IDisposable
+{
+    /// <summary>The queue id, ASCII, used in the Received header and the 250 reply.</summary>
+    ReadOnlySpan<byte> Id { get; }
+
+    /// <summary>Appends body bytes (the Received header first, then the message as received, unstuffed).</summary>
+    void Write(ReadOnlySpan<byte> data);
+
+    /// <summary>Makes the message durable. Called once, after the last <see cref="Write"/>.</summary>
+    ValueTask<StoreStatus> CommitAsync(SmtpEnvelope envelope, CancellationToken cancel);
+}

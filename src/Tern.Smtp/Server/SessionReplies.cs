@@ -1,0 +1,64 @@
+using System.Globalization;
+using System.Text;
+
+namespace Tern.Smtp.Server;
+
+/// <summary>Replies that depend on configuration only, built once per listener.</summary>
+internal sealed class SessionReplies
+{
+    public SessionReplies(SmtpServerOptions server, SmtpListenerOptions listener)
+    {
+        var host = server.Hostname;
+        Greeting = Encoding.ASCII.GetBytes($"220 {host} ESMTP Tern\r\n");
+        Helo = Encoding.ASCII.GetBytes($"250 {host}\r\n");
+        Bye = Encoding.ASCII.GetBytes($"221 2.0.0 {host} closing connection\r\n");
+        var canStartTls = listener.Certificate is not null && listener.Kind != ListenerKind.Submissions;
+        EhloPlain = Ehlo(host, listener, tls: false, canStartTls);
+        EhloTls = Ehlo(host, listener, tls: true, canStartTls: false);
+    }
+
+    public byte[] Greeting { get; }
+
+    public byte[] Helo { get; }
+
+    public byte[] Bye { get; }
+
+    /// <summary>EHLO reply before TLS (offers STARTTLS when a certificate is configured).</summary>
+    public byte[] EhloPlain { get; }
+
+    /// <summary>EHLO reply once TLS is active (offers REQUIRETLS, RFC 8689 2).</summary>
+    public byte[] EhloTls { get; }
+
+    private static byte[] Ehlo(string host, SmtpListenerOptions listener, bool tls, bool canStartTls)
+    {
+        var lines = new List<string>
+        {
+            host,
+            "PIPELINING", // RFC 2920
+            "8BITMIME", // RFC 6152
+            "SMTPUTF8", // RFC 6531
+            "SIZE " + listener.Limits.MaxMessageSize.ToString(CultureInfo.InvariantCulture), // RFC 1870
+            "ENHANCEDSTATUSCODES", // RFC 2034
+            "CHUNKING", // RFC 3030
+            "DSN", // RFC 3461
+        };
+        if (canStartTls)
+        {
+            lines.Add("STARTTLS"); // RFC 3207
+        }
+
+        if (tls)
+        {
+            lines.Add("REQUIRETLS"); // RFC 8689
+        }
+
+        lines.Add("LIMITS RCPTMAX=" + listener.Limits.MaxRecipients.ToString(CultureInfo.InvariantCulture)); // RFC 9422
+        var sb = new StringBuilder();
+        for (var i = 0; i < lines.Count; i++)
+        {
+            sb.Append("250").Append(i == lines.Count - 1 ? ' ' : '-').Append(lines[i]).Append("\r\n");
+        }
+
+        return Encoding.ASCII.GetBytes(sb.ToString());
+    }
+}

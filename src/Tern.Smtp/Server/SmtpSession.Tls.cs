@@ -1,0 +1,86 @@
+using System.Net.Security;
+using System.Security.Authentication;
+
+namespace Tern.Smtp.Server;
+
+/// <summary>STARTTLS (RFC 3207) and implicit TLS (RFC 8314): the connection's pipes are swapped for pipes over SslStream.</summary>
+internal sealed partial class SmtpSession
+{
+    private SslProtocols _tlsProtocol;
+    private TlsCipherSuite _tlsCipher;
+
+    private async Task<bool> StartTlsAsync()
+    {
+        await _writer.FlushAsync();
+
+        // RFC 3207 5 / CVE-2011-0411: anything the client pipelined after STARTTLS was sent in the
+        // clear and must not be executed after the handshake.
+        if (_reader.TryRead(out var leftover))
+        {
+            if (!leftover.Buffer.IsEmpty)
+            {
+                SmtpServerLog.StartTlsInjection(_server.Log, Cid, Remote, leftover.Buffer.Length);
+            }
+
+            _reader.AdvanceTo(leftover.Buffer.End);
+        }
+
+        await _reader.CompleteAsync();
+        await _writer.CompleteAsync();
+
+        var certificate = _listener.Options.Certificate!;
+        var ssl = new SslStream(_stream, leaveInnerStreamOpen: false);
+        var options = new SslServerAuthenticationOptions
+        {
+            ServerCertificateContext = certificate.Context,
+            EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
+            ClientCertificateRequired = false,
+            AllowRenegotiation = false,
+            EncryptionPolicy = EncryptionPolicy.RequireEncryption,
+        };
+
+        _timer.Change(Limits.TlsHandshakeTimeout, Timeout.InfiniteTimeSpan);
+        using var handshakeTimeout = new CancellationTokenSource(Limits.TlsHandshakeTimeout);
+        try
+        {
+            await ssl.AuthenticateAsServerAsync(options, handshakeTimeout.Token);
+        }
+        catch (Exception e) when (e is AuthenticationException or IOException or OperationCanceledException or System.Net.Sockets.SocketException)
+        {
+            _server.Metrics.TlsHandshakes.Labels("unknown", "failed").Inc();
+            SmtpServerLog.TlsFailed(_server.Log, Cid, Remote, e.Message);
+            await ssl.DisposeAsync();
+
+            // Nothing can be said in the clear any more; the connection is closed.
+            _stream = Stream.Null;
+            (_reader, _writer) = CreatePipes(_stream);
+            return false;
+        }
+
+        _stream = ssl;
+        (_reader, _writer) = CreatePipes(ssl);
+        _tlsProtocol = ssl.SslProtocol;
+        _tlsCipher = ssl.NegotiatedCipherSuite;
+        var version = TlsVersionName(_tlsProtocol);
+        _server.Metrics.TlsHandshakes.Labels(version, "ok").Inc();
+        if (_server.Log.IsEnabled(Microsoft.Extensions.Logging.LogLevel.Debug))
+        {
+            SmtpServerLog.TlsEstablished(_server.Log, Cid, version, _tlsCipher.ToString());
+        }
+
+        // RFC 3207 4.2: forget everything learned before TLS; the client starts with EHLO again.
+        ResetTransaction();
+        _state = SessionState.Connected;
+        _heloLength = 0;
+        _esmtp = false;
+        _envelope.Tls = true;
+        return true;
+    }
+
+    internal static string TlsVersionName(SslProtocols p) => p switch
+    {
+        SslProtocols.Tls13 => "TLSv1.3",
+        SslProtocols.Tls12 => "TLSv1.2",
+        _ => "other",
+    };
+}

@@ -1,0 +1,360 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Net;
+using System.Net.Sockets;
+using Tern.Smtp.Protocol;
+
+namespace Tern.Smtp.Server;
+
+/// <summary>
+/// One SMTP connection: reads commands from the connection's pipe, answers them in order (pipelined
+/// groups included, RFC 2920), streams message data to the store. One instance per connection; the
+/// steady state of a session allocates nothing per command.
+/// </summary>
+internal sealed partial class SmtpSession : IDataSink, IDisposable
+{
+    private readonly SmtpServer _server;
+    private readonly ListenerContext _listener;
+    private readonly Socket _socket;
+    private readonly SmtpEnvelope _envelope = new();
+    private readonly byte[] _lineBuffer;
+    private readonly byte[] _helo = new byte[255];
+    private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly Timer _timer;
+    private Stream _stream;
+    private PipeReader _reader;
+    private PipeWriter _writer;
+    private SessionState _state;
+    private int _heloLength;
+    private bool _esmtp;
+    private bool _skippingLongLine;
+    private int _errors;
+    private int _messages;
+    private volatile bool _timedOut;
+    private volatile bool _stopRequested;
+    private volatile bool _forceStop;
+    private volatile bool _waitingForCommand;
+    private SmtpVerb _verb;
+
+    public SmtpSession(SmtpServer server, ListenerContext listener, Socket socket, IPEndPoint remote, long id, string cid)
+    {
+        _server = server;
+        _listener = listener;
+        _socket = socket;
+        Remote = remote;
+        Id = id;
+        Cid = cid;
+        _lineBuffer = new byte[listener.Options.Limits.MaxCommandLine];
+        _stream = new NetworkStream(socket, ownsSocket: true);
+        (_reader, _writer) = CreatePipes(_stream);
+        _timer = new Timer(static s => ((SmtpSession)s!).OnTimeout(), this, Timeout.Infinite, Timeout.Infinite);
+        _envelope.Client = remote;
+        _envelope.Listener = listener.Options.Name;
+    }
+
+    public long Id { get; }
+
+    /// <summary>Connection id for logs (<c>cid=</c>).</summary>
+    public string Cid { get; }
+
+    public IPEndPoint Remote { get; }
+
+    public Task Completion => _completion.Task;
+
+    private SmtpLimits Limits => _listener.Options.Limits;
+
+    private bool InTransaction => _state is SessionState.Mail or SessionState.Rcpt or SessionState.Data or SessionState.Bdat;
+
+    public void Start() => _ = Task.Run(RunAsync);
+
+    /// <summary>
+    /// Asks the session to end: at once if it waits for a command outside a transaction (or
+    /// <paramref name="force"/>), otherwise when the transaction in progress is over.
+    /// </summary>
+    public void RequestStop(bool force)
+    {
+        _stopRequested = true;
+        _forceStop |= force;
+        if (force || (_waitingForCommand && !InTransaction))
+        {
+            _reader.CancelPendingRead();
+        }
+    }
+
+    /// <summary>Closes the socket without a word (the peer did not read our 421 in time).</summary>
+    public void Abort() => _socket.Dispose();
+
+    /// <summary>Answers a connection over a limit with 421 and closes it.</summary>
+    public Task RefuseAsync(ReadOnlySpan<byte> text)
+    {
+        WriteClosing("421 4.7.0 "u8, text);
+        return RefuseCoreAsync();
+    }
+
+    void IDataSink.Write(ReadOnlySpan<byte> data) => _message?.Write(data);
+
+    /// <summary>Releases the timer and the stream (CloseAsync does this at the end of every session).</summary>
+    public void Dispose()
+    {
+        _timer.Dispose();
+        _stream.Dispose();
+        _message?.Dispose();
+        _message = null;
+    }
+
+    private static (PipeReader, PipeWriter) CreatePipes(Stream stream) => (
+        PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 16 * 1024, minimumReadSize: 2048, leaveOpen: true, useZeroByteReads: true)),
+        PipeWriter.Create(stream, new StreamPipeWriterOptions(minimumBufferSize: 4096, leaveOpen: true)));
+
+    private async Task RefuseCoreAsync()
+    {
+        try
+        {
+            _timer.Change(TimeSpan.FromSeconds(10), Timeout.InfiniteTimeSpan);
+            await _writer.FlushAsync();
+        }
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or OperationCanceledException)
+        {
+            // The peer is gone already.
+        }
+        finally
+        {
+            await _timer.DisposeAsync();
+            await _writer.CompleteAsync();
+            await _reader.CompleteAsync();
+            await _stream.DisposeAsync();
+        }
+    }
+
+    private async Task RunAsync()
+    {
+        SmtpServerLog.Connected(_server.Log, Cid, _listener.Options.Name, Remote);
+        try
+        {
+            if (_listener.Options.Kind == ListenerKind.Submissions && !await StartTlsAsync())
+            {
+                return;
+            }
+
+            _writer.Write(_listener.Replies.Greeting.AsSpan());
+            await _writer.FlushAsync();
+            await CommandLoopAsync();
+        }
+        catch (Exception e) when (IsConnectionError(e))
+        {
+            SmtpServerLog.ConnectionError(_server.Log, Cid, e.Message);
+        }
+        catch (Exception e)
+        {
+            _server.Panics.Inc();
+            SmtpServerLog.Panic(_server.Log, e, Cid);
+        }
+        finally
+        {
+            await CloseAsync();
+        }
+    }
+
+    private async Task CommandLoopAsync()
+    {
+        while (true)
+        {
+            var dataPhase = _state is SessionState.Data or SessionState.Bdat;
+            _timer.Change(dataPhase ? Limits.DataTimeout : Limits.CommandTimeout, Timeout.InfiniteTimeSpan);
+            _waitingForCommand = !dataPhase;
+            if (_stopRequested && (!InTransaction || _forceStop))
+            {
+                await CloseWithAsync(Replies.ShuttingDownText);
+                return;
+            }
+
+            var result = await _reader.ReadAsync();
+            _waitingForCommand = false;
+            if (result.IsCanceled)
+            {
+                if (_timedOut)
+                {
+                    SmtpServerLog.Closing(_server.Log, Cid, "timeout");
+                    await CloseWithAsync(Replies.TimeoutText);
+                    return;
+                }
+
+                if (_stopRequested && (!InTransaction || _forceStop))
+                {
+                    await CloseWithAsync(Replies.ShuttingDownText);
+                    return;
+                }
+
+                continue;
+            }
+
+            var buffer = result.Buffer;
+            var action = Process(ref buffer);
+            _reader.AdvanceTo(buffer.Start, action == SessionAction.None ? buffer.End : buffer.Start);
+
+            switch (action)
+            {
+                case SessionAction.Commit:
+                    await CommitAsync();
+                    break;
+                case SessionAction.StartTls:
+                    if (!await StartTlsAsync())
+                    {
+                        return;
+                    }
+
+                    continue;
+                case SessionAction.Close:
+                    await _writer.FlushAsync();
+                    return;
+            }
+
+            if (action == SessionAction.None && result.IsCompleted)
+            {
+                // The client closed its side; nothing more can be answered.
+                return;
+            }
+
+            if (action == SessionAction.None || !HasBufferedInput())
+            {
+                await _writer.FlushAsync();
+            }
+        }
+    }
+
+    private bool HasBufferedInput() => _reader.TryRead(out var peek) && ReturnPeek(peek);
+
+    private bool ReturnPeek(ReadResult peek)
+    {
+        var any = !peek.Buffer.IsEmpty;
+        _reader.AdvanceTo(peek.Buffer.Start);
+        if (peek.IsCanceled)
+        {
+            // TryRead consumed a timeout or stop request: raise it again for the next read.
+            _reader.CancelPendingRead();
+        }
+
+        return any;
+    }
+
+    /// <summary>Handles every complete command (or data) in <paramref name="buffer"/>; stops at one that needs async work.</summary>
+    private SessionAction Process(ref ReadOnlySequence<byte> buffer)
+    {
+        var reader = new SequenceReader<byte>(buffer);
+        var action = SessionAction.None;
+        while (action == SessionAction.None && !reader.End)
+        {
+            if (_state == SessionState.Data)
+            {
+                if (!ProcessData(ref reader))
+                {
+                    break;
+                }
+
+                action = SessionAction.Commit;
+                break;
+            }
+
+            if (_state == SessionState.Bdat)
+            {
+                action = ProcessBdat(ref reader);
+                if (_state == SessionState.Bdat)
+                {
+                    break;
+                }
+
+                continue;
+            }
+
+            var status = SmtpCommandParser.TryReadLine(ref reader, _lineBuffer, out var line, ref _skippingLongLine);
+            if (status == LineStatus.NeedMoreData)
+            {
+                break;
+            }
+
+            if (status == LineStatus.TooLong)
+            {
+                _verb = SmtpVerb.Unknown;
+                action = Error(Replies.LineTooLong);
+                continue;
+            }
+
+            action = HandleCommand(line);
+        }
+
+        buffer = buffer.Slice(reader.Position);
+        return action;
+    }
+
+    private void OnTimeout()
+    {
+        _timedOut = true;
+        _reader.CancelPendingRead();
+    }
+
+    private Task CloseWithAsync(ReadOnlySpan<byte> text)
+    {
+        WriteClosing("421 4.4.2 "u8, text);
+        return CloseWithCoreAsync();
+    }
+
+    private async Task CloseWithCoreAsync()
+    {
+        try
+        {
+            _timer.Change(TimeSpan.FromSeconds(10), Timeout.InfiniteTimeSpan);
+            await _writer.FlushAsync();
+        }
+        catch (Exception e) when (IsConnectionError(e))
+        {
+            // Peer gone.
+        }
+    }
+
+    private async Task CloseAsync()
+    {
+        _state = SessionState.Quit;
+        _message?.Dispose();
+        _message = null;
+        await _timer.DisposeAsync();
+        try
+        {
+            await _writer.CompleteAsync();
+            await _reader.CompleteAsync();
+            _socket.Shutdown(SocketShutdown.Both);
+        }
+        catch (Exception e) when (IsConnectionError(e))
+        {
+            // Already closed by the peer.
+        }
+        finally
+        {
+            await _stream.DisposeAsync();
+            _socket.Dispose();
+            SmtpServerLog.Closed(_server.Log, Cid, _messages);
+            _server.SessionEnded(this, _listener, Remote.Address);
+            _completion.TrySetResult();
+        }
+    }
+
+    private void WriteClosing(ReadOnlySpan<byte> codeAndStatus, ReadOnlySpan<byte> text)
+    {
+        _writer.Write(codeAndStatus);
+        _writer.Write(_server.Hostname);
+        _writer.Write(" "u8);
+        _writer.Write(text);
+        _writer.Write("\r\n"u8);
+    }
+
+    private static bool IsConnectionError(Exception e) =>
+        e is IOException or SocketException or ObjectDisposedException or OperationCanceledException or System.Security.Authentication.AuthenticationException
+        || e.InnerException is SocketException;
+
+    private enum SessionAction : byte
+    {
+        None,
+        Commit,
+        StartTls,
+        Close,
+    }
+}

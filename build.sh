@@ -15,7 +15,7 @@ log() { printf '==> %s\n' "$*" >&2; }
 
 # Debian packages the build and the tests need: cmake + libssl-dev for the static OpenSSL link,
 # and the real peers the tests talk to (Postfix's smtp-source/smtp-sink, swaks with TLS and AUTH).
-APT_PACKAGES=(cmake libssl-dev swaks libnet-ssleay-perl libio-socket-ssl-perl libauthen-sasl-perl openssl python3)
+APT_PACKAGES=(cmake libssl-dev postfix swaks libnet-ssleay-perl libio-socket-ssl-perl libauthen-sasl-perl openssl python3)
 
 ensure_packages() {
   local missing=()
@@ -27,6 +27,8 @@ ensure_packages() {
     local SUDO=""
     [ "$(id -u)" -eq 0 ] || SUDO="sudo"
     $SUDO apt-get update -qq
+    # Postfix is installed for its test tools (smtp-source, smtp-sink); no mail system is configured.
+    echo "postfix postfix/main_mailer_type select No configuration" | $SUDO debconf-set-selections
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   fi
   command -v dotnet >/dev/null || { echo "build.sh: the .NET SDK (dotnet) is required" >&2; exit 1; }

@@ -1,5 +1,6 @@
 using System.Net;
 using Tern.Observability.Logging;
+using Tern.Smtp.Server;
 using Tomlyn;
 using Tomlyn.Model;
 using Tomlyn.Parsing;
@@ -115,7 +116,14 @@ public static class ConfigLoader
         var log = BindLog(top.Table("log"));
         var http = BindHttp(top.Table("http"));
         var relay = BindRelay(top.Table("relay"));
-        var listeners = BindListeners(top.Table("listeners"), baseDirectory);
+        var limits = new SmtpLimits();
+        if (top.Table("smtp") is { } smtp)
+        {
+            limits = BindLimits(smtp, limits);
+            smtp.Finish();
+        }
+
+        var listeners = BindListeners(top.Table("listeners"), baseDirectory, limits);
         var grace = TimeSpan.FromSeconds(10);
         if (top.Table("shutdown") is { } shutdown)
         {
@@ -205,7 +213,7 @@ public static class ConfigLoader
         IReadOnlyList<IPNetwork> loopback = [IPNetwork.Parse("127.0.0.0/8"), IPNetwork.Parse("::1/128")];
         if (t is null)
         {
-            return new RelayConfig(loopback);
+            return new RelayConfig(loopback, []);
         }
 
         var networks = new List<IPNetwork>();
@@ -226,18 +234,32 @@ public static class ConfigLoader
             }
         }
 
+        var domains = new List<string>();
+        foreach (var d in t.StringArray("domains") ?? [])
+        {
+            var domain = d.TrimEnd('.').ToLowerInvariant();
+            if (!IsDomainName(domain))
+            {
+                t.Error("domains", $"\"{d}\" is not a domain name");
+            }
+            else
+            {
+                domains.Add(domain);
+            }
+        }
+
         t.Finish();
-        return new RelayConfig(texts is null ? loopback : networks);
+        return new RelayConfig(texts is null ? loopback : networks, domains);
     }
 
-    private static List<ListenerConfig> BindListeners(ConfigTable? t, string baseDirectory)
+    private static List<ListenerConfig> BindListeners(ConfigTable? t, string baseDirectory, SmtpLimits limits)
     {
         if (t is null)
         {
             return
             [
-                new ListenerConfig("relay", ListenerKind.Relay, new IPEndPoint(IPAddress.Loopback, DefaultRelayPort), null, null),
-                new ListenerConfig("submission", ListenerKind.Submission, new IPEndPoint(IPAddress.Loopback, DefaultSubmissionPort), null, null),
+                new ListenerConfig("relay", ListenerKind.Relay, new IPEndPoint(IPAddress.Loopback, DefaultRelayPort), null, null, limits),
+                new ListenerConfig("submission", ListenerKind.Submission, new IPEndPoint(IPAddress.Loopback, DefaultSubmissionPort), null, null, limits),
             ];
         }
 
@@ -285,16 +307,36 @@ public static class ConfigLoader
                 l.Error(cert is null ? "tls_key" : "tls_cert", $"set {(cert is null ? "tls_cert" : "tls_key")} too: a certificate and its key go together");
             }
 
+            var listenerLimits = BindLimits(l, limits);
             l.Finish();
             if (kind is { } k && address is not null)
             {
-                result.Add(new ListenerConfig(name, k, address, cert, key));
+                result.Add(new ListenerConfig(name, k, address, cert, key, listenerLimits));
             }
         }
 
         t.Finish();
         return result;
     }
+
+    /// <summary>SMTP limits: in <c>[smtp]</c> for every listener, and per listener as overrides.</summary>
+    private static SmtpLimits BindLimits(ConfigTable t, SmtpLimits inherited) => inherited with
+    {
+        MaxMessageSize = t.Size("max_message_size", inherited.MaxMessageSize, 1024, 2L << 30),
+
+        // RFC 5321 4.5.3.1.8: at least 100 recipients must be accepted.
+        MaxRecipients = (int)t.Integer("max_recipients", inherited.MaxRecipients, 100, 100_000),
+        MaxConnections = (int)t.Integer("max_connections", inherited.MaxConnections, 1, 1_000_000),
+        MaxConnectionsPerIp = (int)t.Integer("max_connections_per_ip", inherited.MaxConnectionsPerIp, 1, 1_000_000),
+        MaxErrors = (int)t.Integer("max_errors", inherited.MaxErrors, 1, 1000),
+
+        // RFC 5321 4.5.3.1.4/4.5.3.1.6: 512 and 1000 octets are the minimums.
+        MaxCommandLine = (int)t.Integer("max_command_line", inherited.MaxCommandLine, 512, 65536),
+        MaxDataLine = (int)t.Integer("max_data_line", inherited.MaxDataLine, 1000, 1 << 20),
+        CommandTimeout = t.Duration("command_timeout", inherited.CommandTimeout, TimeSpan.FromSeconds(1), TimeSpan.FromHours(1)),
+        DataTimeout = t.Duration("data_timeout", inherited.DataTimeout, TimeSpan.FromSeconds(1), TimeSpan.FromHours(1)),
+        TlsHandshakeTimeout = t.Duration("tls_handshake_timeout", inherited.TlsHandshakeTimeout, TimeSpan.FromSeconds(1), TimeSpan.FromMinutes(10)),
+    };
 
     private static string? ResolveFile(ConfigTable t, string key, string baseDirectory)
     {

@@ -1,5 +1,6 @@
 using System.Net;
 using Tern.Observability.Logging;
+using Tern.Smtp.Server;
 
 namespace Tern.Config;
 
@@ -35,21 +36,13 @@ public sealed record LogConfig(TernLogLevel Level, IReadOnlyDictionary<string, T
 
 public sealed record HttpConfig(IPEndPoint Listen);
 
-/// <summary>Who may relay without authenticating. Submission always requires AUTH.</summary>
-public sealed record RelayConfig(IReadOnlyList<IPNetwork> Networks);
-
-public enum ListenerKind
-{
-    /// <summary>MX / relay (port 25 style): STARTTLS offered, relay only for configured networks.</summary>
-    Relay,
-
-    /// <summary>Submission (RFC 6409, port 587 style): STARTTLS, AUTH required.</summary>
-    Submission,
-
-    /// <summary>Submission over implicit TLS (RFC 8314, port 465 style): AUTH required.</summary>
-    Submissions,
-}
+/// <summary>
+/// Who may relay without authenticating (<paramref name="Networks"/>), and the domains anyone may
+/// send to (<paramref name="Domains"/>). Submission always requires AUTH.
+/// </summary>
+public sealed record RelayConfig(IReadOnlyList<IPNetwork> Networks, IReadOnlyList<string> Domains);
 
 /// <param name="TlsCertificate">PEM certificate chain file; null: the self-signed certificate in the data directory.</param>
 /// <param name="TlsKey">PEM private key file; set together with <paramref name="TlsCertificate"/>.</param>
-public sealed record ListenerConfig(string Name, ListenerKind Kind, IPEndPoint Address, string? TlsCertificate, string? TlsKey);
+/// <param name="Limits">The <c>[smtp]</c> limits with this listener's overrides applied.</param>
+public sealed record ListenerConfig(string Name, ListenerKind Kind, IPEndPoint Address, string? TlsCertificate, string? TlsKey, SmtpLimits Limits);

@@ -4,6 +4,7 @@ using Tern.Cli;
 using Tern.Config;
 using Tern.Metrics;
 using Tern.Observability.Logging;
+using Tern.Smtp.Server;
 
 namespace Tern.Hosting;
 
@@ -23,10 +24,12 @@ public static partial class TernHost
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancel);
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx => OnStopSignal(ctx, stop, log, "SIGTERM"));
         using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, ctx => OnStopSignal(ctx, stop, log, "SIGINT"));
+        Action? reloadCertificates = null;
         using var sighup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, ctx =>
         {
             ctx.Cancel = true;
             ReloadLevels(configPath, levels, log);
+            reloadCertificates?.Invoke();
         });
 
         LogStarting(log, BuildInfo.Version, config.Source, config.Hostname, config.DataDirectory);
@@ -48,20 +51,29 @@ public static partial class TernHost
             var metrics = new PrometheusMetrics();
             _ = new ProcessMetrics(metrics, BuildInfo.Version);
 
-            var (certPath, _, created) = SelfSignedCertificate.Ensure(data.Sub("tls"), config.Hostname);
+            var (certPath, keyPath, created) = SelfSignedCertificate.Ensure(data.Sub("tls"), config.Hostname);
             if (created)
             {
                 LogSelfSigned(log, certPath);
             }
 
-            foreach (var listener in config.Listeners)
+            var certificates = new Dictionary<(string, string), ServerCertificate>();
+            SmtpServer smtp;
+            try
             {
-                var kind = ListenerKindName(listener.Kind);
-                LogListening(log, listener.Name, kind, listener.Address);
+                var store = new FileMessageStore(data.Sub("queue"));
+                smtp = new SmtpServer(BuildSmtpOptions(config, certificates, certPath, keyPath), store, loggers, metrics);
+                smtp.Start();
+            }
+            catch (Exception e) when (e is SmtpListenerException or IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException)
+            {
+                LogFatal(log, e.Message);
+                await stderr.WriteLineAsync("tern: " + e.Message);
+                DisposeAll(certificates.Values);
+                return ExitCodes.Failure;
             }
 
-            LogListening(log, "http", "metrics", config.Http.Listen);
-            await stdout.FlushAsync(stop.Token);
+            reloadCertificates = smtp.ReloadCertificates;
 
             try
             {
@@ -72,18 +84,52 @@ public static partial class TernHost
                 // Normal shutdown.
             }
 
+            // Stop accepting, let transactions in flight finish (bounded), then close the store.
+            await smtp.StopAsync(config.ShutdownGrace);
+            DisposeAll(certificates.Values);
             LogStopped(log);
         }
 
         return ExitCodes.Ok;
     }
 
-    internal static string ListenerKindName(ListenerKind kind) => kind switch
+    /// <summary>Builds the SMTP server's options; listeners without their own certificate share the self-signed one.</summary>
+    internal static SmtpServerOptions BuildSmtpOptions(TernConfig config, Dictionary<(string, string), ServerCertificate> certificates, string selfSignedCert, string selfSignedKey)
     {
-        ListenerKind.Relay => "relay",
-        ListenerKind.Submission => "submission",
-        _ => "submissions",
-    };
+        ServerCertificate Certificate(string cert, string key)
+        {
+            if (!certificates.TryGetValue((cert, key), out var c))
+            {
+                c = new ServerCertificate(cert, key);
+                certificates[(cert, key)] = c;
+            }
+
+            return c;
+        }
+
+        return new SmtpServerOptions
+        {
+            Hostname = config.Hostname,
+            RelayNetworks = config.Relay.Networks,
+            AcceptDomains = config.Relay.Domains,
+            Listeners = config.Listeners.Select(l => new SmtpListenerOptions
+            {
+                Name = l.Name,
+                Kind = l.Kind,
+                Endpoint = l.Address,
+                Certificate = l.TlsCertificate is { } cert && l.TlsKey is { } key ? Certificate(cert, key) : Certificate(selfSignedCert, selfSignedKey),
+                Limits = l.Limits,
+            }).ToList(),
+        };
+    }
+
+    private static void DisposeAll(IEnumerable<IDisposable> items)
+    {
+        foreach (var i in items)
+        {
+            i.Dispose();
+        }
+    }
 
     private static void OnStopSignal(PosixSignalContext ctx, CancellationTokenSource stop, ILogger log, string name)
     {
@@ -116,9 +162,6 @@ public static partial class TernHost
 
     [LoggerMessage(Level = LogLevel.Information, Message = "starting {version} {config} {hostname} {data_dir}")]
     private static partial void LogStarting(ILogger log, string version, string config, string hostname, string data_dir);
-
-    [LoggerMessage(Level = LogLevel.Information, Message = "listening {listener} {kind} {address}")]
-    private static partial void LogListening(ILogger log, string listener, string kind, System.Net.IPEndPoint address);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "generated a self-signed certificate; configure tls_cert and tls_key for production {path}")]
     private static partial void LogSelfSigned(ILogger log, string path);

@@ -31,10 +31,12 @@ public sealed class FuzzTests : IDisposable
         for (var i = 0; i < Iterations; i++)
         {
             Assert.True(factory.TryCreate(mechanism, channel, out var server));
-            var step = random.Next(4) == 0 ? server.Start() : server.Step(Message(random, transcript, 0));
-            for (var round = 1; step.Status == SaslStatus.Continue && round < 4; round++)
+            // Either AUTH without an initial response (Start) or with one; then the client's messages in order.
+            var index = 0;
+            var step = random.Next(4) == 0 ? server.Start() : server.Step(Message(random, transcript, index++));
+            while (step.Status == SaslStatus.Continue && index < 4)
             {
-                step = server.Step(Message(random, transcript, round));
+                step = server.Step(Message(random, transcript, index++));
             }
 
             Assert.True(step.Status is SaslStatus.Continue or SaslStatus.Success or SaslStatus.Failure);

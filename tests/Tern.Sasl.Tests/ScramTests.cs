@@ -302,7 +302,7 @@ public sealed partial class ScramTests : IDisposable
         var result = server.Step(Sasl.Utf8(message));
 
         Assert.Equal(SaslStatus.Failure, result.Status);
-        Assert.True(result.Failure is SaslFailure.Malformed or SaslFailure.ChannelBindingMismatch, $"{message}: {result.Failure}");
+        Assert.Equal(SaslFailure.Malformed, result.Failure);
     }
 
     [Fact]

@@ -1,6 +1,7 @@
 using System.Net;
 using Tern.Config;
 using Tern.Observability.Logging;
+using Tern.Smtp.Server;
 
 namespace Tern.Tests.Config;
 
@@ -92,7 +93,37 @@ public sealed class ConfigLoaderTests
         Assert.Equal([IPNetwork.Parse("192.0.2.0/24"), IPNetwork.Parse("2001:db8::1/128")], c.Relay.Networks);
         Assert.Equal(TimeSpan.FromMilliseconds(1500), c.ShutdownGrace);
         Assert.Equal(2, c.Listeners.Count);
-        Assert.Equal(new ListenerConfig("implicit", ListenerKind.Submissions, IPEndPoint.Parse("[::]:465"), null, null), c.Listeners[1]);
+        Assert.Equal(new ListenerConfig("implicit", ListenerKind.Submissions, IPEndPoint.Parse("[::]:465"), null, null, new SmtpLimits()), c.Listeners[1]);
+    }
+
+    [Fact]
+    public void Smtp_limits_apply_to_every_listener_and_listeners_override_them()
+    {
+        var c = Parse("""
+            [smtp]
+            max_message_size = "10MiB"
+            max_recipients = 200
+            command_timeout = "2m"
+
+            [relay]
+            domains = ["Ours.Example.", "other.example"]
+
+            [listeners.a]
+            address = "127.0.0.1:25"
+
+            [listeners.b]
+            address = "127.0.0.1:26"
+            max_recipients = 500
+            max_connections_per_ip = 5
+            """);
+        Assert.Equal(10L << 20, c.Listeners[0].Limits.MaxMessageSize);
+        Assert.Equal(200, c.Listeners[0].Limits.MaxRecipients);
+        Assert.Equal(TimeSpan.FromMinutes(2), c.Listeners[0].Limits.CommandTimeout);
+        Assert.Equal(new SmtpLimits().MaxConnectionsPerIp, c.Listeners[0].Limits.MaxConnectionsPerIp);
+        Assert.Equal(10L << 20, c.Listeners[1].Limits.MaxMessageSize);
+        Assert.Equal(500, c.Listeners[1].Limits.MaxRecipients);
+        Assert.Equal(5, c.Listeners[1].Limits.MaxConnectionsPerIp);
+        Assert.Equal(["ours.example", "other.example"], c.Relay.Domains);
     }
 
     [Fact]
@@ -155,6 +186,12 @@ public sealed class ConfigLoaderTests
     [InlineData("[listeners.a]\naddress = \"127.0.0.1:25\"\ntls_key = \"/dev/null\"\n", "listeners.a.tls_key", "set tls_cert too")]
     [InlineData("[listeners.a]\naddress = \"127.0.0.1:25\"\ntls_cert = \"/nonexistent/cert.pem\"\ntls_key = \"/dev/null\"\n", "listeners.a.tls_cert", "does not exist")]
     [InlineData("listeners = 5\n", "listeners", "expected a table")]
+    [InlineData("[smtp]\nmax_recipients = 10\n", "smtp.max_recipients", "from 100 to 100000")]
+    [InlineData("[smtp]\nmax_message_size = \"lots\"\n", "smtp.max_message_size", "expected a size")]
+    [InlineData("[smtp]\ncommand_timeout = \"0s\"\n", "smtp.command_timeout", "from 1s to 1h")]
+    [InlineData("[smtp]\nmax_data_line = 80\n", "smtp.max_data_line", "from 1000")]
+    [InlineData("[relay]\ndomains = [\"bad domain\"]\n", "relay.domains", "is not a domain name")]
+    [InlineData("[listeners.a]\naddress = \"127.0.0.1:25\"\nmax_errors = 0\n", "listeners.a.max_errors", "from 1 to 1000")]
     public void Bad_values_name_the_key(string toml, string key, string message)
     {
         var e = SingleError(toml);

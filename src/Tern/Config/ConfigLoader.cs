@@ -289,7 +289,7 @@ public static class ConfigLoader
             {
                 l.Error("address", $"expected an IP address and port such as \"127.0.0.1:25\" or \"[::1]:25\", got \"{addressText}\"");
             }
-            else if (seen.TryGetValue(ep, out var other))
+            else if (ep.Port != 0 && seen.TryGetValue(ep, out var other))
             {
                 l.Error("address", $"{ep} is already used by listener \"{other}\"");
             }

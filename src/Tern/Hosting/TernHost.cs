@@ -150,9 +150,11 @@ public static partial class TernHost
         try
         {
             var config = ConfigLoader.Load(configPath);
-            levels.Set(config.Log.Level, config.Log.Components);
             var level = config.Log.Level.ToName();
+
+            // Logged before the new levels apply, so that the line is written even when they are quieter.
             LogReloaded(log, configPath, level);
+            levels.Set(config.Log.Level, config.Log.Components);
         }
         catch (ConfigException e)
         {

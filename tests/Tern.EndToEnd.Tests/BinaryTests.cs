@@ -1,0 +1,234 @@
+using System.Diagnostics;
+using System.Net;
+using System.Text.RegularExpressions;
+using MailKit.Net.Smtp;
+using MailKit.Security;
+using MimeKit;
+
+namespace Tern.EndToEnd.Tests;
+
+/// <summary>The published static binary, driven as an operator would.</summary>
+public sealed partial class BinaryTests
+{
+    private const string ServeConfig = """
+        hostname = "e2e.tern.test"
+        data_dir = "data"
+
+        [log]
+        level = "debug"
+
+        [shutdown]
+        grace = "5s"
+
+        [listeners.relay]
+        kind = "relay"
+        address = "127.0.0.1:0"
+
+        [listeners.submission]
+        kind = "submission"
+        address = "127.0.0.1:0"
+        """;
+
+    [Fact]
+    public async Task Binary_is_static_and_prints_its_version()
+    {
+        using var dir = new TempDir();
+        var (code, stdout, _) = await TernProcess.RunAsync(dir.Path, "version");
+        Assert.Equal(0, code);
+        Assert.Matches(@"^tern \d+\.\d+\.\d+\S* \(\.NET [\d.]+, linux-x64, Native AOT\)\n$", stdout);
+
+        var ldd = Process.Start(new ProcessStartInfo("ldd", TernProcess.Binary) { RedirectStandardOutput = true, RedirectStandardError = true })!;
+        var text = await ldd.StandardOutput.ReadToEndAsync() + await ldd.StandardError.ReadToEndAsync();
+        await ldd.WaitForExitAsync();
+        Assert.Contains("not a dynamic executable", text, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Help_on_every_command()
+    {
+        using var dir = new TempDir();
+        foreach (var args in new[] { new[] { "--help" }, ["serve", "--help"], ["config", "check", "--help"], ["config", "example", "--help"], ["version", "--help"] })
+        {
+            var (code, stdout, _) = await TernProcess.RunAsync(dir.Path, args);
+            Assert.Equal(0, code);
+            Assert.Contains("Usage:", stdout, StringComparison.Ordinal);
+        }
+
+        Assert.Equal(2, (await TernProcess.RunAsync(dir.Path, "serve", "--bogus")).Code);
+    }
+
+    [Fact]
+    public async Task Config_check_accepts_a_good_file_and_the_example()
+    {
+        using var dir = new TempDir();
+        var good = dir.File("good.toml", ServeConfig);
+        var (code, stdout, _) = await TernProcess.RunAsync(dir.Path, "config", "check", "-c", good);
+        Assert.Equal(0, code);
+        Assert.Contains("ok (2 listeners)", stdout, StringComparison.Ordinal);
+
+        var example = (await TernProcess.RunAsync(dir.Path, "config", "example")).Stdout;
+        var path = dir.File("example.toml", example);
+        Assert.Equal(0, (await TernProcess.RunAsync(dir.Path, "config", "check", "-c", path)).Code);
+    }
+
+    [Fact]
+    public async Task Config_check_names_file_line_and_key()
+    {
+        using var dir = new TempDir();
+        var bad = dir.File("bad.toml", "hostname = \"x.example\"\n\n[smtp]\nmax_recipients = \"many\"\n[listeners.mx]\naddress = \"127.0.0.1:25\"\ncolour = \"red\"\n");
+        var (code, _, stderr) = await TernProcess.RunAsync(dir.Path, "config", "check", "-c", bad);
+        Assert.Equal(78, code);
+        Assert.Contains($"{bad}:4: smtp.max_recipients: expected an integer from 100 to 100000, got the string \"many\"", stderr, StringComparison.Ordinal);
+        Assert.Contains($"{bad}:7: listeners.mx.colour: unknown key", stderr, StringComparison.Ordinal);
+
+        var syntax = dir.File("syntax.toml", "[smtp\n");
+        var s = await TernProcess.RunAsync(dir.Path, "config", "check", "-c", syntax);
+        Assert.Equal(78, s.Code);
+        Assert.Contains($"{syntax}:1: syntax error", s.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Serve_refuses_a_bad_config()
+    {
+        using var dir = new TempDir();
+        var bad = dir.File("bad.toml", "[relay]\nnetworks = [\"0.0.0.0/0\"]\n");
+        var (code, _, stderr) = await TernProcess.RunAsync(dir.Path, "serve", "-c", bad);
+        Assert.Equal(78, code);
+        Assert.Contains($"{bad}:2: relay.networks:", stderr, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(Path.Combine(dir.Path, "data")));
+    }
+
+    [Fact]
+    public async Task Serve_accepts_mail_and_stops_cleanly_on_sigterm_within_a_second()
+    {
+        using var dir = new TempDir();
+        var config = dir.File("tern.toml", ServeConfig);
+        await using var tern = TernProcess.Start(dir.Path, "serve", "-c", config);
+        var relay = await tern.ListenerAsync("relay");
+        var submission = await tern.ListenerAsync("submission");
+        Assert.Equal(IPAddress.Loopback, relay.Address);
+        Assert.NotEqual(relay.Port, submission.Port);
+
+        using (var client = new SmtpClient { ServerCertificateValidationCallback = (_, _, _, _) => true })
+        {
+            await client.ConnectAsync("127.0.0.1", relay.Port, SecureSocketOptions.StartTls);
+            var message = new MimeMessage();
+            message.From.Add(MailboxAddress.Parse("alice@example.org"));
+            message.To.Add(MailboxAddress.Parse("bob@example.net"));
+            message.Subject = "end to end";
+            message.Body = new TextPart("plain") { Text = "through the static binary" };
+            await client.SendAsync(message);
+            await client.DisconnectAsync(true);
+        }
+
+        var accepted = await tern.WaitForLogAsync(AcceptedLine());
+        var queued = Directory.GetFiles(Path.Combine(dir.Path, "data", "queue"), "*.eml");
+        var file = Assert.Single(queued);
+        Assert.Equal(accepted.Groups[1].Value + ".eml", Path.GetFileName(file));
+        var text = await File.ReadAllTextAsync(file);
+        Assert.Contains("X-Tern-Recipient: <bob@example.net>", text, StringComparison.Ordinal);
+        Assert.Contains("through the static binary", text, StringComparison.Ordinal);
+        Assert.Contains("by e2e.tern.test (Tern) with ESMTPS", text, StringComparison.Ordinal);
+
+        var sw = Stopwatch.StartNew();
+        tern.Signal(TernProcess.SIGTERM);
+        var code = await tern.WaitForExitAsync(TimeSpan.FromSeconds(5));
+        sw.Stop();
+        Assert.Equal(0, code);
+        Assert.True(sw.Elapsed < TimeSpan.FromSeconds(1), $"shutdown took {sw.Elapsed}");
+        Assert.Contains("m=stopped", tern.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Sigterm_lets_a_transaction_in_flight_finish()
+    {
+        using var dir = new TempDir();
+        var config = dir.File("tern.toml", ServeConfig);
+        await using var tern = TernProcess.Start(dir.Path, "serve", "-c", config);
+        var relay = await tern.ListenerAsync("relay");
+
+        using var tcp = new System.Net.Sockets.TcpClient();
+        await tcp.ConnectAsync(relay);
+        using var stream = tcp.GetStream();
+        using var reader = new StreamReader(stream);
+        using var writer = new StreamWriter(stream) { NewLine = "\r\n", AutoFlush = true };
+        Assert.StartsWith("220", await reader.ReadLineAsync(), StringComparison.Ordinal);
+        await writer.WriteLineAsync("HELO c.example");
+        await reader.ReadLineAsync();
+        await writer.WriteLineAsync("MAIL FROM:<a@example.org>");
+        await reader.ReadLineAsync();
+        await writer.WriteLineAsync("RCPT TO:<b@example.net>");
+        await reader.ReadLineAsync();
+        await writer.WriteLineAsync("DATA");
+        Assert.StartsWith("354", await reader.ReadLineAsync(), StringComparison.Ordinal);
+        await writer.WriteLineAsync("Subject: in flight");
+
+        tern.Signal(TernProcess.SIGTERM);
+        await tern.WaitForLogAsync(new Regex("m=stopping"));
+        Assert.False(tern.HasExited);
+
+        await writer.WriteLineAsync("");
+        await writer.WriteLineAsync("finished after SIGTERM");
+        await writer.WriteLineAsync(".");
+        Assert.StartsWith("250 2.0.0 OK id=", await reader.ReadLineAsync(), StringComparison.Ordinal);
+        Assert.StartsWith("421 4.4.2 e2e.tern.test Service shutting down", await reader.ReadLineAsync(), StringComparison.Ordinal);
+        Assert.Equal(0, await tern.WaitForExitAsync(TimeSpan.FromSeconds(5)));
+        Assert.Single(Directory.GetFiles(Path.Combine(dir.Path, "data", "queue"), "*.eml"));
+    }
+
+    [Fact]
+    public async Task Sigint_stops_too_and_sighup_reloads_log_levels()
+    {
+        using var dir = new TempDir();
+        var config = dir.File("tern.toml", ServeConfig);
+        await using var tern = TernProcess.Start(dir.Path, "serve", "-c", config);
+        await tern.ListenerAsync("relay");
+        await File.WriteAllTextAsync(config, ServeConfig.Replace("level = \"debug\"", "level = \"warn\"", StringComparison.Ordinal));
+        tern.Signal(TernProcess.SIGHUP);
+        await tern.WaitForLogAsync(new Regex("m=\"configuration reloaded\" c=tern config=\\S+ level=warn"));
+        tern.Signal(TernProcess.SIGINT);
+        Assert.Equal(0, await tern.WaitForExitAsync(TimeSpan.FromSeconds(5)));
+
+        // At warn, the info lines of the shutdown are no longer written.
+        Assert.DoesNotContain("m=stopped", tern.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Busy_port_and_locked_data_directory_are_clear_errors()
+    {
+        using var dir = new TempDir();
+        using var blocker = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        blocker.Start();
+        var port = ((IPEndPoint)blocker.LocalEndpoint).Port;
+        var busy = dir.File("busy.toml", ServeConfig.Replace("[listeners.relay]\nkind = \"relay\"\naddress = \"127.0.0.1:0\"", $"[listeners.relay]\nkind = \"relay\"\naddress = \"127.0.0.1:{port}\"", StringComparison.Ordinal));
+        var (code, _, stderr) = await TernProcess.RunAsync(dir.Path, "serve", "-c", busy);
+        Assert.Equal(1, code);
+        Assert.Contains($"listener relay: cannot listen on 127.0.0.1:{port}", stderr, StringComparison.Ordinal);
+
+        var config = dir.File("tern.toml", ServeConfig);
+        await using var first = TernProcess.Start(dir.Path, "serve", "-c", config);
+        await first.ListenerAsync("relay");
+        var second = await TernProcess.RunAsync(dir.Path, "serve", "-c", config);
+        Assert.Equal(1, second.Code);
+        Assert.Contains("is in use by another Tern process", second.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Embedded_default_serves_on_loopback()
+    {
+        // The embedded default listens on fixed ports (2525, 5587): the only test that uses them.
+        using var dir = new TempDir();
+        await using var tern = TernProcess.Start(dir.Path, "serve");
+        var relay = await tern.ListenerAsync("relay");
+        var submission = await tern.ListenerAsync("submission");
+        Assert.Equal(new IPEndPoint(IPAddress.Loopback, 2525), relay);
+        Assert.Equal(new IPEndPoint(IPAddress.Loopback, 5587), submission);
+        Assert.True(File.Exists(Path.Combine(dir.Path, "data", "tls", "selfsigned.crt")));
+        Assert.Contains("config=\"(embedded default)\"", tern.Stderr, StringComparison.Ordinal);
+        tern.Signal(TernProcess.SIGTERM);
+        Assert.Equal(0, await tern.WaitForExitAsync(TimeSpan.FromSeconds(5)));
+    }
+
+    [GeneratedRegex("m=\"message accepted\" c=smtp cid=\\S+ id=(\\S+)")]
+    private static partial Regex AcceptedLine();
+}

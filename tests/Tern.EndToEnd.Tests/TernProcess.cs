@@ -1,0 +1,191 @@
+using System.Diagnostics;
+using System.Net;
+using System.Runtime.InteropServices;
+using System.Text;
+using System.Text.RegularExpressions;
+
+namespace Tern.EndToEnd.Tests;
+
+/// <summary>Runs the published binary: one-shot commands, or a server whose stderr log is followed.</summary>
+internal sealed partial class TernProcess : IAsyncDisposable
+{
+    private readonly Process _process;
+    private readonly StringBuilder _stderr = new();
+    private readonly StringBuilder _stdout = new();
+    private readonly Lock _lock = new();
+
+    private TernProcess(Process process)
+    {
+        _process = process;
+    }
+
+    /// <summary>The binary under test: $TERN_BINARY, else out/tern at the repository root.</summary>
+    public static string Binary { get; } = Environment.GetEnvironmentVariable("TERN_BINARY") is { Length: > 0 } b ? b : FindRepoBinary();
+
+    public int Pid => _process.Id;
+
+    public string Stderr
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _stderr.ToString();
+            }
+        }
+    }
+
+    public bool HasExited => _process.HasExited;
+
+    public int ExitCode => _process.ExitCode;
+
+    public static async Task<(int Code, string Stdout, string Stderr)> RunAsync(string workingDirectory, params string[] args)
+    {
+        await using var p = Start(workingDirectory, args);
+        var code = await p.WaitForExitAsync(TimeSpan.FromSeconds(30));
+        return (code, p.StdoutText, p.Stderr);
+    }
+
+    public string StdoutText
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _stdout.ToString();
+            }
+        }
+    }
+
+    public static TernProcess Start(string workingDirectory, params string[] args)
+    {
+        var psi = new ProcessStartInfo(Binary)
+        {
+            WorkingDirectory = workingDirectory,
+            RedirectStandardError = true,
+            RedirectStandardOutput = true,
+            UseShellExecute = false,
+        };
+        foreach (var a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        var p = new TernProcess(Process.Start(psi) ?? throw new InvalidOperationException("cannot start " + Binary));
+        p._process.ErrorDataReceived += (_, e) =>
+        {
+            if (e.Data is not null)
+            {
+                lock (p._lock)
+                {
+                    p._stderr.Append(e.Data).Append('\n');
+                }
+            }
+        };
+        p._process.OutputDataReceived += (_, e) =>
+        {
+            if (e.Data is not null)
+            {
+                lock (p._lock)
+                {
+                    p._stdout.Append(e.Data).Append('\n');
+                }
+            }
+        };
+        p._process.BeginErrorReadLine();
+        p._process.BeginOutputReadLine();
+        return p;
+    }
+
+    /// <summary>Waits until a log line matches; fails with the log so far if it does not come.</summary>
+    public async Task<Match> WaitForLogAsync(Regex pattern, TimeSpan? timeout = null)
+    {
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(20));
+        while (DateTime.UtcNow < deadline)
+        {
+            var m = pattern.Match(Stderr);
+            if (m.Success)
+            {
+                return m;
+            }
+
+            if (_process.HasExited)
+            {
+                // Drain the asynchronous readers, then look once more.
+                _process.WaitForExit();
+                m = pattern.Match(Stderr);
+                if (m.Success)
+                {
+                    return m;
+                }
+
+                break;
+            }
+
+            await Task.Delay(20);
+        }
+
+        throw new Xunit.Sdk.XunitException($"log line /{pattern}/ not seen; exited={_process.HasExited}; log:\n{Stderr}");
+    }
+
+    /// <summary>The address a listener bound (from its "listening" log line).</summary>
+    public async Task<IPEndPoint> ListenerAsync(string name)
+    {
+        var m = await WaitForLogAsync(new Regex($"m=listening c=smtp listener={Regex.Escape(name)} kind=\\w+ address=(\\S+)"));
+        return IPEndPoint.Parse(m.Groups[1].Value);
+    }
+
+    public void Signal(int signal)
+    {
+        if (Kill(_process.Id, signal) != 0)
+        {
+            throw new InvalidOperationException($"kill({_process.Id}, {signal}) failed: {Marshal.GetLastPInvokeError()}");
+        }
+    }
+
+    public async Task<int> WaitForExitAsync(TimeSpan timeout)
+    {
+        using var cts = new CancellationTokenSource(timeout);
+        try
+        {
+            await _process.WaitForExitAsync(cts.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            throw new Xunit.Sdk.XunitException($"tern did not exit within {timeout}; log:\n{Stderr}");
+        }
+
+        // Let the asynchronous readers drain.
+        _process.WaitForExit();
+        return _process.ExitCode;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync();
+        }
+
+        _process.Dispose();
+    }
+
+    public const int SIGHUP = 1;
+    public const int SIGINT = 2;
+    public const int SIGTERM = 15;
+
+    [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static partial int Kill(int pid, int signal);
+
+    private static string FindRepoBinary()
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "build.sh")))
+        {
+            dir = dir.Parent;
+        }
+
+        return dir is null ? "tern" : Path.Combine(dir.FullName, "out", "tern");
+    }
+}

@@ -57,17 +57,21 @@ run_tests() {
   log "building tests"
   dotnet build Tern.slnx -c Release -nologo -clp:NoSummary -v:q
   log "running tests"
+  local rc=0
   TERN_BINARY="$OUT/tern" dotnet test Tern.slnx -c Release --no-build -nologo \
-    --logger "console;verbosity=normal" -- RunConfiguration.TestSessionTimeout=1200000 2>&1 | tee "$OUT/test.log" | grep -E '^\s*(Failed|Skipped) |Passed!|Failed!|error|Total tests|Test Run' || true
-  # dotnet test's exit status is lost in the pipe; read the summary instead.
-  if grep -q -E 'Failed!|Test Run Failed|error' "$OUT/test.log" || ! grep -q 'Passed!' "$OUT/test.log"; then
-    echo "build.sh: tests failed (full log: out/test.log)" >&2
+    --logger "console;verbosity=minimal" > "$OUT/test.log" 2>&1 || rc=$?
+  # One summary line per test assembly ("Passed!  - Failed: 0, Passed: 90, Skipped: 0, ...").
+  grep -E '^(Passed|Failed)!' "$OUT/test.log" || true
+  local passed failed skipped
+  passed=$(grep -E '^(Passed|Failed)!' "$OUT/test.log" | grep -oE 'Passed: +[0-9]+' | awk '{s+=$2} END {print s+0}')
+  failed=$(grep -E '^(Passed|Failed)!' "$OUT/test.log" | grep -oE 'Failed: +[0-9]+' | awk '{s+=$2} END {print s+0}')
+  skipped=$(grep -E '^(Passed|Failed)!' "$OUT/test.log" | grep -oE 'Skipped: +[0-9]+' | awk '{s+=$2} END {print s+0}')
+  if [ "$rc" -ne 0 ] || [ "$failed" -ne 0 ] || [ "$passed" -eq 0 ]; then
+    grep -E -A25 '^\s*Failed ' "$OUT/test.log" | head -200 || tail -100 "$OUT/test.log"
+    echo "build.sh: tests failed (exit $rc; full log: out/test.log)" >&2
+    echo "$passed passed, $failed failed, $skipped skipped"
     exit 1
   fi
-  local passed failed skipped
-  passed=$(grep -oE 'Passed: +[0-9]+' "$OUT/test.log" | awk '{s+=$2} END {print s+0}')
-  failed=$(grep -oE 'Failed: +[0-9]+' "$OUT/test.log" | awk '{s+=$2} END {print s+0}')
-  skipped=$(grep -oE 'Skipped: +[0-9]+' "$OUT/test.log" | awk '{s+=$2} END {print s+0}')
   echo "$passed passed, $failed failed, $skipped skipped"
 }
 

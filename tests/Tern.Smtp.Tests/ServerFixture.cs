@@ -34,9 +34,28 @@ internal sealed class TestServer : IAsyncDisposable
 
     public IPEndPoint Submissions => Server.BoundEndpoints[3];
 
-    public static TestServer Start(Func<SmtpLimits, SmtpLimits>? limits = null, bool trustLoopback = true, string[]? acceptDomains = null)
+    public const string User = "alice@example.org";
+    public const string Password = "correct horse battery staple";
+
+    public Tern.Sasl.Credentials.AccountStore? Accounts { get; private set; }
+
+    public static TestServer Start(Func<SmtpLimits, SmtpLimits>? limits = null, bool trustLoopback = true, string[]? acceptDomains = null, Func<SmtpAuthOptions, SmtpAuthOptions>? auth = null)
     {
         var dir = Directory.CreateTempSubdirectory("tern-smtp-").FullName;
+        var accounts = Tern.Sasl.Credentials.AccountStore.Open(Path.Combine(dir, "accounts.json"));
+        accounts.Add(User, Password, new Tern.Sasl.Credentials.AccountOptions { CramMd5 = true });
+        var mechanisms = new Tern.Sasl.SaslServerFactory(accounts, new Tern.Sasl.SaslServerOptions
+        {
+            Hostname = "mx.tern.test",
+            Mechanisms = [.. new Tern.Sasl.SaslServerOptions().Mechanisms, Tern.Sasl.SaslMechanisms.CramMd5],
+        });
+        var authOptions = new SmtpAuthOptions
+        {
+            Mechanisms = mechanisms,
+            BeforeAuthentication = () => accounts.ReloadIfChanged(),
+            MaySendAs = (user, sender) => System.Text.Encoding.UTF8.GetString(sender).Equals(user, StringComparison.OrdinalIgnoreCase),
+            FailureDelay = TimeSpan.FromMilliseconds(50),
+        };
         var (certPath, keyPath) = CreateCertificate(dir);
         var cert = new ServerCertificate(certPath, keyPath);
         var l = (limits ?? (x => x))(new SmtpLimits());
@@ -45,6 +64,7 @@ internal sealed class TestServer : IAsyncDisposable
             Hostname = "mx.tern.test",
             RelayNetworks = trustLoopback ? [IPNetwork.Parse("127.0.0.0/8")] : [],
             AcceptDomains = acceptDomains ?? ["ours.example"],
+            Authentication = (auth ?? (a => a))(authOptions),
             Listeners =
             [
                 new SmtpListenerOptions { Name = "relay", Kind = ListenerKind.Relay, Endpoint = new IPEndPoint(IPAddress.Loopback, 0), Certificate = cert, Limits = l },
@@ -56,7 +76,7 @@ internal sealed class TestServer : IAsyncDisposable
         var store = new MemoryMessageStore();
         var server = new SmtpServer(options, store, NullLoggerFactory.Instance, NullMetrics.Instance);
         server.Start();
-        return new TestServer(server, store, dir, cert);
+        return new TestServer(server, store, dir, cert) { Accounts = accounts };
     }
 
     public static (string Cert, string Key) CreateCertificate(string dir, string name = "mx.tern.test")

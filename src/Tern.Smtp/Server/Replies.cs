@@ -38,6 +38,16 @@ internal static class Replies
     public static ReadOnlySpan<byte> BdatSyntax => "501 5.5.4 BDAT requires a chunk size and optional LAST\r\n"u8;
     public static ReadOnlySpan<byte> StartTlsNotOffered => "502 5.5.1 STARTTLS not available\r\n"u8;
     public static ReadOnlySpan<byte> AuthNotAvailable => "502 5.5.1 AUTH not available\r\n"u8;
+
+    // AUTH (RFC 4954 4, 6).
+    public static ReadOnlySpan<byte> AuthSucceeded => "235 2.7.0 Authentication successful\r\n"u8;
+    public static ReadOnlySpan<byte> AuthInvalid => "535 5.7.8 Authentication credentials invalid\r\n"u8;
+    public static ReadOnlySpan<byte> AuthCancelled => "501 5.7.0 Authentication cancelled\r\n"u8;
+    public static ReadOnlySpan<byte> AuthBadBase64 => "501 5.5.2 Cannot decode the response\r\n"u8;
+    public static ReadOnlySpan<byte> UnknownMechanism => "504 5.5.4 Unrecognized authentication type\r\n"u8;
+    public static ReadOnlySpan<byte> AlreadyAuthenticated => "503 5.5.1 Already authenticated\r\n"u8;
+    public static ReadOnlySpan<byte> EncryptionRequiredForAuth => "538 5.7.11 Encryption required for requested authentication mechanism\r\n"u8;
+    public static ReadOnlySpan<byte> SenderNotAllowed => "553 5.7.1 Sender address not allowed for this account\r\n"u8;
     public static ReadOnlySpan<byte> EhloOnly => "503 5.5.1 Send EHLO to use this extension\r\n"u8;
 
     // Limits and content.
@@ -61,5 +71,6 @@ internal static class Replies
     public static ReadOnlySpan<byte> TooManyErrorsText => "Too many errors, closing connection"u8;
     public static ReadOnlySpan<byte> ShuttingDownText => "Service shutting down, closing connection"u8;
     public static ReadOnlySpan<byte> TooManyConnectionsText => "Too many connections, try again later"u8;
+    public static ReadOnlySpan<byte> TooManyAuthFailuresText => "Too many authentication failures, try again later"u8;
     public static ReadOnlySpan<byte> TooManyConnectionsFromIpText => "Too many connections from your address, try again later"u8;
 }

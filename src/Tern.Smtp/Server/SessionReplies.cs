@@ -1,5 +1,7 @@
 using System.Globalization;
 using System.Text;
+using Tern.Sasl;
+using Tern.Sasl.ChannelBindings;
 
 namespace Tern.Smtp.Server;
 
@@ -13,9 +15,19 @@ internal sealed class SessionReplies
         Helo = Encoding.ASCII.GetBytes($"250 {host}\r\n");
         Bye = Encoding.ASCII.GetBytes($"221 2.0.0 {host} closing connection\r\n");
         var canStartTls = listener.Certificate is not null && listener.Kind != ListenerKind.Submissions;
-        EhloPlain = Ehlo(host, listener, tls: false, canStartTls);
-        EhloTls = Ehlo(host, listener, tls: true, canStartTls: false);
+        var auth = server.Authentication?.Mechanisms;
+
+        // AUTH before TLS only when configured; the factory leaves out what needs TLS (RFC 4954 4, RFC 8314).
+        var plainAuth = auth is not null && server.AllowAuthWithoutTls ? auth.Advertised(SaslChannel.Plaintext) : [];
+        var tlsAuth = auth?.Advertised(SaslChannel.Tls(null)) ?? [];
+        var tlsBoundAuth = auth?.Advertised(SaslChannel.Tls(RepresentativeBinding)) ?? [];
+        EhloPlain = Ehlo(host, listener, tls: false, canStartTls, plainAuth);
+        EhloTls = Ehlo(host, listener, tls: true, canStartTls: false, tlsAuth);
+        EhloTlsWithBinding = Ehlo(host, listener, tls: true, canStartTls: false, tlsBoundAuth);
     }
+
+    /// <summary>Stands for "a channel binding is available" when listing mechanisms (-PLUS needs one).</summary>
+    private static ChannelBinding RepresentativeBinding { get; } = ChannelBinding.TlsUnique(new byte[12], System.Security.Authentication.SslProtocols.Tls12);
 
     public byte[] Greeting { get; }
 
@@ -26,10 +38,13 @@ internal sealed class SessionReplies
     /// <summary>EHLO reply before TLS (offers STARTTLS when a certificate is configured).</summary>
     public byte[] EhloPlain { get; }
 
-    /// <summary>EHLO reply once TLS is active (offers REQUIRETLS, RFC 8689 2).</summary>
+    /// <summary>EHLO reply once TLS is active (offers REQUIRETLS, RFC 8689 2), without a channel binding.</summary>
     public byte[] EhloTls { get; }
 
-    private static byte[] Ehlo(string host, SmtpListenerOptions listener, bool tls, bool canStartTls)
+    /// <summary>EHLO reply once TLS is active with a channel binding (adds the -PLUS mechanisms).</summary>
+    public byte[] EhloTlsWithBinding { get; }
+
+    private static byte[] Ehlo(string host, SmtpListenerOptions listener, bool tls, bool canStartTls, IReadOnlyList<string> auth)
     {
         var lines = new List<string>
         {
@@ -45,6 +60,11 @@ internal sealed class SessionReplies
         if (canStartTls)
         {
             lines.Add("STARTTLS"); // RFC 3207
+        }
+
+        if (auth.Count > 0)
+        {
+            lines.Add("AUTH " + string.Join(' ', auth)); // RFC 4954
         }
 
         if (tls)

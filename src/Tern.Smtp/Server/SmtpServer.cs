@@ -33,6 +33,7 @@ public sealed class SmtpServer : IAsyncDisposable
         Panics = Observability.Metrics.Panics.For(metrics, LogComponents.Smtp);
         Clock = clock ?? TimeProvider.System;
         Hostname = Encoding.ASCII.GetBytes(options.Hostname);
+        AuthFailures = new AuthFailureTracker(options.Authentication?.FailureWindow ?? TimeSpan.FromMinutes(10), Clock);
         var seed = Clock.GetUtcNow().ToUnixTimeMilliseconds();
         ConnectionIdPrefix = seed.ToString("x", System.Globalization.CultureInfo.InvariantCulture);
     }
@@ -55,6 +56,8 @@ public sealed class SmtpServer : IAsyncDisposable
     internal TimeProvider Clock { get; }
 
     internal byte[] Hostname { get; }
+
+    internal AuthFailureTracker AuthFailures { get; }
 
     internal bool Stopping => _stopping;
 

@@ -58,6 +58,15 @@ internal static partial class SmtpServerLog
     [LoggerMessage(Level = LogLevel.Error, Message = "store commit failed {cid}")]
     public static partial void StoreFailed(ILogger log, Exception e, string cid);
 
+    [LoggerMessage(Level = LogLevel.Information, Message = "authenticated {cid} {mechanism} {user}")]
+    public static partial void Authenticated(ILogger log, string cid, string mechanism, string user);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "authentication failed {cid} {remote} {mechanism} {user} {reason}")]
+    public static partial void AuthFailed(ILogger log, string cid, IPEndPoint remote, string mechanism, string user, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "account refresh failed before AUTH {cid} {error}")]
+    public static partial void AuthRefreshFailed(ILogger log, string cid, string error);
+
     [LoggerMessage(Level = LogLevel.Information, Message = "stopping {sessions} {grace}")]
     public static partial void Stopping(ILogger log, int sessions, TimeSpan grace);
 

@@ -12,6 +12,7 @@ internal sealed class SmtpServerMetrics
     private static readonly string[] ReplyClasses = ["2xx", "3xx", "4xx", "5xx"];
     private readonly ICounter[,] _commands;
     private readonly ICounter[] _rejected;
+    private readonly Dictionary<string, (ICounter Success, ICounter Failure)> _auth = new(StringComparer.Ordinal);
 
     public SmtpServerMetrics(IMetrics metrics)
     {
@@ -40,6 +41,12 @@ internal sealed class SmtpServerMetrics
         Accepted = metrics.Counter("tern_smtp_messages_accepted_total", "Messages accepted (250 after DATA/BDAT).");
         BytesReceived = metrics.Counter("tern_smtp_received_bytes_total", "Message bytes received (after dot-unstuffing).");
         TlsHandshakes = metrics.Counter("tern_smtp_tls_handshakes_total", "TLS handshakes, by protocol version and result.", "version", "result");
+        var auth = metrics.Counter("tern_smtp_auth_total", "AUTH attempts, by mechanism and result.", "mechanism", "result");
+        foreach (var m in Tern.Sasl.SaslMechanisms.All)
+        {
+            _auth[m] = (auth.Labels(m, "success"), auth.Labels(m, "failure"));
+        }
+
         CommitLatency = metrics.Histogram(
             "tern_smtp_data_commit_seconds",
             "Time from the end of message data to the reply (the durable commit).",
@@ -70,6 +77,14 @@ internal sealed class SmtpServerMetrics
     }
 
     public void Rejected(RejectReason reason) => _rejected[(int)reason].Inc();
+
+    public void Auth(string mechanism, bool success)
+    {
+        if (_auth.TryGetValue(mechanism, out var c))
+        {
+            (success ? c.Success : c.Failure).Inc();
+        }
+    }
 
     internal static string VerbName(SmtpVerb verb) => verb == SmtpVerb.StartTls ? "STARTTLS" : verb.ToString().ToUpperInvariant();
 

@@ -80,4 +80,30 @@ public sealed record SmtpServerOptions
 
     /// <summary>Offer AUTH before TLS (never for PLAIN/LOGIN). Off by default (RFC 8314 advises TLS first).</summary>
     public bool AllowAuthWithoutTls { get; init; }
+
+    /// <summary>SMTP AUTH (RFC 4954); null: AUTH is not offered (submission listeners then accept nothing).</summary>
+    public SmtpAuthOptions? Authentication { get; init; }
+}
+
+/// <summary>Whether an authenticated account may use <paramref name="sender"/> (UTF-8 mailbox, empty for the null sender).</summary>
+public delegate bool SenderPolicy(string user, ReadOnlySpan<byte> sender);
+
+/// <summary>How the server authenticates clients.</summary>
+public sealed record SmtpAuthOptions
+{
+    public required Tern.Sasl.SaslServerFactory Mechanisms { get; init; }
+
+    /// <summary>Called before each AUTH (e.g. to pick up account changes); exceptions are logged and ignored.</summary>
+    public Action? BeforeAuthentication { get; init; }
+
+    /// <summary>Checks the envelope sender of an authenticated client (553 5.7.1 when it says no); null allows any.</summary>
+    public SenderPolicy? MaySendAs { get; init; }
+
+    /// <summary>Failed AUTH attempts from one IP address within <see cref="FailureWindow"/> before it gets 421.</summary>
+    public int MaxFailuresPerIp { get; init; } = 10;
+
+    public TimeSpan FailureWindow { get; init; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>Delay before answering a failed attempt, multiplied by the address's recent failures (capped at 5).</summary>
+    public TimeSpan FailureDelay { get; init; } = TimeSpan.FromSeconds(1);
 }

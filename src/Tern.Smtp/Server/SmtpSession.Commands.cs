@@ -27,7 +27,7 @@ internal sealed partial class SmtpSession
             SmtpVerb.Expn => Error(Replies.ExpnRefused),
             SmtpVerb.Help => Reply(Replies.Help),
             SmtpVerb.StartTls => StartTls(arg),
-            SmtpVerb.Auth => Error(Replies.AuthNotAvailable),
+            SmtpVerb.Auth => Auth(arg),
             _ => Error(Replies.UnknownCommand),
         };
     }
@@ -39,7 +39,7 @@ internal sealed partial class SmtpSession
             return;
         }
 
-        if (verb == SmtpVerb.Auth)
+        if (verb == SmtpVerb.Auth || _auth is not null)
         {
             SmtpServerLog.SecretCommand(_server.Log, Cid, "AUTH", new Observability.Logging.LogSecret(System.Text.Encoding.UTF8.GetString(line)));
         }
@@ -71,7 +71,10 @@ internal sealed partial class SmtpSession
         _heloLength = name.Length;
         _esmtp = extended;
         _state = SessionState.Greeted;
-        return Reply(!extended ? _listener.Replies.Helo : _envelope.Tls ? _listener.Replies.EhloTls : _listener.Replies.EhloPlain);
+        return Reply(!extended ? _listener.Replies.Helo
+            : !_envelope.Tls ? _listener.Replies.EhloPlain
+            : _saslChannel.Binding is not null ? _listener.Replies.EhloTlsWithBinding
+            : _listener.Replies.EhloTls);
     }
 
     private SessionAction Mail(ReadOnlySpan<byte> arg)
@@ -121,6 +124,11 @@ internal sealed partial class SmtpSession
         {
             // RFC 8689 2: REQUIRETLS is only valid over TLS.
             return Error(Replies.RequireTlsNeedsTls);
+        }
+
+        if (_envelope.AuthenticatedUser is { } user && _server.Options.Authentication?.MaySendAs is { } maySendAs && !maySendAs(user, mail.Path.Mailbox(arg)))
+        {
+            return Error(Replies.SenderNotAllowed);
         }
 
         _envelope.SetSender(mail.Path.Mailbox(arg), in mail, arg.Slice(mail.EnvIdStart, mail.EnvIdLength));

@@ -1,5 +1,6 @@
 using System.Net.Security;
 using System.Security.Authentication;
+using Tern.Sasl;
 
 namespace Tern.Smtp.Server;
 
@@ -74,6 +75,9 @@ internal sealed partial class SmtpSession
         _heloLength = 0;
         _esmtp = false;
         _envelope.Tls = true;
+
+        // tls-unique on TLS 1.2, tls-server-end-point on TLS 1.3 (.NET has no exporter): -PLUS mechanisms need one.
+        _saslChannel = SaslChannel.Tls(Tern.Sasl.ChannelBindings.ChannelBinding.FromSslStream(ssl));
         return true;
     }
 

@@ -207,6 +207,10 @@ internal sealed partial class SmtpSession : IDataSink, IDisposable
                 case SessionAction.Close:
                     await _writer.FlushAsync();
                     return;
+                case SessionAction.Delay:
+                    // Slow down password guessing: the failure reply waits (RFC 4954 leaves pacing to the server).
+                    await Task.Delay(_pendingDelay, _server.Clock);
+                    break;
             }
 
             if (action == SessionAction.None && result.IsCompleted)
@@ -276,6 +280,13 @@ internal sealed partial class SmtpSession : IDataSink, IDisposable
             {
                 _verb = SmtpVerb.Unknown;
                 action = Error(Replies.LineTooLong);
+                continue;
+            }
+
+            if (_auth is not null)
+            {
+                TraceCommand(SmtpVerb.Auth, line);
+                action = AuthResponse(line);
                 continue;
             }
 
@@ -356,5 +367,6 @@ internal sealed partial class SmtpSession : IDataSink, IDisposable
         Commit,
         StartTls,
         Close,
+        Delay,
     }
 }

@@ -214,7 +214,7 @@ public sealed partial class BinaryTests
     }
 
     [Fact]
-    public async Task Embedded_default_serves_on_loopback()
+    public async Task Embedded_default_serves_on_loopback_with_a_generated_account()
     {
         // The embedded default listens on fixed ports (2525, 5587): the only test that uses them.
         using var dir = new TempDir();
@@ -225,9 +225,55 @@ public sealed partial class BinaryTests
         Assert.Equal(new IPEndPoint(IPAddress.Loopback, 5587), submission);
         Assert.True(File.Exists(Path.Combine(dir.Path, "data", "tls", "selfsigned.crt")));
         Assert.Contains("config=\"(embedded default)\"", tern.Stderr, StringComparison.Ordinal);
+
+        // One account, its password printed once on stdout and never logged.
+        var created = AccountLine().Match(tern.StdoutText);
+        Assert.True(created.Success, tern.StdoutText);
+        var (user, password) = (created.Groups[1].Value, created.Groups[2].Value);
+        Assert.DoesNotContain(password, tern.Stderr, StringComparison.Ordinal);
+
+        using (var client = new SmtpClient { ServerCertificateValidationCallback = (_, _, _, _) => true })
+        {
+            await client.ConnectAsync("127.0.0.1", 5587, SecureSocketOptions.StartTls);
+            await client.AuthenticateAsync(user, password);
+            var message = new MimeMessage();
+            message.From.Add(MailboxAddress.Parse(user));
+            message.To.Add(MailboxAddress.Parse("bob@example.net"));
+            message.Subject = "submitted";
+            message.Body = new TextPart("plain") { Text = "via submission" };
+            await client.SendAsync(message);
+            await client.DisconnectAsync(true);
+        }
+
+        await tern.WaitForLogAsync(AcceptedLine());
         tern.Signal(TernProcess.SIGTERM);
         Assert.Equal(0, await tern.WaitForExitAsync(TimeSpan.FromSeconds(5)));
+
+        // A second start keeps the account and prints no password.
+        await using var again = TernProcess.Start(dir.Path, "serve");
+        await again.ListenerAsync("submission");
+        Assert.DoesNotContain("password", again.StdoutText, StringComparison.Ordinal);
+        again.Signal(TernProcess.SIGTERM);
+        Assert.Equal(0, await again.WaitForExitAsync(TimeSpan.FromSeconds(5)));
     }
+
+    [Fact]
+    public async Task Account_cli_against_the_binary()
+    {
+        using var dir = new TempDir();
+        var config = dir.File("tern.toml", ServeConfig);
+        var add = await TernProcess.RunAsync(dir.Path, "account", "add", "carol@example.org", "-c", config);
+        Assert.Equal(0, add.Code);
+        Assert.Matches(@"password: \S{20,}", add.Stdout);
+        var list = await TernProcess.RunAsync(dir.Path, "account", "list", "-c", config);
+        Assert.StartsWith("carol@example.org\t", list.Stdout, StringComparison.Ordinal);
+        var remove = await TernProcess.RunAsync(dir.Path, "account", "remove", "nobody@example.org", "-c", config);
+        Assert.Equal(1, remove.Code);
+        Assert.Contains("nobody@example.org", remove.Stderr, StringComparison.Ordinal);
+    }
+
+    [GeneratedRegex(@"Created submission account (\S+) with password: (\S+)")]
+    private static partial Regex AccountLine();
 
     [GeneratedRegex("m=\"message accepted\" c=smtp cid=\\S+ id=(\\S+)")]
     private static partial Regex AcceptedLine();

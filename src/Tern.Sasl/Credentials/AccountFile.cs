@@ -25,6 +25,12 @@ internal sealed class AccountEntry
 {
     public string? Username { get; set; }
 
+    /// <summary>
+    /// Sender patterns (see <see cref="SenderAddresses"/>). Added within version 1: absent in older
+    /// files, which then get the default for the name; always written, so [] stays empty.
+    /// </summary>
+    public string[]? Addresses { get; set; }
+
     public DateTimeOffset Created { get; set; }
 
     public DateTimeOffset PasswordChanged { get; set; }

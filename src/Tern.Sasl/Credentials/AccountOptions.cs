@@ -11,4 +11,13 @@ public sealed record AccountOptions
 
     /// <summary>PBKDF2 iterations for the SCRAM keys; null: the store's default. 4096..1,000,000.</summary>
     public int? Iterations { get; init; }
+
+    /// <summary>
+    /// Envelope senders the account may use: <c>local@domain</c>, <c>@domain</c> (exactly that
+    /// domain) or <c>*</c> (any sender, the null sender included: for trusted relaying
+    /// applications only). Null: on <see cref="AccountStore.Add"/> the account's own name when it
+    /// is an address, else none; on <see cref="AccountStore.SetPassword"/> the current list stays.
+    /// An empty list lets the account authenticate but send from no address.
+    /// </summary>
+    public IReadOnlyList<string>? Addresses { get; init; }
 }

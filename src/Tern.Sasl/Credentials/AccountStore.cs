@@ -75,11 +75,16 @@ public sealed class AccountStore
     public IReadOnlyList<Account> List() =>
         [.. _snapshot.Accounts.Values.OrderBy(a => a.Username, StringComparer.Ordinal)];
 
-    /// <summary>Adds an account.</summary>
-    /// <exception cref="AccountStoreException">The name exists or is not allowed, the password is not allowed, or the file cannot be written.</exception>
+    /// <summary>
+    /// Adds an account. Without <see cref="AccountOptions.Addresses"/> it may send as its own name
+    /// when that is an address (exactly one '@'), else from no address until
+    /// <see cref="SetAddresses"/>.
+    /// </summary>
+    /// <exception cref="AccountStoreException">The name exists or is not allowed, the password or a sender address is not allowed, or the file cannot be written.</exception>
     public Account Add(string username, string password, AccountOptions? options = null)
     {
         RequireValid(username, password);
+        var senders = ParseSenders(username, options?.Addresses) ?? SenderAddresses.DefaultFor(username);
         return Mutate(current =>
         {
             if (current.Accounts.ContainsKey(username))
@@ -88,19 +93,21 @@ public sealed class AccountStore
             }
 
             var now = DateTimeOffset.UtcNow;
-            var account = CreateAccount(username, password, options?.CramMd5 ?? false, options?.Iterations ?? current.DefaultIterations, now, now);
+            var account = CreateAccount(username, password, options?.CramMd5 ?? false, options?.Iterations ?? current.DefaultIterations, now, now, senders);
             return (current.With(account), account);
         });
     }
 
     /// <summary>
     /// Replaces an account's password (new salts too). With <paramref name="options"/> null the
-    /// account keeps its CRAM-MD5 setting and iteration count; otherwise the options apply.
+    /// account keeps its CRAM-MD5 setting and iteration count; otherwise the options apply. The
+    /// sender addresses stay unless <see cref="AccountOptions.Addresses"/> is given.
     /// </summary>
-    /// <exception cref="AccountStoreException">No such account, the password is not allowed, or the file cannot be written.</exception>
+    /// <exception cref="AccountStoreException">No such account, the password or a sender address is not allowed, or the file cannot be written.</exception>
     public Account SetPassword(string username, string password, AccountOptions? options = null)
     {
         RequireValid(username, password);
+        var senders = ParseSenders(username, options?.Addresses);
         return Mutate(current =>
         {
             if (!current.Accounts.TryGetValue(username, out var existing))
@@ -110,7 +117,31 @@ public sealed class AccountStore
 
             var cramMd5 = options is null ? existing.CramMd5Enabled : options.CramMd5;
             var iterations = options is null ? existing.Iterations : options.Iterations ?? current.DefaultIterations;
-            var account = CreateAccount(username, password, cramMd5, iterations, existing.Created, DateTimeOffset.UtcNow);
+            var account = CreateAccount(username, password, cramMd5, iterations, existing.Created, DateTimeOffset.UtcNow, senders ?? existing.Senders);
+            return (current.With(account), account);
+        });
+    }
+
+    /// <summary>
+    /// Replaces the envelope senders an account may use (keys and settings unchanged):
+    /// <c>local@domain</c>, <c>@domain</c> (exactly that domain, not subdomains) or <c>*</c> (any
+    /// sender, the null sender included). Domains are lower-cased and lose a trailing dot;
+    /// duplicates are dropped. An empty list leaves the account unable to send.
+    /// </summary>
+    /// <exception cref="AccountStoreException">No such account, a malformed pattern (the message names the account and the pattern), or the file cannot be written.</exception>
+    public Account SetAddresses(string username, IReadOnlyList<string> patterns)
+    {
+        ArgumentNullException.ThrowIfNull(username);
+        ArgumentNullException.ThrowIfNull(patterns);
+        var senders = ParseSenders(username, patterns)!;
+        return Mutate(current =>
+        {
+            if (!current.Accounts.TryGetValue(username, out var existing))
+            {
+                throw new AccountStoreException($"no account \"{username}\" in {FilePath}");
+            }
+
+            var account = existing.WithSenders(senders);
             return (current.With(account), account);
         });
     }
@@ -179,7 +210,7 @@ public sealed class AccountStore
     internal HmacMd5Precomputed FakeCramMd5(string username) =>
         HmacMd5Precomputed.FromKey(FakeBytes(_snapshot.Secret, "cram-md5", SaslMechanisms.CramMd5, username, Md5State.Size));
 
-    internal static Account CreateAccount(string username, string password, bool cramMd5, int iterations, DateTimeOffset created, DateTimeOffset changed)
+    internal static Account CreateAccount(string username, string password, bool cramMd5, int iterations, DateTimeOffset created, DateTimeOffset changed, SenderAddresses senders)
     {
         RequireIterations(iterations);
         var passwordBytes = Encoding.UTF8.GetBytes(password);
@@ -188,7 +219,7 @@ public sealed class AccountStore
             var sha1 = ScramCredential.Derive(ScramAlgorithm.Sha1, passwordBytes, RandomNumberGenerator.GetBytes(ScramCredential.SaltLength), iterations);
             var sha256 = ScramCredential.Derive(ScramAlgorithm.Sha256, passwordBytes, RandomNumberGenerator.GetBytes(ScramCredential.SaltLength), iterations);
             var cram = cramMd5 ? HmacMd5Precomputed.FromKey(passwordBytes) : null;
-            return new Account(username, sha1, sha256, cram, created, changed);
+            return new Account(username, sha1, sha256, cram, created, changed, senders);
         }
         finally
         {
@@ -216,6 +247,19 @@ public sealed class AccountStore
         {
             throw new AccountStoreException($"invalid password: {badPassword}");
         }
+    }
+
+    /// <summary>Null for null (keep or default); refuses a malformed pattern naming the account and the pattern.</summary>
+    private static SenderAddresses? ParseSenders(string username, IReadOnlyList<string>? patterns)
+    {
+        if (patterns is null)
+        {
+            return null;
+        }
+
+        return SenderAddresses.TryCreate(patterns, out var senders, out var bad, out var why)
+            ? senders
+            : throw new AccountStoreException($"invalid sender address \"{bad}\" for account \"{username}\": {why}");
     }
 
     private static void RequireIterations(int iterations)
@@ -413,7 +457,14 @@ public sealed class AccountStore
             cram = new HmacMd5Precomputed(Md5State.ReadFrom(c.Inner), Md5State.ReadFrom(c.Outer));
         }
 
-        return new Account(username, sha1, sha256, cram, entry.Created, entry.PasswordChanged);
+        // "addresses" came later within version 1: without it, the default for the name.
+        var senders = SenderAddresses.DefaultFor(username);
+        if (entry.Addresses is { } addresses && !SenderAddresses.TryCreate(addresses, out senders, out var badAddress, out var badReason))
+        {
+            throw Corrupt(path, $"account \"{username}\": invalid sender address \"{badAddress}\" in \"addresses\": {badReason}");
+        }
+
+        return new Account(username, sha1, sha256, cram, entry.Created, entry.PasswordChanged, senders);
     }
 
     private static ScramCredential FromScramEntry(string path, string username, string name, ScramEntry? entry, ScramAlgorithm algorithm)
@@ -445,6 +496,7 @@ public sealed class AccountStore
     private static AccountEntry ToEntry(Account account) => new()
     {
         Username = account.Username,
+        Addresses = [.. account.Addresses],
         Created = account.Created,
         PasswordChanged = account.PasswordChanged,
         ScramSha1 = ToScramEntry(account.ScramSha1),

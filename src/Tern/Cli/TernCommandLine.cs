@@ -52,14 +52,16 @@ public static class TernCommandLine
             return ExitCodes.Ok;
         });
 
-        return new RootCommand("Tern: a high-volume SMTP relay and mail server.") { serve, configCommand, version };
+        var account = AccountCommands.Build(stdout, stderr, ConfigOption);
+        return new RootCommand("Tern: a high-volume SMTP relay and mail server.") { serve, configCommand, account, version };
     }
 
     /// <summary>Parses and runs; command-line errors print with usage and exit with <see cref="ExitCodes.Usage"/>.</summary>
     public static async Task<int> RunAsync(string[] args, TextWriter stdout, TextWriter stderr, CancellationToken cancel = default)
     {
         var root = Build(stdout, stderr);
-        var parsed = root.Parse(args);
+        // No response files: "@example.org" is a sender pattern, not a file of arguments.
+        var parsed = root.Parse(args, new ParserConfiguration { ResponseFileTokenReplacer = null });
         if (parsed.Errors.Count > 0)
         {
             foreach (var error in parsed.Errors)
@@ -79,7 +81,7 @@ public static class TernCommandLine
         Description = "Configuration file (TOML). Without it Tern runs on its embedded default configuration.",
     };
 
-    private static TernConfig? LoadOrReport(FileInfo? file, TextWriter stderr)
+    internal static TernConfig? LoadOrReport(FileInfo? file, TextWriter stderr)
     {
         try
         {

@@ -124,6 +124,7 @@ public static class ConfigLoader
         }
 
         var listeners = BindListeners(top.Table("listeners"), baseDirectory, limits);
+        var auth = BindAuth(top.Table("auth"));
         var grace = TimeSpan.FromSeconds(10);
         if (top.Table("shutdown") is { } shutdown)
         {
@@ -140,6 +141,7 @@ public static class ConfigLoader
             Http = http,
             Relay = relay,
             Listeners = listeners,
+            Auth = auth,
             ShutdownGrace = grace,
         };
     }
@@ -315,6 +317,38 @@ public static class ConfigLoader
             }
         }
 
+        t.Finish();
+        return result;
+    }
+
+    private static AuthConfig BindAuth(ConfigTable? t)
+    {
+        var d = AuthConfig.Default;
+        if (t is null)
+        {
+            return d;
+        }
+
+        var mechanisms = new List<string>();
+        foreach (var name in t.StringArray("mechanisms") ?? d.Mechanisms)
+        {
+            if (Tern.Sasl.SaslMechanisms.Canonical(name) is { } canonical)
+            {
+                mechanisms.Add(canonical);
+            }
+            else
+            {
+                t.Error("mechanisms", $"unknown mechanism \"{name}\"; known: {string.Join(", ", Tern.Sasl.SaslMechanisms.All)}");
+            }
+        }
+
+        var result = new AuthConfig(
+            mechanisms,
+            t.Bool("allow_without_tls", d.AllowWithoutTls),
+            (int)t.Integer("max_failures_per_ip", d.MaxFailuresPerIp, 1, 1_000_000),
+            t.Duration("failure_window", d.FailureWindow, TimeSpan.FromSeconds(1), TimeSpan.FromDays(7)),
+            t.Duration("failure_delay", d.FailureDelay, TimeSpan.Zero, TimeSpan.FromSeconds(30)),
+            (int)t.Integer("iterations", d.Iterations, Tern.Sasl.Credentials.AccountStore.MinIterations, Tern.Sasl.Credentials.AccountStore.MaxIterations));
         t.Finish();
         return result;
     }

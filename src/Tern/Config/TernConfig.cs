@@ -28,6 +28,8 @@ public sealed record TernConfig
 
     public required IReadOnlyList<ListenerConfig> Listeners { get; init; }
 
+    public required AuthConfig Auth { get; init; }
+
     /// <summary>How long SIGTERM waits for in-flight SMTP transactions before closing them.</summary>
     public required TimeSpan ShutdownGrace { get; init; }
 }
@@ -44,5 +46,26 @@ public sealed record RelayConfig(IReadOnlyList<IPNetwork> Networks, IReadOnlyLis
 
 /// <param name="TlsCertificate">PEM certificate chain file; null: the self-signed certificate in the data directory.</param>
 /// <param name="TlsKey">PEM private key file; set together with <paramref name="TlsCertificate"/>.</param>
+/// <summary>SMTP AUTH settings; accounts live in <c>DATA/accounts.json</c> (managed with <c>tern account</c>).</summary>
+/// <param name="Mechanisms">Advertised in this order, where usable (PLUS needs a channel binding, PLAIN/LOGIN need TLS).</param>
+/// <param name="AllowWithoutTls">Offer AUTH before STARTTLS (never PLAIN/LOGIN).</param>
+/// <param name="Iterations">PBKDF2 iterations for new SCRAM keys.</param>
+public sealed record AuthConfig(IReadOnlyList<string> Mechanisms, bool AllowWithoutTls, int MaxFailuresPerIp, TimeSpan FailureWindow, TimeSpan FailureDelay, int Iterations)
+{
+    public static AuthConfig Default { get; } = new(
+        new Tern.Sasl.SaslServerOptions().Mechanisms,
+        false,
+        10,
+        TimeSpan.FromMinutes(10),
+        TimeSpan.FromSeconds(1),
+        Tern.Sasl.Credentials.AccountStore.DefaultIterationCount);
+
+    public bool Equals(AuthConfig? other) =>
+        other is not null && Mechanisms.SequenceEqual(other.Mechanisms) && AllowWithoutTls == other.AllowWithoutTls &&
+        MaxFailuresPerIp == other.MaxFailuresPerIp && FailureWindow == other.FailureWindow && FailureDelay == other.FailureDelay && Iterations == other.Iterations;
+
+    public override int GetHashCode() => HashCode.Combine(Mechanisms.Count, AllowWithoutTls, MaxFailuresPerIp, FailureWindow, FailureDelay, Iterations);
+}
+
 /// <param name="Limits">The <c>[smtp]</c> limits with this listener's overrides applied.</param>
 public sealed record ListenerConfig(string Name, ListenerKind Kind, IPEndPoint Address, string? TlsCertificate, string? TlsKey, SmtpLimits Limits);

@@ -4,6 +4,8 @@ using Tern.Cli;
 using Tern.Config;
 using Tern.Metrics;
 using Tern.Observability.Logging;
+using Tern.Sasl;
+using Tern.Sasl.Credentials;
 using Tern.Smtp.Server;
 
 namespace Tern.Hosting;
@@ -61,11 +63,12 @@ public static partial class TernHost
             SmtpServer smtp;
             try
             {
+                var accounts = OpenAccounts(config, stdout, log);
                 var store = new FileMessageStore(data.Sub("queue"));
-                smtp = new SmtpServer(BuildSmtpOptions(config, certificates, certPath, keyPath), store, loggers, metrics);
+                smtp = new SmtpServer(BuildSmtpOptions(config, certificates, certPath, keyPath, accounts), store, loggers, metrics);
                 smtp.Start();
             }
-            catch (Exception e) when (e is SmtpListenerException or IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException)
+            catch (Exception e) when (e is SmtpListenerException or IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException or AccountStoreException)
             {
                 LogFatal(log, e.Message);
                 await stderr.WriteLineAsync("tern: " + e.Message);
@@ -94,7 +97,7 @@ public static partial class TernHost
     }
 
     /// <summary>Builds the SMTP server's options; listeners without their own certificate share the self-signed one.</summary>
-    internal static SmtpServerOptions BuildSmtpOptions(TernConfig config, Dictionary<(string, string), ServerCertificate> certificates, string selfSignedCert, string selfSignedKey)
+    internal static SmtpServerOptions BuildSmtpOptions(TernConfig config, Dictionary<(string, string), ServerCertificate> certificates, string selfSignedCert, string selfSignedKey, AccountStore accounts)
     {
         ServerCertificate Certificate(string cert, string key)
         {
@@ -112,6 +115,21 @@ public static partial class TernHost
             Hostname = config.Hostname,
             RelayNetworks = config.Relay.Networks,
             AcceptDomains = config.Relay.Domains,
+            AllowAuthWithoutTls = config.Auth.AllowWithoutTls,
+            Authentication = new SmtpAuthOptions
+            {
+                Mechanisms = new SaslServerFactory(accounts, new SaslServerOptions
+                {
+                    Mechanisms = config.Auth.Mechanisms,
+                    AllowPasswordMechanismsWithoutTls = false,
+                    Hostname = config.Hostname,
+                }),
+                BeforeAuthentication = () => accounts.ReloadIfChanged(),
+                MaySendAs = (user, sender) => accounts.TryGet(user, out var account) && account.MaySendAs(sender),
+                MaxFailuresPerIp = config.Auth.MaxFailuresPerIp,
+                FailureWindow = config.Auth.FailureWindow,
+                FailureDelay = config.Auth.FailureDelay,
+            },
             Listeners = config.Listeners.Select(l => new SmtpListenerOptions
             {
                 Name = l.Name,
@@ -121,6 +139,27 @@ public static partial class TernHost
                 Limits = l.Limits,
             }).ToList(),
         };
+    }
+
+    /// <summary>
+    /// The account store. On the embedded default configuration with no account yet, one account is
+    /// created and its password printed once on standard output (never logged).
+    /// </summary>
+    private static AccountStore OpenAccounts(TernConfig config, TextWriter stdout, ILogger log)
+    {
+        var accounts = AccountStore.Open(Cli.AccountCommands.StorePath(config));
+        if (config.IsEmbeddedDefault && accounts.Count == 0)
+        {
+            var user = "postmaster@" + config.Hostname;
+            var password = PasswordGenerator.Generate();
+            accounts.Add(user, password, new AccountOptions { Iterations = config.Auth.Iterations });
+            stdout.WriteLine($"Created submission account {user} with password: {password}");
+            stdout.WriteLine($"(shown once; change it with: tern account passwd {user})");
+            stdout.Flush();
+            LogAccountCreated(log, user, accounts.FilePath);
+        }
+
+        return accounts;
     }
 
     private static void DisposeAll(IEnumerable<IDisposable> items)
@@ -167,6 +206,9 @@ public static partial class TernHost
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "generated a self-signed certificate; configure tls_cert and tls_key for production {path}")]
     private static partial void LogSelfSigned(ILogger log, string path);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "created a submission account; its password was printed once on standard output {user} {file}")]
+    private static partial void LogAccountCreated(ILogger log, string user, string file);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "signal received, shutting down {signal}")]
     private static partial void LogSignal(ILogger log, string signal);

@@ -54,6 +54,15 @@ public sealed class ConfigLoaderTests
         Assert.Equal(defaults.Relay.Networks, example.Relay.Networks);
         Assert.Equal(defaults.Listeners, example.Listeners);
         Assert.Equal(defaults.ShutdownGrace, example.ShutdownGrace);
+        Assert.Equal(defaults.Auth, example.Auth);
+    }
+
+    [Fact]
+    public void Auth_settings_are_bound()
+    {
+        var c = Parse("[auth]\nmechanisms = [\"scram-sha-256\", \"PLAIN\", \"CRAM-MD5\"]\nallow_without_tls = true\nmax_failures_per_ip = 3\nfailure_window = \"1h\"\nfailure_delay = \"0s\"\niterations = 10000\n");
+        Assert.Equal(new AuthConfig(["SCRAM-SHA-256", "PLAIN", "CRAM-MD5"], true, 3, TimeSpan.FromHours(1), TimeSpan.Zero, 10000), c.Auth);
+        Assert.Equal(AuthConfig.Default, ConfigLoader.Default().Auth);
     }
 
     [Fact]
@@ -191,6 +200,8 @@ public sealed class ConfigLoaderTests
     [InlineData("[smtp]\ncommand_timeout = \"0s\"\n", "smtp.command_timeout", "from 1s to 1h")]
     [InlineData("[smtp]\nmax_data_line = 80\n", "smtp.max_data_line", "from 1000")]
     [InlineData("[relay]\ndomains = [\"bad domain\"]\n", "relay.domains", "is not a domain name")]
+    [InlineData("[auth]\nmechanisms = [\"GSSAPI\"]\n", "auth.mechanisms", "unknown mechanism \"GSSAPI\"")]
+    [InlineData("[auth]\niterations = 100\n", "auth.iterations", "from 4096 to 1000000")]
     [InlineData("[listeners.a]\naddress = \"127.0.0.1:25\"\nmax_errors = 0\n", "listeners.a.max_errors", "from 1 to 1000")]
     public void Bad_values_name_the_key(string toml, string key, string message)
     {

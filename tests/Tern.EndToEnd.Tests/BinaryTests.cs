@@ -10,7 +10,10 @@ namespace Tern.EndToEnd.Tests;
 /// <summary>The published static binary, driven as an operator would.</summary>
 public sealed partial class BinaryTests
 {
-    private const string ServeConfig = """
+    /// <summary>A serve configuration with its own free HTTP port (so that parallel runs do not collide on 9464).</summary>
+    private static string ServeConfig => BaseConfig + $"\n[http]\nlisten = \"127.0.0.1:{FreePort()}\"\n";
+
+    private const string BaseConfig = """
         hostname = "e2e.tern.test"
         data_dir = "data"
 
@@ -183,7 +186,7 @@ public sealed partial class BinaryTests
         var config = dir.File("tern.toml", ServeConfig);
         await using var tern = TernProcess.Start(dir.Path, "serve", "-c", config);
         await tern.ListenerAsync("relay");
-        await File.WriteAllTextAsync(config, ServeConfig.Replace("level = \"debug\"", "level = \"warn\"", StringComparison.Ordinal));
+        await File.WriteAllTextAsync(config, (await File.ReadAllTextAsync(config)).Replace("level = \"debug\"", "level = \"warn\"", StringComparison.Ordinal));
         tern.Signal(TernProcess.SIGHUP);
         await tern.WaitForLogAsync(new Regex("m=\"configuration reloaded\" c=tern config=\\S+ level=warn"));
         tern.Signal(TernProcess.SIGINT);
@@ -200,7 +203,7 @@ public sealed partial class BinaryTests
         using var blocker = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
         blocker.Start();
         var port = ((IPEndPoint)blocker.LocalEndpoint).Port;
-        var busy = dir.File("busy.toml", ServeConfig.Replace("[listeners.relay]\nkind = \"relay\"\naddress = \"127.0.0.1:0\"", $"[listeners.relay]\nkind = \"relay\"\naddress = \"127.0.0.1:{port}\"", StringComparison.Ordinal));
+        var busy = dir.File("busy.toml", BaseConfig.Replace("[listeners.relay]\nkind = \"relay\"\naddress = \"127.0.0.1:0\"", $"[listeners.relay]\nkind = \"relay\"\naddress = \"127.0.0.1:{port}\"", StringComparison.Ordinal));
         var (code, _, stderr) = await TernProcess.RunAsync(dir.Path, "serve", "-c", busy);
         Assert.Equal(1, code);
         Assert.Contains($"listener relay: cannot listen on 127.0.0.1:{port}", stderr, StringComparison.Ordinal);
@@ -270,6 +273,58 @@ public sealed partial class BinaryTests
         var remove = await TernProcess.RunAsync(dir.Path, "account", "remove", "nobody@example.org", "-c", config);
         Assert.Equal(1, remove.Code);
         Assert.Contains("nobody@example.org", remove.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Metrics_and_health_over_http_pass_promtool()
+    {
+        using var dir = new TempDir();
+        var port = FreePort();
+
+        var config = dir.File("tern.toml", BaseConfig + $"\n[http]\nlisten = \"127.0.0.1:{port}\"\n");
+        await using var tern = TernProcess.Start(dir.Path, "serve", "-c", config);
+        var relay = await tern.ListenerAsync("relay");
+        await tern.WaitForLogAsync(new Regex($"m=listening c=http address=127.0.0.1:{port}"));
+
+        using (var client = new SmtpClient())
+        {
+            await client.ConnectAsync("127.0.0.1", relay.Port, SecureSocketOptions.None);
+            var message = new MimeMessage();
+            message.From.Add(MailboxAddress.Parse("alice@example.org"));
+            message.To.Add(MailboxAddress.Parse("bob@example.net"));
+            message.Body = new TextPart("plain") { Text = "counted" };
+            await client.SendAsync(message);
+            await client.DisconnectAsync(true);
+        }
+
+        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
+        Assert.Equal("ok\n", await http.GetStringAsync("/healthz"));
+        Assert.Equal(HttpStatusCode.NotFound, (await http.GetAsync("/nope")).StatusCode);
+        var response = await http.GetAsync("/metrics");
+        Assert.Equal("text/plain; version=0.0.4; charset=utf-8", response.Content.Headers.ContentType?.ToString());
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.Contains("tern_panic_total{component=\"smtp\"} 0", text, StringComparison.Ordinal);
+        Assert.Contains("tern_smtp_messages_accepted_total 1", text, StringComparison.Ordinal);
+        Assert.Contains("tern_smtp_commands_total{verb=\"DATA\",class=\"3xx\"} 1", text, StringComparison.Ordinal);
+        Assert.Contains("tern_build_info{version=", text, StringComparison.Ordinal);
+
+        var path = dir.File("metrics.txt", text);
+        var check = Process.Start(new ProcessStartInfo("promtool", ["check", "metrics"]) { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true })!;
+        await check.StandardInput.WriteAsync(text);
+        check.StandardInput.Close();
+        var output = await check.StandardOutput.ReadToEndAsync() + await check.StandardError.ReadToEndAsync();
+        await check.WaitForExitAsync();
+        Assert.True(check.ExitCode == 0, output);
+
+        tern.Signal(TernProcess.SIGTERM);
+        Assert.Equal(0, await tern.WaitForExitAsync(TimeSpan.FromSeconds(5)));
+    }
+
+    private static int FreePort()
+    {
+        using var probe = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        probe.Start();
+        return ((IPEndPoint)probe.LocalEndpoint).Port;
     }
 
     [GeneratedRegex(@"Created submission account (\S+) with password: (\S+)")]

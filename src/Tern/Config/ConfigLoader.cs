@@ -196,7 +196,7 @@ public static class ConfigLoader
 
         if (t.OptionalString("listen") is { } text)
         {
-            if (ConfigValues.TryParseEndpoint(text, out var ep))
+            if (ConfigValues.TryParseEndpoint(text, out var ep) && ep.Port != 0)
             {
                 listen = ep;
             }

@@ -2,6 +2,7 @@ using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
 using Tern.Cli;
 using Tern.Config;
+using Tern.Http;
 using Tern.Metrics;
 using Tern.Observability.Logging;
 using Tern.Sasl;
@@ -78,6 +79,22 @@ public static partial class TernHost
 
             reloadCertificates = smtp.ReloadCertificates;
 
+            var http = new HttpEndpoint(config.Http.Listen, loggers, metrics);
+            http.Map("/metrics", (context, cancel) => ServeMetricsAsync(metrics, context, cancel));
+            http.Map("/healthz", (context, _) => HttpEndpoint.WriteTextAsync(context.Response, 200, "ok\n"));
+            try
+            {
+                http.Start();
+            }
+            catch (HttpEndpointException e)
+            {
+                LogFatal(log, e.Message);
+                await stderr.WriteLineAsync("tern: " + e.Message);
+                await smtp.StopAsync(TimeSpan.Zero);
+                DisposeAll(certificates.Values);
+                return ExitCodes.Failure;
+            }
+
             try
             {
                 await Task.Delay(Timeout.Infinite, stop.Token);
@@ -89,6 +106,7 @@ public static partial class TernHost
 
             // Stop accepting, let transactions in flight finish (bounded), then close the store.
             await smtp.StopAsync(config.ShutdownGrace);
+            await http.DisposeAsync();
             DisposeAll(certificates.Values);
             LogStopped(log);
         }
@@ -160,6 +178,19 @@ public static partial class TernHost
         }
 
         return accounts;
+    }
+
+    /// <summary>Prometheus text exposition format 0.0.4.</summary>
+    private static async Task ServeMetricsAsync(PrometheusMetrics metrics, System.Net.HttpListenerContext context, CancellationToken cancel)
+    {
+        using var buffer = new MemoryStream();
+        await metrics.WriteAsync(buffer, cancel);
+        var response = context.Response;
+        response.StatusCode = 200;
+        response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
+        response.ContentLength64 = buffer.Length;
+        buffer.Position = 0;
+        await buffer.CopyToAsync(response.OutputStream, cancel);
     }
 
     private static void DisposeAll(IEnumerable<IDisposable> items)

@@ -99,17 +99,18 @@ public static class MailParameters
             return ToArgumentError(error);
         }
 
-        var p = offset + consumed;
+        var parameters = new EsmtpParameters(arg, offset + consumed);
         var seen = 0;
-        while (NextParameter(arg, ref p, out var keyStart, out var keyLength, out var valueStart, out var valueLength, out var malformed))
+        while (parameters.MoveNext())
         {
-            if (malformed)
+            if (parameters.Malformed)
             {
                 return ArgumentError.ParameterSyntax;
             }
 
-            var key = arg.Slice(keyStart, keyLength);
-            var value = valueStart < 0 ? default : arg.Slice(valueStart, valueLength);
+            var key = parameters.Key;
+            var value = parameters.Value;
+            var valueStart = parameters.ValueStart;
             int bit;
             if (Ascii.EqualsIgnoreCase(key, "SIZE"u8))
             {
@@ -178,7 +179,7 @@ public static class MailParameters
                 }
 
                 result.EnvIdStart = valueStart;
-                result.EnvIdLength = valueLength;
+                result.EnvIdLength = value.Length;
             }
             else if (Ascii.EqualsIgnoreCase(key, "AUTH"u8))
             {
@@ -189,7 +190,7 @@ public static class MailParameters
                 }
 
                 result.AuthStart = valueStart;
-                result.AuthLength = valueLength;
+                result.AuthLength = value.Length;
             }
             else if (Ascii.EqualsIgnoreCase(key, "REQUIRETLS"u8))
             {
@@ -233,17 +234,18 @@ public static class MailParameters
             return ToArgumentError(error);
         }
 
-        var p = offset + consumed;
+        var parameters = new EsmtpParameters(arg, offset + consumed);
         var seen = 0;
-        while (NextParameter(arg, ref p, out var keyStart, out var keyLength, out var valueStart, out var valueLength, out var malformed))
+        while (parameters.MoveNext())
         {
-            if (malformed)
+            if (parameters.Malformed)
             {
                 return ArgumentError.ParameterSyntax;
             }
 
-            var key = arg.Slice(keyStart, keyLength);
-            var value = valueStart < 0 ? default : arg.Slice(valueStart, valueLength);
+            var key = parameters.Key;
+            var value = parameters.Value;
+            var valueStart = parameters.ValueStart;
             int bit;
             if (Ascii.EqualsIgnoreCase(key, "NOTIFY"u8))
             {
@@ -265,7 +267,7 @@ public static class MailParameters
                 }
 
                 result.OrcptStart = valueStart;
-                result.OrcptLength = valueLength;
+                result.OrcptLength = value.Length;
             }
             else
             {
@@ -356,11 +358,10 @@ public static class MailParameters
     {
         // Looks for " KEYWORD" as a whole parameter after the path (cheap pre-scan).
         var close = s.IndexOf((byte)'>');
-        var rest = close < 0 ? default : s[(close + 1)..];
-        var p = 0;
-        while (NextParameter(rest, ref p, out var ks, out var kl, out _, out _, out var malformed))
+        var parameters = new EsmtpParameters(close < 0 ? default : s[(close + 1)..], 0);
+        while (parameters.MoveNext())
         {
-            if (!malformed && Ascii.EqualsIgnoreCase(rest.Slice(ks, kl), keyword))
+            if (!parameters.Malformed && Ascii.EqualsIgnoreCase(parameters.Key, keyword))
             {
                 return true;
             }
@@ -370,73 +371,91 @@ public static class MailParameters
     }
 
     /// <summary>
-    /// esmtp-param = esmtp-keyword ["=" esmtp-value] (RFC 5321 4.1.2), separated by spaces.
-    /// Returns false at the end; <paramref name="malformed"/> flags a bad parameter.
+    /// Walks esmtp-param = esmtp-keyword ["=" esmtp-value] (RFC 5321 4.1.2), separated by spaces.
+    /// <see cref="Malformed"/> flags a bad parameter (and ends the walk).
     /// </summary>
-    private static bool NextParameter(ReadOnlySpan<byte> s, ref int p, out int keyStart, out int keyLength, out int valueStart, out int valueLength, out bool malformed)
+    private ref struct EsmtpParameters(ReadOnlySpan<byte> s, int start)
     {
-        keyStart = keyLength = valueLength = 0;
-        valueStart = -1;
-        malformed = false;
-        if (p >= s.Length)
-        {
-            return false;
-        }
+        private readonly ReadOnlySpan<byte> _s = s;
+        private int _p = start;
 
-        if (s[p] != ' ')
+        public bool Malformed { get; private set; }
+
+        public ReadOnlySpan<byte> Key { get; private set; }
+
+        /// <summary>The value, empty when the parameter has none.</summary>
+        public ReadOnlySpan<byte> Value { get; private set; }
+
+        /// <summary>Offset of the value in the argument, -1 when there is none.</summary>
+        public int ValueStart { get; private set; }
+
+        public bool MoveNext()
         {
-            malformed = true;
-            p = s.Length;
+            Key = Value = default;
+            ValueStart = -1;
+            if (_p >= _s.Length || Malformed)
+            {
+                return false;
+            }
+
+            if (_s[_p] != ' ')
+            {
+                return Fail();
+            }
+
+            _p = SkipSpaces(_s, _p);
+            if (_p >= _s.Length)
+            {
+                return false;
+            }
+
+            var keyStart = _p;
+            while (_p < _s.Length && _s[_p] != ' ' && _s[_p] != '=')
+            {
+                var b = _s[_p];
+                if (!(char.IsAsciiLetterOrDigit((char)b) || (b == '-' && _p > keyStart)))
+                {
+                    return Fail();
+                }
+
+                _p++;
+            }
+
+            Key = _s[keyStart.._p];
+            if (_p < _s.Length && _s[_p] == '=')
+            {
+                _p++;
+                var valueStart = _p;
+                while (_p < _s.Length && _s[_p] != ' ')
+                {
+                    // esmtp-value = 1*(%d33-60 / %d62-126), UTF-8 allowed by RFC 6531.
+                    var b = _s[_p];
+                    if (b < 33 || b == '=' || b == 127)
+                    {
+                        return Fail();
+                    }
+
+                    _p++;
+                }
+
+                if (_p == valueStart)
+                {
+                    return Fail();
+                }
+
+                ValueStart = valueStart;
+                Value = _s[valueStart.._p];
+            }
+
             return true;
         }
 
-        p = SkipSpaces(s, p);
-        if (p >= s.Length)
+        private bool Fail()
         {
-            return false;
+            Malformed = true;
+            _p = _s.Length;
+            return true;
         }
-
-        keyStart = p;
-        while (p < s.Length && s[p] != ' ' && s[p] != '=')
-        {
-            var b = s[p];
-            if (!(char.IsAsciiLetterOrDigit((char)b) || (b == '-' && p > keyStart)))
-            {
-                malformed = true;
-                p = s.Length;
-                return true;
-            }
-
-            p++;
-        }
-
-        keyLength = p - keyStart;
-        if (p < s.Length && s[p] == '=')
-        {
-            p++;
-            valueStart = p;
-            while (p < s.Length && s[p] != ' ')
-            {
-                // esmtp-value = 1*(%d33-60 / %d62-126), UTF-8 allowed by RFC 6531.
-                var b = s[p];
-                if (b < 33 || b == '=' || b == 127)
-                {
-                    malformed = true;
-                    p = s.Length;
-                    return true;
-                }
-
-                p++;
-            }
-
-            valueLength = p - valueStart;
-            if (valueLength == 0)
-            {
-                malformed = true;
-            }
-        }
-
-        return true;
     }
 }
 

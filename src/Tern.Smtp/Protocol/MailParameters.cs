@@ -81,19 +81,44 @@ public static class MailParameters
     /// <summary>Parses <c>FROM:&lt;path&gt; [params]</c> (the text after the MAIL verb).</summary>
     public static ArgumentError ParseMailFrom(ReadOnlySpan<byte> arg, bool chunkingOffered, out MailFromArguments result)
     {
-        result = default;
-        result.Size = -1;
-        if (!Ascii.StartsWithIgnoreCase(arg, "FROM:"u8))
+        var sink = new MailSink { ChunkingOffered = chunkingOffered };
+        sink.Result.Size = -1;
+        var error = ParseCommand(arg, "FROM:"u8, isMail: true, smtpUtf8: false, ref sink, out var path);
+        result = sink.Result;
+        result.Path = path;
+        return error;
+    }
+
+    /// <summary>Parses <c>TO:&lt;path&gt; [params]</c> (the text after the RCPT verb).</summary>
+    public static ArgumentError ParseRcptTo(ReadOnlySpan<byte> arg, bool smtpUtf8, out RcptToArguments result)
+    {
+        var sink = default(RcptSink);
+        var error = ParseCommand(arg, "TO:"u8, isMail: false, smtpUtf8, ref sink, out var path);
+        result = sink.Result;
+        result.Path = path;
+        return error;
+    }
+
+    /// <summary>
+    /// The grammar MAIL and RCPT share: "FROM:"/"TO:", the path, then ESMTP parameters handed to
+    /// <typeparamref name="TSink"/> (a struct, so the calls are not virtual). A repeated parameter is
+    /// a syntax error.
+    /// </summary>
+    private static ArgumentError ParseCommand<TSink>(ReadOnlySpan<byte> arg, ReadOnlySpan<byte> prefix, bool isMail, bool smtpUtf8, ref TSink sink, out SmtpPath path)
+        where TSink : struct, IParameterSink
+    {
+        path = default;
+        if (!Ascii.StartsWithIgnoreCase(arg, prefix))
         {
             return ArgumentError.PathSyntax;
         }
 
         // Tolerate spaces after the colon: many clients send "MAIL FROM: <a@b>".
-        var offset = SkipSpaces(arg, 5);
+        var offset = SkipSpaces(arg, prefix.Length);
 
-        // SMTPUTF8 must be known before the path is judged: look for it first.
-        var utf8 = HasKeyword(arg[offset..], "SMTPUTF8"u8);
-        var error = SmtpPathParser.TryParse(arg[offset..], offset, allowNull: true, allowPostmaster: false, allowUtf8: utf8, out result.Path, out var consumed);
+        // On MAIL, SMTPUTF8 must be known before the path is judged: look for it first.
+        var allowUtf8 = isMail ? HasKeyword(arg[offset..], "SMTPUTF8"u8) : smtpUtf8;
+        var error = SmtpPathParser.TryParse(arg[offset..], offset, allowNull: isMail, allowPostmaster: !isMail, allowUtf8, out path, out var consumed);
         if (error != PathError.None)
         {
             return ToArgumentError(error);
@@ -108,10 +133,38 @@ public static class MailParameters
                 return ArgumentError.ParameterSyntax;
             }
 
-            var key = parameters.Key;
-            var value = parameters.Value;
-            var valueStart = parameters.ValueStart;
-            int bit;
+            var result = sink.Accept(parameters.Key, parameters.Value, parameters.ValueStart, out var bit);
+            if (result != ArgumentError.None)
+            {
+                return result;
+            }
+
+            if ((seen & bit) != 0)
+            {
+                return ArgumentError.ParameterSyntax;
+            }
+
+            seen |= bit;
+        }
+
+        return ArgumentError.None;
+    }
+
+    private interface IParameterSink
+    {
+        /// <summary>Takes one parameter; <paramref name="bit"/> identifies it for the repetition check.</summary>
+        ArgumentError Accept(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, int valueStart, out int bit);
+    }
+
+    /// <summary>MAIL: SIZE (RFC 1870), BODY (RFC 6152, RFC 3030), SMTPUTF8 (RFC 6531), RET and ENVID (RFC 3461), AUTH (RFC 4954), REQUIRETLS (RFC 8689).</summary>
+    private struct MailSink : IParameterSink
+    {
+        public MailFromArguments Result;
+        public bool ChunkingOffered;
+
+        public ArgumentError Accept(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, int valueStart, out int bit)
+        {
+            bit = 0;
             if (Ascii.EqualsIgnoreCase(key, "SIZE"u8))
             {
                 bit = 1;
@@ -120,22 +173,22 @@ public static class MailParameters
                     return ArgumentError.ParameterSyntax;
                 }
 
-                result.Size = (long)size;
+                Result.Size = (long)size;
             }
             else if (Ascii.EqualsIgnoreCase(key, "BODY"u8))
             {
                 bit = 2;
                 if (Ascii.EqualsIgnoreCase(value, "7BIT"u8))
                 {
-                    result.Body = BodyType.SevenBit;
+                    Result.Body = BodyType.SevenBit;
                 }
                 else if (Ascii.EqualsIgnoreCase(value, "8BITMIME"u8))
                 {
-                    result.Body = BodyType.EightBitMime;
+                    Result.Body = BodyType.EightBitMime;
                 }
-                else if (Ascii.EqualsIgnoreCase(value, "BINARYMIME"u8) && chunkingOffered)
+                else if (Ascii.EqualsIgnoreCase(value, "BINARYMIME"u8) && ChunkingOffered)
                 {
-                    result.Body = BodyType.BinaryMime;
+                    Result.Body = BodyType.BinaryMime;
                 }
                 else
                 {
@@ -150,18 +203,18 @@ public static class MailParameters
                     return ArgumentError.ParameterSyntax;
                 }
 
-                result.SmtpUtf8 = true;
+                Result.SmtpUtf8 = true;
             }
             else if (Ascii.EqualsIgnoreCase(key, "RET"u8))
             {
                 bit = 8;
                 if (Ascii.EqualsIgnoreCase(value, "FULL"u8))
                 {
-                    result.Ret = DsnReturn.Full;
+                    Result.Ret = DsnReturn.Full;
                 }
                 else if (Ascii.EqualsIgnoreCase(value, "HDRS"u8))
                 {
-                    result.Ret = DsnReturn.Headers;
+                    Result.Ret = DsnReturn.Headers;
                 }
                 else
                 {
@@ -178,8 +231,8 @@ public static class MailParameters
                     return ArgumentError.ParameterSyntax;
                 }
 
-                result.EnvIdStart = valueStart;
-                result.EnvIdLength = value.Length;
+                Result.EnvIdStart = valueStart;
+                Result.EnvIdLength = value.Length;
             }
             else if (Ascii.EqualsIgnoreCase(key, "AUTH"u8))
             {
@@ -189,8 +242,8 @@ public static class MailParameters
                     return ArgumentError.ParameterSyntax;
                 }
 
-                result.AuthStart = valueStart;
-                result.AuthLength = value.Length;
+                Result.AuthStart = valueStart;
+                Result.AuthLength = value.Length;
             }
             else if (Ascii.EqualsIgnoreCase(key, "REQUIRETLS"u8))
             {
@@ -200,57 +253,29 @@ public static class MailParameters
                     return ArgumentError.ParameterSyntax;
                 }
 
-                result.RequireTls = true;
+                Result.RequireTls = true;
             }
             else
             {
                 return ArgumentError.UnknownParameter;
             }
 
-            if ((seen & bit) != 0)
-            {
-                return ArgumentError.ParameterSyntax;
-            }
-
-            seen |= bit;
+            return ArgumentError.None;
         }
-
-        return ArgumentError.None;
     }
 
-    /// <summary>Parses <c>TO:&lt;path&gt; [params]</c> (the text after the RCPT verb).</summary>
-    public static ArgumentError ParseRcptTo(ReadOnlySpan<byte> arg, bool smtpUtf8, out RcptToArguments result)
+    /// <summary>RCPT: NOTIFY and ORCPT (RFC 3461).</summary>
+    private struct RcptSink : IParameterSink
     {
-        result = default;
-        if (!Ascii.StartsWithIgnoreCase(arg, "TO:"u8))
-        {
-            return ArgumentError.PathSyntax;
-        }
+        public RcptToArguments Result;
 
-        var offset = SkipSpaces(arg, 3);
-        var error = SmtpPathParser.TryParse(arg[offset..], offset, allowNull: false, allowPostmaster: true, allowUtf8: smtpUtf8, out result.Path, out var consumed);
-        if (error != PathError.None)
+        public ArgumentError Accept(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, int valueStart, out int bit)
         {
-            return ToArgumentError(error);
-        }
-
-        var parameters = new EsmtpParameters(arg, offset + consumed);
-        var seen = 0;
-        while (parameters.MoveNext())
-        {
-            if (parameters.Malformed)
-            {
-                return ArgumentError.ParameterSyntax;
-            }
-
-            var key = parameters.Key;
-            var value = parameters.Value;
-            var valueStart = parameters.ValueStart;
-            int bit;
+            bit = 0;
             if (Ascii.EqualsIgnoreCase(key, "NOTIFY"u8))
             {
                 bit = 1;
-                if (!TryParseNotify(value, out result.Notify))
+                if (!TryParseNotify(value, out Result.Notify))
                 {
                     return ArgumentError.ParameterSyntax;
                 }
@@ -266,23 +291,16 @@ public static class MailParameters
                     return ArgumentError.ParameterSyntax;
                 }
 
-                result.OrcptStart = valueStart;
-                result.OrcptLength = value.Length;
+                Result.OrcptStart = valueStart;
+                Result.OrcptLength = value.Length;
             }
             else
             {
                 return ArgumentError.UnknownParameter;
             }
 
-            if ((seen & bit) != 0)
-            {
-                return ArgumentError.ParameterSyntax;
-            }
-
-            seen |= bit;
+            return ArgumentError.None;
         }
-
-        return ArgumentError.None;
     }
 
     private static bool TryParseNotify(ReadOnlySpan<byte> value, out DsnNotify notify)

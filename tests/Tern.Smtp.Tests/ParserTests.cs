@@ -173,6 +173,24 @@ public sealed class ParserTests
         Assert.Equal(ArgumentError.PathSyntax, MailParameters.ParseMailFrom(bad, true, out _));
     }
 
+    [Theory]
+    [InlineData("B\u00fccher.Example", "xn--bcher-kva.example")]
+    [InlineData("b\u00fccher.example", "xn--bcher-kva.example")]
+    [InlineData("MX.Example.COM", "mx.example.com")]
+    [InlineData("\u4f8b\u5b50.\u6d4b\u8bd5", "xn--fsqu00a.xn--0zwm56d")]
+    public void Idna_normalises_to_lower_case_a_labels(string domain, string ascii)
+    {
+        Assert.Equal(ascii, Idna.ToAscii(Encoding.UTF8.GetBytes(domain)));
+        Assert.True(Idna.EqualsNormalized(Encoding.UTF8.GetBytes(domain), ascii));
+    }
+
+    [Fact]
+    public void Idna_refuses_invalid_names()
+    {
+        Assert.Null(Idna.ToAscii([0xC3, 0x28]));
+        Assert.False(Idna.EqualsNormalized("other.example"u8, "xn--bcher-kva.example"));
+    }
+
     [Fact]
     public void Rcpt_parameters()
     {

@@ -8,7 +8,7 @@ public sealed class RelayTests : IAsyncLifetime
     public Task InitializeAsync()
     {
         // Loopback is NOT trusted here: the test client is an outsider.
-        _t = TestServer.Start(trustLoopback: false, acceptDomains: ["ours.example"]);
+        _t = TestServer.Start(trustLoopback: false, acceptDomains: ["ours.example", "xn--bcher-kva.example"]);
         return Task.CompletedTask;
     }
 
@@ -51,6 +51,19 @@ public sealed class RelayTests : IAsyncLifetime
         await c.ReadReplyAsync();
         await c.CommandAsync("EHLO outsider.example");
         await c.CommandAsync("MAIL FROM:<someone@outsider.example>");
+        Assert.Equal("250 2.1.5 Recipient OK", await c.CommandAsync("RCPT TO:" + recipient));
+    }
+
+    [Theory]
+    [InlineData("<user@xn--bcher-kva.example>", "")]
+    [InlineData("<user@B\u00fccher.example>", " SMTPUTF8")]
+    [InlineData("<user@b\u00fccher.EXAMPLE>", " SMTPUTF8")]
+    public async Task Accepted_idn_domains_match_in_either_form(string recipient, string mailParameter)
+    {
+        await using var c = await RawClient.ConnectAsync(_t.Relay);
+        await c.ReadReplyAsync();
+        await c.CommandAsync("EHLO outsider.example");
+        await c.CommandAsync("MAIL FROM:<someone@outsider.example>" + mailParameter);
         Assert.Equal("250 2.1.5 Recipient OK", await c.CommandAsync("RCPT TO:" + recipient));
     }
 

@@ -251,8 +251,9 @@ public static class SmtpPathParser
 
                 literal = true;
             }
-            else if (!IsDomain(domain, allowUtf8: true, out var domainNonAscii))
+            else if (!IsDomain(domain, allowUtf8: true, out var domainNonAscii) || (domainNonAscii && allowUtf8 && !Idna.IsValid(domain)))
             {
+                // A U-label domain must be a valid IDN (RFC 5891), checked only when SMTPUTF8 allows it.
                 return PathError.Syntax;
             }
             else

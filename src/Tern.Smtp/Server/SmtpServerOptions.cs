@@ -75,7 +75,10 @@ public sealed record SmtpServerOptions
     /// <summary>Clients allowed to relay to any domain without authenticating.</summary>
     public IReadOnlyList<IPNetwork> RelayNetworks { get; init; } = [];
 
-    /// <summary>Domains anyone may send to on a relay listener (mail Tern accepts for, e.g. its own domains).</summary>
+    /// <summary>
+    /// Domains anyone may send to on a relay listener (mail Tern accepts for, e.g. its own domains),
+    /// in lower-case A-label form (see <see cref="Protocol.Idna.ToAscii"/>).
+    /// </summary>
     public IReadOnlyList<string> AcceptDomains { get; init; } = [];
 
     /// <summary>Offer AUTH before TLS (never for PLAIN/LOGIN). Off by default (RFC 8314 advises TLS first).</summary>

@@ -270,19 +270,12 @@ internal sealed partial class SmtpSession
         return false;
     }
 
+    /// <summary>Accepted domains are configured in lower-case A-label form; U-label recipients are converted to compare.</summary>
     private bool IsAcceptDomain(ReadOnlySpan<byte> domain)
     {
-        Span<char> chars = stackalloc char[SmtpPathParser.MaxDomainLength];
-        if (System.Text.Encoding.UTF8.GetCharCount(domain) > chars.Length)
-        {
-            return false;
-        }
-
-        var n = System.Text.Encoding.UTF8.GetChars(domain, chars);
-        var name = chars[..n];
         foreach (var d in _server.Options.AcceptDomains)
         {
-            if (name.Equals(d, StringComparison.OrdinalIgnoreCase))
+            if (Idna.EqualsNormalized(domain, d))
             {
                 return true;
             }

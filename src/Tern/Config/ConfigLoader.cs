@@ -239,7 +239,8 @@ public static class ConfigLoader
         var domains = new List<string>();
         foreach (var d in t.StringArray("domains") ?? [])
         {
-            var domain = d.TrimEnd('.').ToLowerInvariant();
+            // Stored as lower-case A-labels: an IDN may be written in either form.
+            var domain = Tern.Smtp.Protocol.Idna.ToAscii(System.Text.Encoding.UTF8.GetBytes(d.TrimEnd('.'))) ?? string.Empty;
             if (!IsDomainName(domain))
             {
                 t.Error("domains", $"\"{d}\" is not a domain name");

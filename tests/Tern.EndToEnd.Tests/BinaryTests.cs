@@ -130,6 +130,7 @@ public sealed partial class BinaryTests
         Assert.Equal(accepted.Groups[1].Value + ".eml", Path.GetFileName(file));
         var text = await File.ReadAllTextAsync(file);
         Assert.Contains("X-Tern-Recipient: <bob@example.net>", text, StringComparison.Ordinal);
+        Assert.Contains("X-Tern-Flags: tls=yes smtputf8=no requiretls=no", text, StringComparison.Ordinal);
         Assert.Contains("through the static binary", text, StringComparison.Ordinal);
         Assert.Contains("by e2e.tern.test (Tern) with ESMTPS", text, StringComparison.Ordinal);
 

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Security.Cryptography;
 using Microsoft.Win32.SafeHandles;
+using Tern.Smtp.Protocol;
 using Tern.Smtp.Server;
 
 namespace Tern.Hosting;
@@ -100,6 +101,7 @@ public sealed class FileMessageStore : IMessageStore
             }
         }
 
+        /// <summary>The envelope with its DSN parameters (RFC 3461), as header-like lines.</summary>
         private static void WriteEnvelope(Stream s, SmtpEnvelope e)
         {
             s.Write("X-Tern-Sender: <"u8);
@@ -109,12 +111,43 @@ public sealed class FileMessageStore : IMessageStore
             {
                 s.Write("X-Tern-Recipient: <"u8);
                 s.Write(e.Recipient(i));
-                s.Write(">\r\n"u8);
+                s.Write(">"u8);
+                var notify = e.RecipientAt(i).Notify;
+                if (notify != DsnNotify.Unspecified)
+                {
+                    s.Write(" NOTIFY="u8);
+                    Ascii(s, notify.ToString().ToUpperInvariant().Replace(", ", ",", StringComparison.Ordinal));
+                }
+
+                if (!e.OriginalRecipient(i).IsEmpty)
+                {
+                    s.Write(" ORCPT="u8);
+                    s.Write(e.OriginalRecipient(i));
+                }
+
+                s.Write("\r\n"u8);
             }
 
-            s.Write(e.Tls ? "X-Tern-Tls: yes\r\n"u8 : "X-Tern-Tls: no\r\n"u8);
+            if (e.Ret != DsnReturn.Unspecified)
+            {
+                s.Write(e.Ret == DsnReturn.Full ? "X-Tern-Ret: FULL\r\n"u8 : "X-Tern-Ret: HDRS\r\n"u8);
+            }
+
+            if (!e.EnvelopeId.IsEmpty)
+            {
+                s.Write("X-Tern-Envid: "u8);
+                s.Write(e.EnvelopeId);
+                s.Write("\r\n"u8);
+            }
+
+            Ascii(s, $"X-Tern-Flags: tls={Yes(e.Tls)} smtputf8={Yes(e.SmtpUtf8)} requiretls={Yes(e.RequireTls)} 8bit={Yes(e.EightBitData)} body={e.Body}\r\n");
+            Ascii(s, $"X-Tern-Client: {e.Client} listener={e.Listener}" + (e.AuthenticatedUser is { } u ? $" auth={u}" : string.Empty) + "\r\n");
             s.Write("\r\n"u8);
         }
+
+        private static string Yes(bool b) => b ? "yes" : "no";
+
+        private static void Ascii(Stream s, string text) => s.Write(System.Text.Encoding.UTF8.GetBytes(text));
 
         private static void TryDelete(string path)
         {

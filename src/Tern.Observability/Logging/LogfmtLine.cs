@@ -13,6 +13,9 @@ public static class LogfmtLine
 {
     private const string OriginalFormatKey = "{OriginalFormat}";
 
+    // Templates are a fixed set of constants: derive each one's message once.
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, string> Messages = new(StringComparer.Ordinal);
+
     /// <summary>Formats the line (with trailing newline) into <paramref name="sb"/>.</summary>
     public static void Format<TState>(
         StringBuilder sb,
@@ -43,7 +46,7 @@ public static class LogfmtLine
         }
 
         sb.Append(" m=");
-        AppendValue(sb, template is null ? formatter(state, exception) : MessageOf(template));
+        AppendValue(sb, template is null ? formatter(state, exception) : Messages.GetOrAdd(template, MessageOf));
         sb.Append(" c=");
         AppendValue(sb, component);
 

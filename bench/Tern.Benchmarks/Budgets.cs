@@ -1,0 +1,32 @@
+namespace Tern.Benchmarks;
+
+/// <summary>
+/// Allocation budget per benchmark, in bytes per operation, checked after every run (Program.cs).
+/// Keyed by "Class.Method"; null means measured and reported, without a budget. Every benchmark
+/// needs an entry: a new benchmark without one fails the run until its budget is decided here.
+/// </summary>
+internal static class Budgets
+{
+    public static readonly IReadOnlyDictionary<string, long?> BytesPerOperation = new Dictionary<string, long?>(StringComparer.Ordinal)
+    {
+        // Command parsing: slices of the input, scratch only for lines split across segments.
+        ["SmtpCommandParserBenchmarks.Ehlo"] = 0,
+        ["SmtpCommandParserBenchmarks.MailFrom"] = 0,
+        ["SmtpCommandParserBenchmarks.RcptTo"] = 0,
+        ["SmtpCommandParserBenchmarks.Data"] = 0,
+        ["SmtpCommandParserBenchmarks.Rset"] = 0,
+        ["SmtpCommandParserBenchmarks.Noop"] = 0,
+        ["SmtpCommandParserBenchmarks.Quit"] = 0,
+        ["SmtpCommandParserBenchmarks.PipelinedBatch"] = 0,
+        ["SmtpCommandParserBenchmarks.PipelinedBatchSplit"] = 0,
+
+        // DATA decoding streams into the sink: nothing is buffered, whatever the message size.
+        ["DataDecoderBenchmarks.Decode"] = 0,
+
+        // A log statement that is off costs a level check and nothing else.
+        ["LoggingBenchmarks.DebugOff"] = 0,
+
+        // A line that is written: measured only.
+        ["LoggingBenchmarks.DebugOn"] = null,
+    };
+}

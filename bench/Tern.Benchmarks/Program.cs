@@ -1,0 +1,41 @@
+using BenchmarkDotNet.Configs;
+using BenchmarkDotNet.Jobs;
+using BenchmarkDotNet.Running;
+
+namespace Tern.Benchmarks;
+
+/// <summary>
+/// Runs the suites (all of them unless <c>--filter</c> is given; any BenchmarkDotNet option passes
+/// through), then checks each benchmark's allocations against <see cref="Budgets"/> and exits
+/// non-zero when one is over budget, failed, or has no budget recorded.
+/// </summary>
+internal static class Program
+{
+    public static int Main(string[] args)
+    {
+        var config = DefaultConfig.Instance.AddColumn(new ThroughputColumn());
+
+        // A short job by default (a few seconds per benchmark on 2 cores); --job picks another.
+        if (!HasOption(args, "--job", "-j"))
+        {
+            config = config.AddJob(Job.Default
+                .WithLaunchCount(1)
+                .WithWarmupCount(3)
+                .WithIterationCount(5)
+                .WithId("Short"));
+        }
+
+        // Run everything rather than asking interactively which benchmark to run.
+        if (!HasOption(args, "--filter", "-f"))
+        {
+            args = [.. args, "--filter", "*"];
+        }
+
+        var summaries = BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args, config).ToArray();
+        return BudgetCheck.Run(summaries, Console.Out) ? 0 : 1;
+    }
+
+    private static bool HasOption(string[] args, string longName, string shortName) =>
+        args.Any(a => a == shortName || a.Equals(longName, StringComparison.OrdinalIgnoreCase) ||
+            a.StartsWith(longName + "=", StringComparison.OrdinalIgnoreCase));
+}

@@ -15,7 +15,7 @@ log() { printf '==> %s\n' "$*" >&2; }
 
 # Debian packages the build and the tests need: cmake + libssl-dev for the static OpenSSL link,
 # and the real peers the tests talk to (Postfix's smtp-source/smtp-sink, swaks with TLS and AUTH).
-APT_PACKAGES=(cmake libssl-dev postfix swaks prometheus libnet-ssleay-perl libio-socket-ssl-perl libauthen-sasl-perl openssl python3)
+APT_PACKAGES=(cmake libssl-dev postfix swaks prometheus cyrus-clients libsasl2-modules libnet-ssleay-perl libio-socket-ssl-perl libauthen-sasl-perl openssl python3)
 
 ensure_packages() {
   local missing=()

@@ -31,10 +31,10 @@ internal sealed class RawClient : IAsyncDisposable
         return c;
     }
 
-    public async Task TlsAsync()
+    public async Task TlsAsync(System.Security.Authentication.SslProtocols protocols = System.Security.Authentication.SslProtocols.None)
     {
         var ssl = new SslStream(_stream, false, (_, _, _, _) => true);
-        await ssl.AuthenticateAsClientAsync(new SslClientAuthenticationOptions { TargetHost = "mx.tern.test" });
+        await ssl.AuthenticateAsClientAsync(new SslClientAuthenticationOptions { TargetHost = "mx.tern.test", EnabledSslProtocols = protocols });
         _stream = ssl;
         _pending.Clear();
     }

@@ -102,6 +102,14 @@ public sealed record SmtpAuthOptions
     /// <summary>Checks the envelope sender of an authenticated client (553 5.7.1 when it says no); null allows any.</summary>
     public SenderPolicy? MaySendAs { get; init; }
 
+    /// <summary>
+    /// Offer the -PLUS mechanisms on TLS 1.3, bound with tls-server-end-point (RFC 5929): .NET has no
+    /// TLS exporter, so tls-exporter (RFC 9266), which most TLS 1.3 clients ask for, is unavailable,
+    /// and such a client that picks -PLUS fails instead of falling back. On TLS 1.2, tls-unique is
+    /// always used.
+    /// </summary>
+    public bool PlusOnTls13 { get; init; } = true;
+
     /// <summary>Failed AUTH attempts from one IP address within <see cref="FailureWindow"/> before it gets 421.</summary>
     public int MaxFailuresPerIp { get; init; } = 10;
 

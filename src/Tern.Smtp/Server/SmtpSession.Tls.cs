@@ -31,6 +31,7 @@ internal sealed partial class SmtpSession
 
         var certificate = _listener.Options.Certificate!;
         var ssl = new SslStream(_stream, leaveInnerStreamOpen: false);
+        // .NET's OpenSSL server context sets SSL_OP_CIPHER_SERVER_PREFERENCE: the server's cipher order wins.
         var options = new SslServerAuthenticationOptions
         {
             ServerCertificateContext = certificate.Context,
@@ -77,7 +78,8 @@ internal sealed partial class SmtpSession
         _envelope.Tls = true;
 
         // tls-unique on TLS 1.2, tls-server-end-point on TLS 1.3 (.NET has no exporter): -PLUS mechanisms need one.
-        _saslChannel = SaslChannel.Tls(Tern.Sasl.ChannelBindings.ChannelBinding.FromSslStream(ssl));
+        var plus = _tlsProtocol != SslProtocols.Tls13 || (_server.Options.Authentication?.PlusOnTls13 ?? true);
+        _saslChannel = SaslChannel.Tls(plus ? Tern.Sasl.ChannelBindings.ChannelBinding.FromSslStream(ssl) : null);
         return true;
     }
 

@@ -349,7 +349,8 @@ public static class ConfigLoader
             (int)t.Integer("max_failures_per_ip", d.MaxFailuresPerIp, 1, 1_000_000),
             t.Duration("failure_window", d.FailureWindow, TimeSpan.FromSeconds(1), TimeSpan.FromDays(7)),
             t.Duration("failure_delay", d.FailureDelay, TimeSpan.Zero, TimeSpan.FromSeconds(30)),
-            (int)t.Integer("iterations", d.Iterations, Tern.Sasl.Credentials.AccountStore.MinIterations, Tern.Sasl.Credentials.AccountStore.MaxIterations));
+            (int)t.Integer("iterations", d.Iterations, Tern.Sasl.Credentials.AccountStore.MinIterations, Tern.Sasl.Credentials.AccountStore.MaxIterations),
+            t.Bool("plus_on_tls13", d.PlusOnTls13));
         t.Finish();
         return result;
     }

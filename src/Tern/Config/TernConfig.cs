@@ -50,7 +50,8 @@ public sealed record RelayConfig(IReadOnlyList<IPNetwork> Networks, IReadOnlyLis
 /// <param name="Mechanisms">Advertised in this order, where usable (PLUS needs a channel binding, PLAIN/LOGIN need TLS).</param>
 /// <param name="AllowWithoutTls">Offer AUTH before STARTTLS (never PLAIN/LOGIN).</param>
 /// <param name="Iterations">PBKDF2 iterations for new SCRAM keys.</param>
-public sealed record AuthConfig(IReadOnlyList<string> Mechanisms, bool AllowWithoutTls, int MaxFailuresPerIp, TimeSpan FailureWindow, TimeSpan FailureDelay, int Iterations)
+/// <param name="PlusOnTls13">Offer -PLUS on TLS 1.3 (bound with tls-server-end-point).</param>
+public sealed record AuthConfig(IReadOnlyList<string> Mechanisms, bool AllowWithoutTls, int MaxFailuresPerIp, TimeSpan FailureWindow, TimeSpan FailureDelay, int Iterations, bool PlusOnTls13 = true)
 {
     public static AuthConfig Default { get; } = new(
         new Tern.Sasl.SaslServerOptions().Mechanisms,
@@ -62,7 +63,8 @@ public sealed record AuthConfig(IReadOnlyList<string> Mechanisms, bool AllowWith
 
     public bool Equals(AuthConfig? other) =>
         other is not null && Mechanisms.SequenceEqual(other.Mechanisms) && AllowWithoutTls == other.AllowWithoutTls &&
-        MaxFailuresPerIp == other.MaxFailuresPerIp && FailureWindow == other.FailureWindow && FailureDelay == other.FailureDelay && Iterations == other.Iterations;
+        MaxFailuresPerIp == other.MaxFailuresPerIp && FailureWindow == other.FailureWindow && FailureDelay == other.FailureDelay && Iterations == other.Iterations &&
+        PlusOnTls13 == other.PlusOnTls13;
 
     public override int GetHashCode() => HashCode.Combine(Mechanisms.Count, AllowWithoutTls, MaxFailuresPerIp, FailureWindow, FailureDelay, Iterations);
 }

@@ -147,6 +147,7 @@ public static partial class TernHost
                 MaxFailuresPerIp = config.Auth.MaxFailuresPerIp,
                 FailureWindow = config.Auth.FailureWindow,
                 FailureDelay = config.Auth.FailureDelay,
+                PlusOnTls13 = config.Auth.PlusOnTls13,
             },
             Listeners = config.Listeners.Select(l => new SmtpListenerOptions
             {

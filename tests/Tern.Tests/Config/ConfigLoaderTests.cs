@@ -60,8 +60,8 @@ public sealed class ConfigLoaderTests
     [Fact]
     public void Auth_settings_are_bound()
     {
-        var c = Parse("[auth]\nmechanisms = [\"scram-sha-256\", \"PLAIN\", \"CRAM-MD5\"]\nallow_without_tls = true\nmax_failures_per_ip = 3\nfailure_window = \"1h\"\nfailure_delay = \"0s\"\niterations = 10000\n");
-        Assert.Equal(new AuthConfig(["SCRAM-SHA-256", "PLAIN", "CRAM-MD5"], true, 3, TimeSpan.FromHours(1), TimeSpan.Zero, 10000), c.Auth);
+        var c = Parse("[auth]\nmechanisms = [\"scram-sha-256\", \"PLAIN\", \"CRAM-MD5\"]\nallow_without_tls = true\nmax_failures_per_ip = 3\nfailure_window = \"1h\"\nfailure_delay = \"0s\"\niterations = 10000\nplus_on_tls13 = false\n");
+        Assert.Equal(new AuthConfig(["SCRAM-SHA-256", "PLAIN", "CRAM-MD5"], true, 3, TimeSpan.FromHours(1), TimeSpan.Zero, 10000, false), c.Auth);
         Assert.Equal(AuthConfig.Default, ConfigLoader.Default().Auth);
     }
 

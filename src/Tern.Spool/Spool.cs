@@ -1,0 +1,349 @@
+using System.Buffers;
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using FASTER.core;
+using Microsoft.Extensions.Logging;
+using Tern.Observability.Logging;
+using Tern.Observability.Metrics;
+using ZstdSharp;
+
+namespace Tern.Spool;
+
+/// <summary>
+/// The durable spool: a FasterLog write-ahead log. Accepting a message appends its records and
+/// waits for the commit that covers them; one commit covers every record appended before it, so
+/// concurrent messages share one disk sync (group commit). The index of messages is rebuilt by
+/// scanning the log from its last commit on open.
+/// </summary>
+public sealed partial class Spool : IAsyncDisposable
+{
+    private readonly IDevice _device;
+    private readonly FasterLog _log;
+    private readonly ConcurrentDictionary<MessageId, SpooledMessage> _index = new();
+    private readonly ConcurrentQueue<SpoolWriter> _pool = new();
+    private readonly SemaphoreSlim _commitRequested = new(0);
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Task _commitLoop;
+    private readonly ILogger _log2;
+    private readonly ICounter _panics;
+    private readonly TimeProvider _clock;
+    private long _appendedSinceCommit;
+
+    private Spool(SpoolOptions options, IDevice device, FasterLog log, ILogger logger, IMetrics metrics, TimeProvider clock)
+    {
+        Options = options;
+        _device = device;
+        _log = log;
+        _log2 = logger;
+        _clock = clock;
+        Metrics = new SpoolMetrics(metrics);
+        _panics = Panics.For(metrics, LogComponents.Spool);
+        metrics.OnCollect(() =>
+        {
+            Metrics.Messages.Set(_index.Count);
+            Metrics.LogBytes.Set(_log.TailAddress - _log.BeginAddress);
+        });
+        _commitLoop = Task.Run(CommitLoopAsync);
+    }
+
+    public SpoolOptions Options { get; }
+
+    /// <summary>Messages in the spool.</summary>
+    public int Count => _index.Count;
+
+    /// <summary>A snapshot of the index, oldest first.</summary>
+    public IReadOnlyList<SpooledMessage> Messages => [.. _index.Values.OrderBy(m => m.Id.High).ThenBy(m => m.Id.Low)];
+
+    internal SpoolMetrics Metrics { get; }
+
+    /// <summary>Opens (creating if needed) the spool and recovers it: the log to its last commit, then the index by a scan.</summary>
+    /// <exception cref="SpoolException">The directory is unusable or the log cannot be recovered.</exception>
+    public static Spool Open(SpoolOptions options, ILoggerFactory loggers, IMetrics metrics, TimeProvider? clock = null)
+    {
+        var logger = loggers.CreateLogger(LogComponents.Spool);
+        IDevice? device = null;
+        FasterLog? log = null;
+        try
+        {
+            Directory.CreateDirectory(options.Directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            device = Devices.CreateLogDevice(Path.Combine(options.Directory, "tern.log"), preallocateFile: false, deleteOnClose: false, recoverDevice: true);
+            var settings = new FasterLogSettings
+            {
+                LogDevice = device,
+                PageSizeBits = options.PageSizeBits,
+                MemorySizeBits = options.MemorySizeBits,
+                SegmentSizeBits = options.SegmentSizeBits,
+                LogCommitDir = options.Directory,
+                LogChecksum = LogChecksumType.PerEntry,
+                TryRecoverLatest = true,
+                RemoveOutdatedCommits = true,
+                AutoRefreshSafeTailAddress = true,
+            };
+            var started = Stopwatch.GetTimestamp();
+            log = new FasterLog(settings);
+            var spool = new Spool(options, device, log, logger, metrics, clock ?? TimeProvider.System);
+            var (messages, skipped) = spool.Recover();
+            Recovered(logger, options.Directory, messages, skipped, Stopwatch.GetElapsedTime(started));
+            return spool;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FasterException or FormatException)
+        {
+            log?.Dispose();
+            device?.Dispose();
+            throw new SpoolException($"spool {options.Directory}: cannot open: {e.Message}", e);
+        }
+    }
+
+    /// <summary>Starts a message.</summary>
+    public SpoolWriter Begin()
+    {
+        if (!_pool.TryDequeue(out var writer))
+        {
+            writer = new SpoolWriter(this);
+        }
+
+        writer.Start(MessageId.New(_clock));
+        return writer;
+    }
+
+    /// <summary>Reads a message back (envelope and body).</summary>
+    public async Task<StoredMessage?> ReadAsync(MessageId id, CancellationToken cancel = default)
+    {
+        if (!_index.TryGetValue(id, out var entry))
+        {
+            return null;
+        }
+
+        var (record, length) = await _log.ReadAsync(entry.Address, token: cancel);
+        return ParseMessage(entry, record.AsSpan(0, length), out var chunks, out var inline) is { } envelope
+            ? new StoredMessage(entry, envelope, chunks.Count == 0 ? inline : await ReadChunksAsync(id, chunks, entry.BodyLength, cancel))
+            : null;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync();
+        _commitRequested.Release();
+        await _commitLoop;
+        try
+        {
+            await _log.CommitAsync();
+        }
+        catch (Exception e) when (e is IOException or FasterException or CommitFailureException)
+        {
+            CommitFailed(_log2, e);
+        }
+
+        _log.Dispose();
+        _device.Dispose();
+        _commitRequested.Dispose();
+        _stop.Dispose();
+    }
+
+    internal long Append(ReadOnlySpan<byte> record)
+    {
+        var address = _log.Enqueue(record);
+        Interlocked.Increment(ref _appendedSinceCommit);
+        return address;
+    }
+
+    internal void Return(SpoolWriter writer) => _pool.Enqueue(writer);
+
+    internal async ValueTask<bool> CommitMessageAsync(SpoolWriter writer, CancellationToken cancel)
+    {
+        var started = Stopwatch.GetTimestamp();
+        var received = _clock.GetUtcNow();
+        long address;
+        byte[] record;
+        try
+        {
+            record = writer.BuildMessageRecord(received, out var length);
+            try
+            {
+                address = Append(record.AsSpan(0, length));
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(record);
+            }
+        }
+        catch (Exception e) when (e is IOException or FasterException)
+        {
+            CommitFailed(_log2, e);
+            Metrics.CommitFailures.Inc();
+            return false;
+        }
+
+        _commitRequested.Release();
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancel);
+        timeout.CancelAfter(Options.CommitTimeout);
+        try
+        {
+            await _log.WaitForCommitAsync(address + 1, token: timeout.Token);
+        }
+        catch (Exception e) when (e is OperationCanceledException or CommitFailureException or IOException or FasterException)
+        {
+            CommitFailed(_log2, e);
+            Metrics.CommitFailures.Inc();
+            return false;
+        }
+
+        _index[writer.Id] = new SpooledMessage(writer.Id, address, received, writer.BodyLength, writer.Envelope.RecipientCount);
+        Metrics.CommitSeconds.Observe(Stopwatch.GetElapsedTime(started).TotalSeconds);
+        return true;
+    }
+
+    /// <summary>
+    /// Issues commits while appends are pending: a writer's request arrives during the current commit,
+    /// so everything appended meanwhile goes out together with the next one (group commit).
+    /// </summary>
+    private async Task CommitLoopAsync()
+    {
+        while (true)
+        {
+            try
+            {
+                await _commitRequested.WaitAsync(_stop.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+
+            // Every request that arrived so far is covered by this one commit.
+            while (_commitRequested.CurrentCount > 0 && _commitRequested.Wait(0))
+            {
+            }
+
+            var records = Interlocked.Exchange(ref _appendedSinceCommit, 0);
+            try
+            {
+                await _log.CommitAsync(_stop.Token);
+                Metrics.Commits.Inc();
+                Metrics.RecordsPerCommit.Observe(records);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+            catch (Exception e)
+            {
+                // The waiters time out or see the failure; the loop keeps serving later commits.
+                _panics.Inc();
+                Metrics.CommitFailures.Inc();
+                CommitFailed(_log2, e);
+            }
+        }
+    }
+
+    private (int Messages, int Skipped) Recover()
+    {
+        var skipped = 0;
+        using var iterator = _log.Scan(_log.BeginAddress, _log.TailAddress);
+        while (iterator.GetNext(MemoryPool<byte>.Shared, out var owner, out var length, out var address))
+        {
+            using (owner)
+            {
+                var record = owner.Memory.Span[..length];
+                if (!RecordFormat.TryReadHeader(record, out var kind, out _, out var id))
+                {
+                    skipped++;
+                    continue;
+                }
+
+                if (kind != RecordKind.Message)
+                {
+                    continue;
+                }
+
+                var reader = new RecordReader(record, RecordFormat.HeaderSize);
+                var received = DateTimeOffset.FromUnixTimeMilliseconds(reader.I64());
+                var bodyLength = (long)reader.U64();
+                _ = reader.U32();
+                var chunkCount = reader.U32();
+                reader.Take(checked((int)chunkCount * 8));
+                var envelope = EnvelopeBuilder.Read(ref reader);
+                _index[id] = new SpooledMessage(id, address, received, bodyLength, envelope.Recipients.Count);
+            }
+        }
+
+        return (_index.Count, skipped);
+    }
+
+    private static SpoolEnvelope? ParseMessage(SpooledMessage entry, ReadOnlySpan<byte> record, out List<long> chunks, out byte[] inline)
+    {
+        chunks = [];
+        inline = [];
+        if (!RecordFormat.TryReadHeader(record, out var kind, out var flags, out var id) || kind != RecordKind.Message || id != entry.Id)
+        {
+            return null;
+        }
+
+        var reader = new RecordReader(record, RecordFormat.HeaderSize);
+        _ = reader.I64();
+        var bodyLength = reader.U64();
+        var inlineStored = reader.U32();
+        var count = reader.U32();
+        for (var i = 0; i < count; i++)
+        {
+            chunks.Add(reader.I64());
+        }
+
+        var envelope = EnvelopeBuilder.Read(ref reader);
+        var stored = reader.Take((int)inlineStored);
+        inline = (flags & RecordFlags.Compressed) != 0 ? Decompress(stored, (int)bodyLength) : stored.ToArray();
+        return envelope;
+    }
+
+    private async Task<byte[]> ReadChunksAsync(MessageId id, List<long> chunks, long bodyLength, CancellationToken cancel)
+    {
+        var body = new byte[bodyLength];
+        var at = 0;
+        foreach (var address in chunks)
+        {
+            var (record, length) = await _log.ReadAsync(address, token: cancel);
+            at += CopyChunk(id, record.AsSpan(0, length), body.AsSpan(at));
+        }
+
+        if (at != bodyLength)
+        {
+            throw new SpoolException($"message {id}: body has {at} bytes, expected {bodyLength}");
+        }
+
+        return body;
+    }
+
+    private static int CopyChunk(MessageId id, ReadOnlySpan<byte> record, Span<byte> destination)
+    {
+        if (!RecordFormat.TryReadHeader(record, out var kind, out var flags, out var chunkId) || kind != RecordKind.BodyChunk || chunkId != id)
+        {
+            throw new SpoolException($"message {id}: a body chunk is missing or belongs to another message");
+        }
+
+        var reader = new RecordReader(record, RecordFormat.HeaderSize);
+        _ = reader.U32();
+        var raw = (int)reader.U32();
+        if ((flags & RecordFlags.Compressed) != 0)
+        {
+            using var d = new Decompressor();
+            return d.Unwrap(reader.Rest, destination[..raw]);
+        }
+
+        reader.Rest.CopyTo(destination);
+        return reader.Rest.Length;
+    }
+
+    private static byte[] Decompress(ReadOnlySpan<byte> stored, int rawLength)
+    {
+        using var d = new Decompressor();
+        var result = new byte[rawLength];
+        var n = d.Unwrap(stored, result);
+        return n == rawLength ? result : throw new SpoolException("inline body does not decompress to its recorded length");
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "spool recovered {directory} {messages} {skipped} {elapsed}")]
+    private static partial void Recovered(ILogger log, string directory, int messages, int skipped, TimeSpan elapsed);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "commit failed")]
+    private static partial void CommitFailed(ILogger log, Exception e);
+}

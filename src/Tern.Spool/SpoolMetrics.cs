@@ -1,0 +1,41 @@
+using Tern.Observability.Metrics;
+
+namespace Tern.Spool;
+
+/// <summary>The spool's instruments (created once).</summary>
+internal sealed class SpoolMetrics
+{
+    public SpoolMetrics(IMetrics metrics)
+    {
+        Commits = metrics.Counter("tern_spool_commits_total", "Log commits (each makes every record appended before it durable).");
+        CommitFailures = metrics.Counter("tern_spool_commit_failures_total", "Commits that failed (I/O errors); writers got a temporary failure.");
+        CommitSeconds = metrics.Histogram("tern_spool_commit_seconds", "Time from a message's commit request to its durability.", Buckets.FastLatencySeconds);
+        RecordsPerCommit = metrics.Histogram("tern_spool_records_per_commit", "Records made durable by one commit (group commit).", Buckets.Exponential(1, 2, 14));
+        Messages = metrics.Gauge("tern_spool_messages", "Messages in the spool.");
+        LogBytes = metrics.Gauge("tern_spool_log_bytes", "Bytes between the log's begin and tail.");
+        RawBytes = metrics.Counter("tern_spool_compressed_raw_bytes_total", "Body bytes given to zstd.");
+        StoredBytes = metrics.Counter("tern_spool_compressed_stored_bytes_total", "Bytes zstd produced from them (ratio = stored / raw).");
+    }
+
+    public ICounterFamily Commits { get; }
+
+    public ICounterFamily CommitFailures { get; }
+
+    public IHistogramFamily CommitSeconds { get; }
+
+    public IHistogramFamily RecordsPerCommit { get; }
+
+    public IGaugeFamily Messages { get; }
+
+    public IGaugeFamily LogBytes { get; }
+
+    public ICounterFamily RawBytes { get; }
+
+    public ICounterFamily StoredBytes { get; }
+
+    public void Compressed(int raw, int stored)
+    {
+        RawBytes.Inc(raw);
+        StoredBytes.Inc(stored);
+    }
+}

@@ -1,0 +1,162 @@
+using System.Buffers;
+using ZstdSharp;
+
+namespace Tern.Spool;
+
+/// <summary>
+/// One message being written. The body streams in through <see cref="Write"/>: up to
+/// <see cref="SpoolOptions.ChunkSize"/> it is kept and stored inside the message record; beyond that
+/// it is appended to the log as chunk records as it arrives, so a large message never sits in memory
+/// whole. <see cref="CommitAsync"/> appends the message record and returns once it is durable.
+/// Writers are pooled: dispose returns it (an uncommitted message is simply never indexed).
+/// </summary>
+public sealed class SpoolWriter : IDisposable
+{
+    private readonly Spool _spool;
+    private readonly List<long> _chunks = [];
+    private readonly byte[] _idText = new byte[MessageId.TextLength];
+    private byte[] _buffer = [];
+    private int _buffered;
+    private long _bodyLength;
+    private uint _sequence;
+    private bool _active;
+    private Compressor? _compressor;
+
+    internal SpoolWriter(Spool spool)
+    {
+        _spool = spool;
+    }
+
+    public MessageId Id { get; private set; }
+
+    /// <summary>The id as 26 ASCII characters (for the 250 reply and the Received header).</summary>
+    public ReadOnlySpan<byte> IdText => _idText;
+
+    /// <summary>Envelope fields; set them before <see cref="CommitAsync"/>.</summary>
+    public EnvelopeBuilder Envelope { get; } = new();
+
+    public void Write(ReadOnlySpan<byte> data)
+    {
+        ObjectDisposedException.ThrowIf(!_active, this);
+        var chunkSize = _spool.Options.ChunkSize;
+        while (!data.IsEmpty)
+        {
+            if (_buffered == chunkSize)
+            {
+                AppendChunk();
+            }
+
+            var take = Math.Min(data.Length, chunkSize - _buffered);
+            data[..take].CopyTo(_buffer.AsSpan(_buffered));
+            _buffered += take;
+            _bodyLength += take;
+            data = data[take..];
+        }
+    }
+
+    /// <summary>Appends the message record and waits for the commit that covers it. False: an I/O failure (answer 4xx).</summary>
+    public ValueTask<bool> CommitAsync(CancellationToken cancel)
+    {
+        ObjectDisposedException.ThrowIf(!_active, this);
+        return _spool.CommitMessageAsync(this, cancel);
+    }
+
+    public void Dispose()
+    {
+        if (!_active)
+        {
+            return;
+        }
+
+        _active = false;
+        _spool.Return(this);
+    }
+
+    internal void Start(MessageId id)
+    {
+        Id = id;
+        id.Format(_idText);
+        if (_buffer.Length < _spool.Options.ChunkSize)
+        {
+            _buffer = new byte[_spool.Options.ChunkSize];
+        }
+
+        _buffered = 0;
+        _bodyLength = 0;
+        _sequence = 0;
+        _chunks.Clear();
+        Envelope.Reset();
+        _active = true;
+    }
+
+    internal long BodyLength => _bodyLength;
+
+    internal IReadOnlyList<long> Chunks => _chunks;
+
+    /// <summary>Builds the message record: inline body when it fits in one chunk, else the last chunk is appended first.</summary>
+    internal byte[] BuildMessageRecord(DateTimeOffset received, out int length)
+    {
+        if (_chunks.Count > 0 && _buffered > 0)
+        {
+            AppendChunk();
+        }
+
+        var inline = _chunks.Count == 0 ? _buffer.AsSpan(0, _buffered) : default;
+        var compress = inline.Length > _spool.Options.CompressAbove;
+        var w = new RecordWriter(ArrayPool<byte>.Shared.Rent(1024 + inline.Length));
+        RecordFormat.WriteHeader(w.Reserve(RecordFormat.HeaderSize), RecordKind.Message, compress ? RecordFlags.Compressed : RecordFlags.None, Id);
+        w.I64(received.ToUnixTimeMilliseconds());
+        w.U64((ulong)_bodyLength);
+        var inlineLengthOffset = w.Length;
+        w.U32(0);
+        w.U32((uint)_chunks.Count);
+        foreach (var address in _chunks)
+        {
+            w.I64(address);
+        }
+
+        Envelope.WriteTo(ref w);
+        var stored = compress ? Compress(inline, ref w) : Copy(inline, ref w);
+        w.PatchU32(inlineLengthOffset, (uint)stored);
+        length = w.Length;
+        return w.Buffer;
+    }
+
+    private void AppendChunk()
+    {
+        var payload = _buffer.AsSpan(0, _buffered);
+        var compress = payload.Length > _spool.Options.CompressAbove;
+        var w = new RecordWriter(ArrayPool<byte>.Shared.Rent(RecordFormat.ChunkHeaderSize + Compressor.GetCompressBound(payload.Length)));
+        try
+        {
+            RecordFormat.WriteHeader(w.Reserve(RecordFormat.HeaderSize), RecordKind.BodyChunk, compress ? RecordFlags.Compressed : RecordFlags.None, Id);
+            w.U32(_sequence++);
+            w.U32((uint)payload.Length);
+            _ = compress ? Compress(payload, ref w) : Copy(payload, ref w);
+            _chunks.Add(_spool.Append(w.Written));
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(w.Buffer);
+        }
+
+        _buffered = 0;
+    }
+
+    private static int Copy(ReadOnlySpan<byte> data, ref RecordWriter w)
+    {
+        w.Bytes(data);
+        return data.Length;
+    }
+
+    private int Compress(ReadOnlySpan<byte> data, ref RecordWriter w)
+    {
+        _compressor ??= new Compressor(_spool.Options.CompressionLevel);
+        var bound = Compressor.GetCompressBound(data.Length);
+        var target = w.Reserve(bound);
+        var n = _compressor.Wrap(data, target);
+        w.Unreserve(bound - n);
+        _spool.Metrics.Compressed(data.Length, n);
+        return n;
+    }
+}

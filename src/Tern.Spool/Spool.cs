@@ -17,7 +17,11 @@ namespace Tern.Spool;
 /// </summary>
 public sealed partial class Spool : IAsyncDisposable
 {
+    /// <summary>Commits between two writes of the commit metadata file (FastCommitMode).</summary>
+    private const int CommitMetadataInterval = 1024;
+
     private readonly IDevice _device;
+    private readonly DeviceLogCommitCheckpointManager _commits;
     private readonly FasterLog _log;
     private readonly ConcurrentDictionary<MessageId, SpooledMessage> _index = new();
     private readonly ConcurrentQueue<SpoolWriter> _pool = new();
@@ -29,10 +33,11 @@ public sealed partial class Spool : IAsyncDisposable
     private readonly TimeProvider _clock;
     private long _appendedSinceCommit;
 
-    private Spool(SpoolOptions options, IDevice device, FasterLog log, ILogger logger, IMetrics metrics, TimeProvider clock)
+    private Spool(SpoolOptions options, IDevice device, DeviceLogCommitCheckpointManager commits, FasterLog log, ILogger logger, IMetrics metrics, TimeProvider clock)
     {
         Options = options;
         _device = device;
+        _commits = commits;
         _log = log;
         _log2 = logger;
         _clock = clock;
@@ -63,25 +68,35 @@ public sealed partial class Spool : IAsyncDisposable
         var logger = loggers.CreateLogger(LogComponents.Spool);
         IDevice? device = null;
         FasterLog? log = null;
+        DeviceLogCommitCheckpointManager? commits = null;
         try
         {
             Directory.CreateDirectory(options.Directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
             device = Devices.CreateLogDevice(Path.Combine(options.Directory, "tern.log"), preallocateFile: false, deleteOnClose: false, recoverDevice: true);
+            // FastCommitMode writes each commit record into the log itself (one O_SYNC write per group
+            // commit) instead of a new commit file per commit; the metadata file is refreshed only every
+            // CommitMetadataInterval commits, and recovery rolls forward through the in-log commit
+            // records. It requires per-entry checksums, which also make a torn tail detectable.
+            commits = new DeviceLogCommitCheckpointManager(
+                new LocalStorageNamedDeviceFactory(),
+                new DefaultCheckpointNamingScheme(options.Directory),
+                removeOutdated: true,
+                fastCommitThrottleFreq: CommitMetadataInterval);
             var settings = new FasterLogSettings
             {
                 LogDevice = device,
                 PageSizeBits = options.PageSizeBits,
                 MemorySizeBits = options.MemorySizeBits,
                 SegmentSizeBits = options.SegmentSizeBits,
-                LogCommitDir = options.Directory,
+                LogCommitManager = commits,
                 LogChecksum = LogChecksumType.PerEntry,
+                FastCommitMode = true,
                 TryRecoverLatest = true,
-                RemoveOutdatedCommits = true,
                 AutoRefreshSafeTailAddress = true,
             };
             var started = Stopwatch.GetTimestamp();
             log = new FasterLog(settings);
-            var spool = new Spool(options, device, log, logger, metrics, clock ?? TimeProvider.System);
+            var spool = new Spool(options, device, commits, log, logger, metrics, clock ?? TimeProvider.System);
             var (messages, skipped) = spool.Recover();
             Recovered(logger, options.Directory, messages, skipped, Stopwatch.GetElapsedTime(started));
             return spool;
@@ -89,6 +104,7 @@ public sealed partial class Spool : IAsyncDisposable
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or FasterException or FormatException)
         {
             log?.Dispose();
+            commits?.Dispose();
             device?.Dispose();
             throw new SpoolException($"spool {options.Directory}: cannot open: {e.Message}", e);
         }
@@ -135,6 +151,7 @@ public sealed partial class Spool : IAsyncDisposable
         }
 
         _log.Dispose();
+        _commits.Dispose();
         _device.Dispose();
         _commitRequested.Dispose();
         _stop.Dispose();

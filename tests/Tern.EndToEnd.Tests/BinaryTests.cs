@@ -125,14 +125,6 @@ public sealed partial class BinaryTests
         }
 
         var accepted = await tern.WaitForLogAsync(AcceptedLine());
-        var queued = Directory.GetFiles(Path.Combine(dir.Path, "data", "queue"), "*.eml");
-        var file = Assert.Single(queued);
-        Assert.Equal(accepted.Groups[1].Value + ".eml", Path.GetFileName(file));
-        var text = await File.ReadAllTextAsync(file);
-        Assert.Contains("X-Tern-Recipient: <bob@example.net>", text, StringComparison.Ordinal);
-        Assert.Contains("X-Tern-Flags: tls=yes smtputf8=no requiretls=no", text, StringComparison.Ordinal);
-        Assert.Contains("through the static binary", text, StringComparison.Ordinal);
-        Assert.Contains("by e2e.tern.test (Tern) with ESMTPS", text, StringComparison.Ordinal);
 
         var sw = Stopwatch.StartNew();
         tern.Signal(TernProcess.SIGTERM);
@@ -141,6 +133,28 @@ public sealed partial class BinaryTests
         Assert.Equal(0, code);
         Assert.True(sw.Elapsed < TimeSpan.FromSeconds(1), $"shutdown took {sw.Elapsed}");
         Assert.Contains("m=stopped", tern.Stderr, StringComparison.Ordinal);
+
+        // The spool the binary wrote holds the message, envelope and body.
+        var (entry, stored) = await ReadSpoolAsync(dir.Path);
+        Assert.Equal(accepted.Groups[1].Value, entry.Id.ToString());
+        Assert.Equal("alice@example.org", stored.Envelope.Sender);
+        Assert.Equal("bob@example.net", Assert.Single(stored.Envelope.Recipients).Address);
+        Assert.True(stored.Envelope.Tls);
+        var text = System.Text.Encoding.UTF8.GetString(stored.Body);
+        Assert.Contains("through the static binary", text, StringComparison.Ordinal);
+        Assert.Contains("by e2e.tern.test (Tern) with ESMTPS", text, StringComparison.Ordinal);
+    }
+
+    private static async Task<(Tern.Spool.SpooledMessage Entry, Tern.Spool.StoredMessage Message)> ReadSpoolAsync(string dir)
+    {
+        await using var spool = Tern.Spool.Spool.Open(
+            new Tern.Spool.SpoolOptions { Directory = Path.Combine(dir, "data", "spool") },
+            Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance,
+            Tern.Observability.Metrics.NullMetrics.Instance);
+        var entry = Assert.Single(spool.Messages);
+        var message = await spool.ReadAsync(entry.Id);
+        Assert.NotNull(message);
+        return (entry, message);
     }
 
     [Fact]
@@ -177,7 +191,8 @@ public sealed partial class BinaryTests
         Assert.StartsWith("250 2.0.0 OK id=", await reader.ReadLineAsync(), StringComparison.Ordinal);
         Assert.StartsWith("421 4.4.2 e2e.tern.test Service shutting down", await reader.ReadLineAsync(), StringComparison.Ordinal);
         Assert.Equal(0, await tern.WaitForExitAsync(TimeSpan.FromSeconds(5)));
-        Assert.Single(Directory.GetFiles(Path.Combine(dir.Path, "data", "queue"), "*.eml"));
+        var (_, stored) = await ReadSpoolAsync(dir.Path);
+        Assert.Contains("finished after SIGTERM", System.Text.Encoding.UTF8.GetString(stored.Body), StringComparison.Ordinal);
     }
 
     [Fact]

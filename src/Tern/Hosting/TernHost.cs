@@ -8,6 +8,7 @@ using Tern.Observability.Logging;
 using Tern.Sasl;
 using Tern.Sasl.Credentials;
 using Tern.Smtp.Server;
+using Tern.Spool;
 
 namespace Tern.Hosting;
 
@@ -61,12 +62,24 @@ public static partial class TernHost
             }
 
             var certificates = new Dictionary<(string, string), ServerCertificate>();
+            Spool.Spool spool;
+            try
+            {
+                spool = Spool.Spool.Open(new SpoolOptions { Directory = data.Sub("spool") }, loggers, metrics);
+            }
+            catch (SpoolException e)
+            {
+                LogFatal(log, e.Message);
+                await stderr.WriteLineAsync("tern: " + e.Message);
+                return ExitCodes.Failure;
+            }
+
+            await using var spoolLifetime = spool;
             SmtpServer smtp;
             try
             {
                 var accounts = OpenAccounts(config, stdout, log);
-                var store = new FileMessageStore(data.Sub("queue"));
-                smtp = new SmtpServer(BuildSmtpOptions(config, certificates, certPath, keyPath, accounts), store, loggers, metrics);
+                smtp = new SmtpServer(BuildSmtpOptions(config, certificates, certPath, keyPath, accounts), new SpoolMessageStore(spool), loggers, metrics);
                 smtp.Start();
             }
             catch (Exception e) when (e is SmtpListenerException or IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException or AccountStoreException)

@@ -12,6 +12,8 @@ namespace Tern.Spool;
 /// </summary>
 public sealed class SpoolWriter : IDisposable
 {
+    private const int InitialBufferSize = 16 * 1024;
+
     private readonly Spool _spool;
     private readonly List<long> _chunks = [];
     private readonly byte[] _idText = new byte[MessageId.TextLength];
@@ -41,12 +43,20 @@ public sealed class SpoolWriter : IDisposable
         var chunkSize = _spool.Options.ChunkSize;
         while (!data.IsEmpty)
         {
-            if (_buffered == chunkSize)
+            if (_buffered == _buffer.Length)
             {
-                AppendChunk();
+                if (_buffer.Length < chunkSize)
+                {
+                    // Most messages are small: the buffer grows by doubling up to one chunk.
+                    Array.Resize(ref _buffer, Math.Min(_buffer.Length * 2, chunkSize));
+                }
+                else
+                {
+                    AppendChunk();
+                }
             }
 
-            var take = Math.Min(data.Length, chunkSize - _buffered);
+            var take = Math.Min(data.Length, _buffer.Length - _buffered);
             data[..take].CopyTo(_buffer.AsSpan(_buffered));
             _buffered += take;
             _bodyLength += take;
@@ -76,9 +86,11 @@ public sealed class SpoolWriter : IDisposable
     {
         Id = id;
         id.Format(_idText);
-        if (_buffer.Length < _spool.Options.ChunkSize)
+        // Pooled writers keep a small buffer: a large message's chunk-sized buffer is not kept for ever.
+        var initial = Math.Min(InitialBufferSize, _spool.Options.ChunkSize);
+        if (_buffer.Length != initial && (_buffer.Length < initial || _buffer.Length > 4 * InitialBufferSize))
         {
-            _buffer = new byte[_spool.Options.ChunkSize];
+            _buffer = new byte[initial];
         }
 
         _buffered = 0;

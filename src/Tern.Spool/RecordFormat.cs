@@ -10,6 +10,9 @@ internal enum RecordKind : byte
 
     /// <summary>An accepted message: envelope, body (inline or as chunk addresses). Its commit is the acceptance.</summary>
     Message = 2,
+
+    /// <summary>A message whose commit failed (the client was told 4xx): recovery drops it.</summary>
+    Abandoned = 3,
 }
 
 [Flags]
@@ -28,6 +31,7 @@ internal enum RecordFlags : ushort
 /// detected on recovery and never replayed.
 /// <code>
 /// header (20 bytes):   u8 kind | u8 version=1 | u16 flags | 16 bytes message id (big-endian ULID)
+/// Abandoned:           header only (a message whose commit failed; recovery drops it)
 /// BodyChunk:           header | u32 sequence | u32 raw length | payload (raw or zstd)
 /// Message:             header | i64 received (Unix ms) | u64 body length (raw)
 ///                      | u32 inline body stored length (0 when chunked) | u32 chunk count N | N x i64 chunk address

@@ -166,6 +166,26 @@ public sealed partial class Spool : IAsyncDisposable
 
     internal void Return(SpoolWriter writer) => _pool.Enqueue(writer);
 
+    /// <summary>
+    /// Marks a message whose commit failed as abandoned (the client got a 4xx), so that if its record
+    /// still became durable, recovery drops it instead of queueing a message nobody acknowledged.
+    /// Best effort: when the log cannot take even this record, the next start may find the message.
+    /// </summary>
+    internal void Abandon(MessageId id)
+    {
+        try
+        {
+            Span<byte> record = stackalloc byte[RecordFormat.HeaderSize];
+            RecordFormat.WriteHeader(record, RecordKind.Abandoned, RecordFlags.None, id);
+            Append(record);
+            _commitRequested.Release();
+        }
+        catch (Exception e) when (e is IOException or FasterException)
+        {
+            CommitFailed(_log2, e);
+        }
+    }
+
     internal async ValueTask<bool> CommitMessageAsync(SpoolWriter writer, CancellationToken cancel)
     {
         var started = Stopwatch.GetTimestamp();
@@ -192,16 +212,17 @@ public sealed partial class Spool : IAsyncDisposable
         }
 
         _commitRequested.Release();
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancel);
-        timeout.CancelAfter(Options.CommitTimeout);
         try
         {
-            await _log.WaitForCommitAsync(address + 1, token: timeout.Token);
+            // No timeout once the record is in the log: giving up here while a later commit still
+            // made it durable would acknowledge nothing yet store the message (a duplicate on retry).
+            await _log.WaitForCommitAsync(address + 1, token: cancel);
         }
         catch (Exception e) when (e is OperationCanceledException or CommitFailureException or IOException or FasterException)
         {
             CommitFailed(_log2, e);
             Metrics.CommitFailures.Inc();
+            Abandon(writer.Id);
             return false;
         }
 
@@ -265,6 +286,12 @@ public sealed partial class Spool : IAsyncDisposable
                 if (!RecordFormat.TryReadHeader(record, out var kind, out _, out var id))
                 {
                     skipped++;
+                    continue;
+                }
+
+                if (kind == RecordKind.Abandoned)
+                {
+                    _index.TryRemove(id, out _);
                     continue;
                 }
 

@@ -23,9 +23,6 @@ public sealed record SpoolOptions
 
     /// <summary>zstd level (1 is fastest; mail compresses well even there).</summary>
     public int CompressionLevel { get; init; } = 1;
-
-    /// <summary>Longest a writer waits for its commit before reporting a temporary failure.</summary>
-    public TimeSpan CommitTimeout { get; init; } = TimeSpan.FromSeconds(30);
 }
 
 /// <summary>The index entry of a message in the spool.</summary>

@@ -146,6 +146,25 @@ public sealed class AuthTests
     }
 
     [Fact]
+    public async Task Starttls_forgets_an_authentication_made_before_it()
+    {
+        await using var t = TestServer.StartWith(allowAuthWithoutTls: true);
+        await using var c = await RawClient.ConnectAsync(t.Submission);
+        await c.ReadReplyAsync();
+        var ehlo = await c.CommandAsync("EHLO client.example");
+        Assert.Contains("250-AUTH SCRAM-SHA-256 SCRAM-SHA-1", ehlo, StringComparison.Ordinal);
+        Assert.DoesNotContain("PLAIN", ehlo, StringComparison.Ordinal);
+        var client = Tern.Sasl.SaslClientFactory.Create("SCRAM-SHA-256", TestServer.User, TestServer.Password, Tern.Sasl.SaslChannel.Plaintext, ["SCRAM-SHA-256"]);
+        Assert.Equal("235 2.7.0 Authentication successful", await SaslInteropTests.Exchange(c, client));
+        await c.CommandAsync("STARTTLS");
+        await c.TlsAsync();
+        await c.CommandAsync("EHLO client.example");
+
+        // RFC 3207 4.2: what was learned before TLS, the authentication included, is discarded.
+        Assert.Equal("530 5.7.0 Authentication required", await c.CommandAsync($"MAIL FROM:<{TestServer.User}>"));
+    }
+
+    [Fact]
     public async Task Account_changes_are_picked_up_without_restart()
     {
         await using var t = TestServer.Start();

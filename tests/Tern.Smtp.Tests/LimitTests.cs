@@ -1,3 +1,5 @@
+using Tern.Smtp.Server;
+
 namespace Tern.Smtp.Tests;
 
 /// <summary>Every limit answers with its RFC code and leaves the session (or the next one) working.</summary>
@@ -93,6 +95,53 @@ public sealed class LimitTests
         Assert.Equal("500 5.5.1 Command not recognized", await c.CommandAsync("BOGUS"));
         Assert.Equal("421 4.7.0 mx.tern.test Too many errors, closing connection", await c.ReadReplyAsync());
         Assert.True(await c.IsClosedAsync());
+    }
+
+    [Fact]
+    public async Task Error_limit_reached_by_a_refused_message_closes_the_session()
+    {
+        await using var t = TestServer.Start(l => l with { MaxErrors = 1 });
+        await using var c = await Greeted(t);
+        Assert.Equal("500 5.5.1 Command not recognized", await c.CommandAsync("FOO"));
+        await c.CommandAsync("MAIL FROM:<a@b.example>");
+        await c.CommandAsync("RCPT TO:<c@d.example>");
+        await c.CommandAsync("DATA");
+        Assert.Equal("550 5.5.2 Bare CR or LF in message data, use CRLF line endings", await c.CommandAsync("bare\nlf\r\n."));
+        Assert.Equal("421 4.7.0 mx.tern.test Too many errors, closing connection", await c.ReadReplyAsync());
+        Assert.True(await c.IsClosedAsync());
+    }
+
+    [Fact]
+    public async Task Client_that_never_reads_its_replies_is_disconnected()
+    {
+        await using var t = TestServer.Start(l => l with { CommandTimeout = TimeSpan.FromMilliseconds(500) });
+        using var tcp = new System.Net.Sockets.TcpClient { ReceiveBufferSize = 4096 };
+        await tcp.ConnectAsync(t.Relay);
+        var stream = tcp.GetStream();
+        var noops = System.Text.Encoding.ASCII.GetBytes(string.Concat(Enumerable.Repeat("NOOP\r\n", 100_000)));
+        try
+        {
+            // Pipeline far more than the socket buffers hold, and never read a reply.
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+            for (var i = 0; i < 20; i++)
+            {
+                await stream.WriteAsync(noops, cts.Token);
+            }
+        }
+        catch (Exception e) when (e is IOException or OperationCanceledException)
+        {
+            // The server gave up on us (or our writes blocked because it stopped reading): both expected.
+        }
+
+        await WaitFor(() => t.Server.ActiveSessions == 0);
+    }
+
+    [Fact]
+    public void Limits_count_ipv6_clients_by_their_64()
+    {
+        Assert.Equal(System.Net.IPAddress.Parse("2001:db8:1:2::"), ClientAddress.LimitKey(System.Net.IPAddress.Parse("2001:db8:1:2:aaaa:bbbb:cccc:dddd")));
+        Assert.Equal(System.Net.IPAddress.Parse("192.0.2.7"), ClientAddress.LimitKey(System.Net.IPAddress.Parse("192.0.2.7")));
+        Assert.Equal(System.Net.IPAddress.Parse("192.0.2.7"), ClientAddress.LimitKey(System.Net.IPAddress.Parse("::ffff:192.0.2.7")));
     }
 
     [Fact]

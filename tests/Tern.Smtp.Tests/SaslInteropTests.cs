@@ -143,7 +143,7 @@ public sealed class SaslInteropTests
     }
 
     /// <summary>Drives AUTH with a Tern.Sasl client (RFC 4954 4); returns the final reply.</summary>
-    private static async Task<string> Exchange(RawClient c, SaslClient client)
+    internal static async Task<string> Exchange(RawClient c, SaslClient client)
     {
         var start = client.Start();
         var reply = await c.CommandAsync(start.Response is null ? $"AUTH {client.Mechanism}" : $"AUTH {client.Mechanism} {(start.Response.Length == 0 ? "=" : Convert.ToBase64String(start.Response))}");

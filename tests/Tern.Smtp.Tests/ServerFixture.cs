@@ -39,7 +39,9 @@ internal sealed class TestServer : IAsyncDisposable
 
     public Tern.Sasl.Credentials.AccountStore? Accounts { get; private set; }
 
-    public static TestServer Start(Func<SmtpLimits, SmtpLimits>? limits = null, bool trustLoopback = true, string[]? acceptDomains = null, Func<SmtpAuthOptions, SmtpAuthOptions>? auth = null)
+    public static TestServer StartWith(bool allowAuthWithoutTls) => Start(allowAuthWithoutTls: allowAuthWithoutTls);
+
+    public static TestServer Start(Func<SmtpLimits, SmtpLimits>? limits = null, bool trustLoopback = true, string[]? acceptDomains = null, Func<SmtpAuthOptions, SmtpAuthOptions>? auth = null, bool allowAuthWithoutTls = false)
     {
         var dir = Directory.CreateTempSubdirectory("tern-smtp-").FullName;
         var accounts = Tern.Sasl.Credentials.AccountStore.Open(Path.Combine(dir, "accounts.json"));
@@ -65,6 +67,7 @@ internal sealed class TestServer : IAsyncDisposable
             RelayNetworks = trustLoopback ? [IPNetwork.Parse("127.0.0.0/8")] : [],
             AcceptDomains = acceptDomains ?? ["ours.example"],
             Authentication = (auth ?? (a => a))(authOptions),
+            AllowAuthWithoutTls = allowAuthWithoutTls,
             Listeners =
             [
                 new SmtpListenerOptions { Name = "relay", Kind = ListenerKind.Relay, Endpoint = new IPEndPoint(IPAddress.Loopback, 0), Certificate = cert, Limits = l },

@@ -238,6 +238,32 @@ public sealed class SessionTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Rset_or_ehlo_between_bdat_chunks_starts_clean()
+    {
+        await using var c = await Greeted();
+        foreach (var reset in new[] { "RSET", "EHLO again.example" })
+        {
+            await c.CommandAsync("MAIL FROM:<a@b.example>");
+            await c.CommandAsync("RCPT TO:<c@d.example>");
+            await c.SendAsync("BDAT 5\r\na\nb\r\n");
+            Assert.Equal("250 2.0.0 5 octets received", await c.ReadReplyAsync());
+            Assert.StartsWith("250", await c.CommandAsync(reset), StringComparison.Ordinal);
+        }
+
+        // DATA is allowed again, and a new BDAT transaction carries nothing over (no bare LF flag, no size).
+        await c.CommandAsync("MAIL FROM:<a@b.example>");
+        await c.CommandAsync("RCPT TO:<c@d.example>");
+        await c.CommandAsync("DATA");
+        Assert.StartsWith("250 2.0.0 OK", await c.CommandAsync("clean\r\n."), StringComparison.Ordinal);
+        await c.CommandAsync("MAIL FROM:<a@b.example>");
+        await c.CommandAsync("RCPT TO:<c@d.example>");
+        await c.SendAsync("BDAT 7 LAST\r\nclean\r\n");
+        Assert.StartsWith("250 2.0.0 OK", await c.ReadReplyAsync(), StringComparison.Ordinal);
+        Assert.Equal(2, _t.Store.Messages.Count);
+        Assert.Equal("\r\nclean\r\n", _t.Store.Messages.Last().Text[^9..]);
+    }
+
+    [Fact]
     public async Task Bdat_with_an_unreadable_size_closes_the_session()
     {
         await using var c = await Greeted();

@@ -178,6 +178,28 @@ public sealed class SpoolTests : IDisposable
     }
 
     [Fact]
+    public async Task Abandoned_messages_are_dropped_on_recovery()
+    {
+        await using (var spool = Open())
+        {
+            var gone = await Store(spool, "gone@example.org", ["b@example.net"], Text(10));
+            await Store(spool, "kept@example.org", ["b@example.net"], Text(10));
+            spool.Abandon(gone);
+            await Store(spool, "later@example.org", ["b@example.net"], Text(10));
+        }
+
+        await using var again = Open();
+        Assert.Equal(2, again.Count);
+        var senders = new List<string>();
+        foreach (var m in again.Messages)
+        {
+            senders.Add((await again.ReadAsync(m.Id))!.Envelope.Sender);
+        }
+
+        Assert.Equal(["kept@example.org", "later@example.org"], senders);
+    }
+
+    [Fact]
     public void Message_ids_are_time_ordered_and_parse_back()
     {
         var clock = TimeProvider.System;

@@ -18,6 +18,13 @@ public sealed class LogLevelSettings
 
     internal int Version => _snapshot.Version;
 
+    /// <summary>A component's level and the version it belongs to, read from one snapshot.</summary>
+    internal (int Version, TernLogLevel Level) Resolve(string component)
+    {
+        var s = _snapshot;
+        return (s.Version, s.Components.TryGetValue(component, out var level) ? level : s.Global);
+    }
+
     /// <summary>Replaces every level at once (e.g. on SIGHUP).</summary>
     public void Set(TernLogLevel global, IReadOnlyDictionary<string, TernLogLevel>? components)
     {

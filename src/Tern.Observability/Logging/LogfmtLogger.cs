@@ -9,8 +9,7 @@ internal sealed class LogfmtLogger(string component, LogLevelSettings levels, Lo
     [ThreadStatic]
     private static StringBuilder? t_builder;
 
-    private int _cachedVersion = -1;
-    private TernLogLevel _cachedLevel;
+    private Cached? _cached;
 
     public string Component { get; } = component;
 
@@ -19,15 +18,18 @@ internal sealed class LogfmtLogger(string component, LogLevelSettings levels, Lo
         get
         {
             // Resolve the component's level once per settings version: IsEnabled is called for
-            // every log statement, including those that are off, and must stay cheap.
-            var version = levels.Version;
-            if (version != _cachedVersion)
+            // every log statement, including those that are off, and must stay cheap. Level and
+            // version are cached together in one object so that a reload can never leave a stale
+            // level paired with a current version.
+            var cached = _cached;
+            if (cached is null || cached.Version != levels.Version)
             {
-                _cachedLevel = levels.For(Component);
-                _cachedVersion = version;
+                var (version, level) = levels.Resolve(Component);
+                cached = new Cached(version, level);
+                _cached = cached;
             }
 
-            return _cachedLevel;
+            return cached.Level;
         }
     }
 
@@ -35,6 +37,8 @@ internal sealed class LogfmtLogger(string component, LogLevelSettings levels, Lo
         where TState : notnull => null;
 
     public bool IsEnabled(LogLevel logLevel) => Level.Allows(logLevel);
+
+    private sealed record Cached(int Version, TernLogLevel Level);
 
     public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
     {

@@ -262,6 +262,7 @@ internal sealed class ListenerContext
 
     public Admission TryAdmit(IPAddress remote)
     {
+        remote = ClientAddress.LimitKey(remote);
         lock (_lock)
         {
             if (_total >= Options.Limits.MaxConnections)
@@ -283,6 +284,7 @@ internal sealed class ListenerContext
 
     public void Release(IPAddress remote)
     {
+        remote = ClientAddress.LimitKey(remote);
         lock (_lock)
         {
             _total--;

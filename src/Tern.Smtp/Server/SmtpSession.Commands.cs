@@ -39,7 +39,9 @@ internal sealed partial class SmtpSession
             return;
         }
 
-        if (verb == SmtpVerb.Auth || _auth is not null)
+        // AUTH lines carry credentials; so may unknown lines (base64 a client pipelined after a
+        // refused AUTH): both are logged as secrets, shown only at traceauth.
+        if (verb is SmtpVerb.Auth or SmtpVerb.Unknown || _auth is not null)
         {
             SmtpServerLog.SecretCommand(_server.Log, Cid, "AUTH", new Observability.Logging.LogSecret(System.Text.Encoding.UTF8.GetString(line)));
         }
@@ -290,6 +292,10 @@ internal sealed partial class SmtpSession
         _message = null;
         _envelope.Reset();
         _bdatLast = false;
+        _bdatStarted = false;
+        _bdatSize = 0;
+        _bdatProblems = DataProblems.None;
+        _bdatPreviousCr = false;
     }
 
     private SessionAction Reply(ReadOnlySpan<byte> reply)

@@ -83,8 +83,11 @@ internal sealed partial class SmtpSession
         if (!Ascii.TryParseUInt64(sizeText, out var size) || size > long.MaxValue)
         {
             // Without a valid size the chunk cannot be skipped: the session is out of sync.
-            Error(Replies.BdatSyntax);
-            WriteClosing("421 4.5.0 "u8, "BDAT size unreadable, closing connection"u8);
+            if (Error(Replies.BdatSyntax) == SessionAction.None)
+            {
+                WriteClosing("421 4.5.0 "u8, "BDAT size unreadable, closing connection"u8);
+            }
+
             return SessionAction.Close;
         }
 
@@ -232,7 +235,7 @@ internal sealed partial class SmtpSession
     }
 
     /// <summary>End of DATA / BDAT LAST: refuse on a problem, else commit and answer 250 only when durable.</summary>
-    private async Task CommitAsync()
+    private async Task<SessionAction> CommitAsync()
     {
         var problems = _state == SessionState.Bdat ? _bdatProblems : _decoder.Problems;
         var size = _state == SessionState.Bdat ? _bdatSize : _decoder.Size;
@@ -257,8 +260,7 @@ internal sealed partial class SmtpSession
                 _server.Metrics.Rejected(reason);
                 SmtpServerLog.Rejected(_server.Log, Cid, reason.ToString());
                 _envelope.Reset();
-                Error(ReplyFor(reply));
-                return;
+                return Error(ReplyFor(reply));
             }
 
             var started = Stopwatch.GetTimestamp();
@@ -278,8 +280,7 @@ internal sealed partial class SmtpSession
             {
                 _server.Metrics.Rejected(RejectReason.StoreFailure);
                 _envelope.Reset();
-                Reply(Replies.StoreTemporaryFailure);
-                return;
+                return Reply(Replies.StoreTemporaryFailure);
             }
 
             _messages++;
@@ -288,6 +289,7 @@ internal sealed partial class SmtpSession
             LogAccepted(message, size);
             WriteAccepted(message.Id);
             _envelope.Reset();
+            return SessionAction.None;
         }
     }
 

@@ -72,6 +72,8 @@ internal sealed partial class SmtpSession
 
         // RFC 3207 4.2: forget everything learned before TLS; the client starts with EHLO again.
         ResetTransaction();
+        _envelope.AuthenticatedUser = null;
+        _auth = null;
         _state = SessionState.Connected;
         _heloLength = 0;
         _esmtp = false;

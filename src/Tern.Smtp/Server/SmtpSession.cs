@@ -33,7 +33,7 @@ internal sealed partial class SmtpSession : IDataSink, IDisposable
     private volatile bool _timedOut;
     private volatile bool _stopRequested;
     private volatile bool _forceStop;
-    private volatile bool _waitingForCommand;
+    private volatile bool _reading;
     private SmtpVerb _verb;
 
     public SmtpSession(SmtpServer server, ListenerContext listener, Socket socket, IPEndPoint remote, long id, string cid)
@@ -75,10 +75,10 @@ internal sealed partial class SmtpSession : IDataSink, IDisposable
     {
         _stopRequested = true;
         _forceStop |= force;
-        if (force || (_waitingForCommand && !InTransaction))
-        {
-            _reader.CancelPendingRead();
-        }
+
+        // Always wake a pending read; the loop decides (a transaction in flight goes on). Deciding
+        // here from the session's flags would race with the session setting them.
+        _reader.CancelPendingRead();
     }
 
     /// <summary>Closes the socket without a word (the peer did not read our 421 in time).</summary>
@@ -161,7 +161,7 @@ internal sealed partial class SmtpSession : IDataSink, IDisposable
         {
             var dataPhase = _state is SessionState.Data or SessionState.Bdat;
             _timer.Change(dataPhase ? Limits.DataTimeout : Limits.CommandTimeout, Timeout.InfiniteTimeSpan);
-            _waitingForCommand = !dataPhase;
+            _reading = true;
             if (_stopRequested && (!InTransaction || _forceStop))
             {
                 await CloseWithAsync(Replies.ShuttingDownText);
@@ -169,7 +169,7 @@ internal sealed partial class SmtpSession : IDataSink, IDisposable
             }
 
             var result = await _reader.ReadAsync();
-            _waitingForCommand = false;
+            _reading = false;
             if (result.IsCanceled)
             {
                 if (_timedOut)
@@ -195,7 +195,12 @@ internal sealed partial class SmtpSession : IDataSink, IDisposable
             switch (action)
             {
                 case SessionAction.Commit:
-                    await CommitAsync();
+                    if (await CommitAsync() == SessionAction.Close)
+                    {
+                        await _writer.FlushAsync();
+                        return;
+                    }
+
                     break;
                 case SessionAction.StartTls:
                     if (!await StartTlsAsync())
@@ -300,6 +305,14 @@ internal sealed partial class SmtpSession : IDataSink, IDisposable
     private void OnTimeout()
     {
         _timedOut = true;
+        if (!_reading)
+        {
+            // Stuck elsewhere, in practice writing to a peer that does not read its replies: a
+            // write cannot be cancelled, so the connection is torn down (the flush then fails).
+            Abort();
+            return;
+        }
+
         _reader.CancelPendingRead();
     }
 

@@ -226,9 +226,10 @@ public static class ConfigLoader
             {
                 t.Error("networks", $"\"{text}\" is not an address or network such as \"192.0.2.0/24\"");
             }
-            else if (network.PrefixLength == 0)
+            else if (network.PrefixLength < (network.BaseAddress.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork ? 8 : 16))
             {
-                t.Error("networks", $"\"{text}\" would let every address on the internet relay (an open relay); list the client networks instead");
+                // Wider than a /8 (IPv4) or /16 (IPv6): a large part of the internet could relay.
+                t.Error("networks", $"\"{text}\" would let a large part of the internet relay (an open relay); list the client networks instead");
             }
             else
             {

@@ -179,6 +179,8 @@ public sealed class ConfigLoaderTests
     [Theory]
     [InlineData("[relay]\nnetworks = [\"0.0.0.0/0\"]\n", "relay.networks", "open relay")]
     [InlineData("[relay]\nnetworks = [\"::/0\"]\n", "relay.networks", "open relay")]
+    [InlineData("[relay]\nnetworks = [\"0.0.0.0/1\"]\n", "relay.networks", "open relay")]
+    [InlineData("[relay]\nnetworks = [\"8000::/1\"]\n", "relay.networks", "open relay")]
     [InlineData("[relay]\nnetworks = [\"10.0.0.0/33\"]\n", "relay.networks", "is not an address or network")]
     [InlineData("[relay]\nnetworks = \"127.0.0.1\"\n", "relay.networks", "expected an array of strings")]
     [InlineData("[log]\nlevel = \"loud\"\n", "log.level", "unknown level \"loud\"")]

@@ -18,10 +18,12 @@ public static class SaslClientFactory
     /// The mechanism to use with a server that offers <paramref name="serverMechanisms"/> (from
     /// the EHLO AUTH keyword), or null when none fits. With <paramref name="configured"/>: the
     /// first of those the server offers. Otherwise SCRAM-SHA-256-PLUS, SCRAM-SHA-256,
-    /// SCRAM-SHA-1-PLUS, SCRAM-SHA-1, CRAM-MD5; then PLAIN, LOGIN only over TLS. -PLUS only
-    /// when the connection has a channel binding.
+    /// SCRAM-SHA-1-PLUS, SCRAM-SHA-1, CRAM-MD5; then PLAIN, LOGIN only when nothing else is
+    /// offered and the TLS connection's certificate was verified (<paramref name="tlsVerified"/>:
+    /// PKIX or DANE), so that a password is never sent to a server that may be an impostor.
+    /// -PLUS only when the connection has a channel binding.
     /// </summary>
-    public static string? Choose(IEnumerable<string> serverMechanisms, SaslChannel channel, IReadOnlyList<string>? configured = null)
+    public static string? Choose(IEnumerable<string> serverMechanisms, SaslChannel channel, IReadOnlyList<string>? configured = null, bool tlsVerified = false)
     {
         ArgumentNullException.ThrowIfNull(serverMechanisms);
         ArgumentNullException.ThrowIfNull(channel);
@@ -57,7 +59,7 @@ public static class SaslClientFactory
             }
         }
 
-        if (channel.IsTls)
+        if (channel.IsTls && tlsVerified)
         {
             foreach (var name in (ReadOnlySpan<string>)[SaslMechanisms.Plain, SaslMechanisms.Login])
             {

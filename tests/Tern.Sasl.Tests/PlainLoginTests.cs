@@ -192,8 +192,12 @@ public sealed class PlainLoginTests : IDisposable
         Assert.Equal(SaslMechanisms.ScramSha256, SaslClientFactory.Choose(all, Tls));
         Assert.Equal(SaslMechanisms.ScramSha1, SaslClientFactory.Choose([SaslMechanisms.ScramSha1, SaslMechanisms.Plain], Tls));
         Assert.Equal(SaslMechanisms.CramMd5, SaslClientFactory.Choose(["cram-md5", "PLAIN"], Tls));
-        Assert.Equal(SaslMechanisms.Plain, SaslClientFactory.Choose(["PLAIN", "LOGIN"], Tls));
-        Assert.Equal(SaslMechanisms.Login, SaslClientFactory.Choose(["LOGIN", "XOAUTH2"], Tls));
+        Assert.Equal(SaslMechanisms.Plain, SaslClientFactory.Choose(["PLAIN", "LOGIN"], Tls, tlsVerified: true));
+        Assert.Equal(SaslMechanisms.Login, SaslClientFactory.Choose(["LOGIN", "XOAUTH2"], Tls, tlsVerified: true));
+
+        // A password goes only to a server whose certificate was verified, unless configured.
+        Assert.Null(SaslClientFactory.Choose(["PLAIN", "LOGIN"], Tls));
+        Assert.Equal(SaslMechanisms.Plain, SaslClientFactory.Choose(["PLAIN", "LOGIN"], Tls, configured: [SaslMechanisms.Plain]));
         Assert.Null(SaslClientFactory.Choose(["PLAIN", "LOGIN"], SaslChannel.Plaintext));
         Assert.Null(SaslClientFactory.Choose([SaslMechanisms.ScramSha256Plus], Tls));
         Assert.Equal(SaslMechanisms.Plain, SaslClientFactory.Choose(all, SaslChannel.Plaintext, configured: [SaslMechanisms.Plain]));

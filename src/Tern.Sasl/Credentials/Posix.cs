@@ -1,10 +1,11 @@
 using System.Runtime.InteropServices;
 
-namespace Tern.Hosting;
+namespace Tern.Sasl.Credentials;
 
 /// <summary>
-/// The few libc calls .NET does not expose. Bound at link time in the static binary
-/// (<c>DirectPInvoke</c> in aot.props), dlopen'ed under the JIT.
+/// The libc calls .NET does not expose (directory fsync). Bound at link time in the host's static
+/// binary (<c>DirectPInvoke</c> of libc in aot.props), so no second libc is loaded; under the JIT
+/// (tests) libc is loaded the usual way.
 /// </summary>
 internal static partial class Posix
 {

@@ -161,13 +161,14 @@ internal sealed partial class SmtpSession : IDataSink, IDisposable
         {
             var dataPhase = _state is SessionState.Data or SessionState.Bdat;
             _timer.Change(dataPhase ? Limits.DataTimeout : Limits.CommandTimeout, Timeout.InfiniteTimeSpan);
-            _reading = true;
             if (_stopRequested && (!InTransaction || _forceStop))
             {
                 await CloseWithAsync(Replies.ShuttingDownText);
                 return;
             }
 
+            // While reading, a timeout cancels the read; anywhere else it tears the connection down.
+            _reading = true;
             var result = await _reader.ReadAsync();
             _reading = false;
             if (result.IsCanceled)

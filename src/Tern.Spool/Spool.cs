@@ -56,6 +56,13 @@ public sealed partial class Spool : IAsyncDisposable
     /// <summary>Messages in the spool.</summary>
     public int Count => _index.Count;
 
+    /// <summary>
+    /// True after a commit failed (disk full, I/O error) until one succeeds. FasterLog stays failed
+    /// after such an error, so today only a restart (which recovers to the last good commit) clears
+    /// it; the health endpoint reports it.
+    /// </summary>
+    public bool Failing { get; private set; }
+
     /// <summary>A snapshot of the index, oldest first.</summary>
     public IReadOnlyList<SpooledMessage> Messages => [.. _index.Values.OrderBy(m => m.Id.High).ThenBy(m => m.Id.Low)];
 
@@ -220,6 +227,7 @@ public sealed partial class Spool : IAsyncDisposable
         }
         catch (Exception e) when (e is OperationCanceledException or CommitFailureException or IOException or FasterException)
         {
+            Failing = e is not OperationCanceledException;
             CommitFailed(_log2, e);
             Metrics.CommitFailures.Inc();
             Abandon(writer.Id);
@@ -259,14 +267,23 @@ public sealed partial class Spool : IAsyncDisposable
                 await _log.CommitAsync(_stop.Token);
                 Metrics.Commits.Inc();
                 Metrics.RecordsPerCommit.Observe(records);
+                Failing = false;
             }
             catch (OperationCanceledException)
             {
                 return;
             }
+            catch (Exception e) when (e is IOException or CommitFailureException or FasterException)
+            {
+                // Disk full or an I/O error: the waiters see the failure (4xx to the clients).
+                Failing = true;
+                Metrics.CommitFailures.Inc();
+                CommitFailed(_log2, e);
+            }
             catch (Exception e)
             {
-                // The waiters time out or see the failure; the loop keeps serving later commits.
+                // Anything else is a bug; the loop keeps serving later commits.
+                Failing = true;
                 _panics.Inc();
                 Metrics.CommitFailures.Inc();
                 CommitFailed(_log2, e);

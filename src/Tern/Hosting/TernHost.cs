@@ -94,7 +94,9 @@ public static partial class TernHost
 
             var http = new HttpEndpoint(config.Http.Listen, loggers, metrics);
             http.Map("/metrics", (context, cancel) => ServeMetricsAsync(metrics, context, cancel));
-            http.Map("/healthz", (context, _) => HttpEndpoint.WriteTextAsync(context.Response, 200, "ok\n"));
+            http.Map("/healthz", (context, _) => spool.Failing
+                ? HttpEndpoint.WriteTextAsync(context.Response, 503, "spool: commits failing (disk full or I/O error)\n")
+                : HttpEndpoint.WriteTextAsync(context.Response, 200, "ok\n"));
             try
             {
                 http.Start();

@@ -17,12 +17,12 @@ namespace Tern.Spool;
 /// </summary>
 public sealed partial class Spool : IAsyncDisposable
 {
-    /// <summary>Commits between two writes of the commit metadata file (FastCommitMode).</summary>
-    private const int CommitMetadataInterval = 1024;
+    /// <summary>How long the spool waits after a failure before reopening its log.</summary>
+    private static readonly TimeSpan ReopenDelay = TimeSpan.FromSeconds(2);
 
-    private readonly IDevice _device;
-    private readonly DeviceLogCommitCheckpointManager _commits;
-    private readonly FasterLog _log;
+    /// <summary>Appends take it shared; replacing the log instance takes it exclusively.</summary>
+    private readonly ReaderWriterLockSlim _gate = new();
+    private volatile LogInstance _current;
     private readonly ConcurrentDictionary<MessageId, SpooledMessage> _index = new();
     private readonly ConcurrentQueue<SpoolWriter> _pool = new();
     private readonly SemaphoreSlim _commitRequested = new(0);
@@ -33,12 +33,10 @@ public sealed partial class Spool : IAsyncDisposable
     private readonly TimeProvider _clock;
     private long _appendedSinceCommit;
 
-    private Spool(SpoolOptions options, IDevice device, DeviceLogCommitCheckpointManager commits, FasterLog log, ILogger logger, IMetrics metrics, TimeProvider clock)
+    private Spool(SpoolOptions options, LogInstance instance, ILogger logger, IMetrics metrics, TimeProvider clock)
     {
         Options = options;
-        _device = device;
-        _commits = commits;
-        _log = log;
+        _current = instance;
         _log2 = logger;
         _clock = clock;
         Metrics = new SpoolMetrics(metrics);
@@ -46,7 +44,8 @@ public sealed partial class Spool : IAsyncDisposable
         metrics.OnCollect(() =>
         {
             Metrics.Messages.Set(_index.Count);
-            Metrics.LogBytes.Set(_log.TailAddress - _log.BeginAddress);
+            var log = _current.Log;
+            Metrics.LogBytes.Set(log.TailAddress - log.BeginAddress);
         });
         _commitLoop = Task.Run(CommitLoopAsync);
     }
@@ -57,9 +56,9 @@ public sealed partial class Spool : IAsyncDisposable
     public int Count => _index.Count;
 
     /// <summary>
-    /// True after a commit failed (disk full, I/O error) until one succeeds. FasterLog stays failed
-    /// after such an error, so today only a restart (which recovers to the last good commit) clears
-    /// it; the health endpoint reports it.
+    /// True after a commit failed (disk full, I/O error) until one succeeds again. Meanwhile the
+    /// spool reopens its log every few seconds (recovering to the last good commit), so it comes
+    /// back by itself once space returns.
     /// </summary>
     public bool Failing { get; private set; }
 
@@ -73,46 +72,20 @@ public sealed partial class Spool : IAsyncDisposable
     public static Spool Open(SpoolOptions options, ILoggerFactory loggers, IMetrics metrics, TimeProvider? clock = null)
     {
         var logger = loggers.CreateLogger(LogComponents.Spool);
-        IDevice? device = null;
-        FasterLog? log = null;
-        DeviceLogCommitCheckpointManager? commits = null;
+        LogInstance? instance = null;
         try
         {
             Directory.CreateDirectory(options.Directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-            device = Devices.CreateLogDevice(Path.Combine(options.Directory, "tern.log"), preallocateFile: false, deleteOnClose: false, recoverDevice: true);
-            // FastCommitMode writes each commit record into the log itself (one O_SYNC write per group
-            // commit) instead of a new commit file per commit; the metadata file is refreshed only every
-            // CommitMetadataInterval commits, and recovery rolls forward through the in-log commit
-            // records. It requires per-entry checksums, which also make a torn tail detectable.
-            commits = new DeviceLogCommitCheckpointManager(
-                new LocalStorageNamedDeviceFactory(),
-                new DefaultCheckpointNamingScheme(options.Directory),
-                removeOutdated: true,
-                fastCommitThrottleFreq: CommitMetadataInterval);
-            var settings = new FasterLogSettings
-            {
-                LogDevice = device,
-                PageSizeBits = options.PageSizeBits,
-                MemorySizeBits = options.MemorySizeBits,
-                SegmentSizeBits = options.SegmentSizeBits,
-                LogCommitManager = commits,
-                LogChecksum = LogChecksumType.PerEntry,
-                FastCommitMode = true,
-                TryRecoverLatest = true,
-                AutoRefreshSafeTailAddress = true,
-            };
             var started = Stopwatch.GetTimestamp();
-            log = new FasterLog(settings);
-            var spool = new Spool(options, device, commits, log, logger, metrics, clock ?? TimeProvider.System);
+            instance = LogInstance.Open(options, generation: 1);
+            var spool = new Spool(options, instance, logger, metrics, clock ?? TimeProvider.System);
             var (messages, skipped) = spool.Recover();
             Recovered(logger, options.Directory, messages, skipped, Stopwatch.GetElapsedTime(started));
             return spool;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or FasterException or FormatException)
         {
-            log?.Dispose();
-            commits?.Dispose();
-            device?.Dispose();
+            instance?.Dispose();
             throw new SpoolException($"spool {options.Directory}: cannot open: {e.Message}", e);
         }
     }
@@ -125,7 +98,7 @@ public sealed partial class Spool : IAsyncDisposable
             writer = new SpoolWriter(this);
         }
 
-        writer.Start(MessageId.New(_clock));
+        writer.Start(MessageId.New(_clock), _current.Generation);
         return writer;
     }
 
@@ -137,7 +110,7 @@ public sealed partial class Spool : IAsyncDisposable
             return null;
         }
 
-        var (record, length) = await _log.ReadAsync(entry.Address, token: cancel);
+        var (record, length) = await _current.Log.ReadAsync(entry.Address, token: cancel);
         return ParseMessage(entry, record.AsSpan(0, length), out var chunks, out var inline) is { } envelope
             ? new StoredMessage(entry, envelope, chunks.Count == 0 ? inline : await ReadChunksAsync(id, chunks, entry.BodyLength, cancel))
             : null;
@@ -148,30 +121,67 @@ public sealed partial class Spool : IAsyncDisposable
         await _stop.CancelAsync();
         _commitRequested.Release();
         await _commitLoop;
+        var instance = _current;
         try
         {
-            await _log.CommitAsync();
+            await instance.Log.CommitAsync();
         }
         catch (Exception e) when (e is IOException or FasterException or CommitFailureException)
         {
             CommitFailed(_log2, e);
         }
 
-        _log.Dispose();
-        _commits.Dispose();
-        _device.Dispose();
+        instance.Dispose();
+        _gate.Dispose();
         _commitRequested.Dispose();
         _stop.Dispose();
     }
 
-    internal long Append(ReadOnlySpan<byte> record)
+    /// <summary>Appends a record to the current log; fails when the writer started on a log that was since replaced.</summary>
+    internal long Append(ReadOnlySpan<byte> record, int generation)
     {
-        var address = _log.Enqueue(record);
-        Interlocked.Increment(ref _appendedSinceCommit);
-        return address;
+        _gate.EnterReadLock();
+        try
+        {
+            var instance = _current;
+            if (instance.Generation != generation)
+            {
+                throw new IOException("the spool's log was reopened after an I/O failure");
+            }
+
+            var address = instance.Log.Enqueue(record);
+            Interlocked.Increment(ref _appendedSinceCommit);
+            return address;
+        }
+        finally
+        {
+            _gate.ExitReadLock();
+        }
     }
 
+    internal long Append(ReadOnlySpan<byte> record) => Append(record, _current.Generation);
+
     internal void Return(SpoolWriter writer) => _pool.Enqueue(writer);
+
+    /// <summary>
+    /// Marks a message whose commit failed as abandoned (the client got a 4xx), so that if its record
+    /// still became durable, recovery drops it instead of queueing a message nobody acknowledged.
+    /// Best effort: when the log cannot take even this record, the next start may find the message.
+    /// </summary>
+    internal void Abandon(MessageId id, LogInstance? instance = null)
+    {
+        try
+        {
+            Span<byte> record = stackalloc byte[RecordFormat.HeaderSize];
+            RecordFormat.WriteHeader(record, RecordKind.Abandoned, RecordFlags.None, id);
+            Append(record, (instance ?? _current).Generation);
+            _commitRequested.Release();
+        }
+        catch (Exception e) when (e is IOException or FasterException or ObjectDisposedException)
+        {
+            CommitFailed(_log2, e);
+        }
+    }
 
     /// <summary>
     /// Marks a message whose commit failed as abandoned (the client got a 4xx), so that if its record
@@ -197,21 +207,26 @@ public sealed partial class Spool : IAsyncDisposable
     {
         var started = Stopwatch.GetTimestamp();
         var received = _clock.GetUtcNow();
+        var instance = _current;
         long address;
-        byte[] record;
         try
         {
-            record = writer.BuildMessageRecord(received, out var length);
+            if (writer.Failed || instance.Generation != writer.Generation)
+            {
+                throw new IOException("a body chunk could not be appended");
+            }
+
+            var record = writer.BuildMessageRecord(received, out var length);
             try
             {
-                address = Append(record.AsSpan(0, length));
+                address = Append(record.AsSpan(0, length), writer.Generation);
             }
             finally
             {
                 ArrayPool<byte>.Shared.Return(record);
             }
         }
-        catch (Exception e) when (e is IOException or FasterException)
+        catch (Exception e) when (e is IOException or FasterException or ObjectDisposedException)
         {
             CommitFailed(_log2, e);
             Metrics.CommitFailures.Inc();
@@ -221,16 +236,18 @@ public sealed partial class Spool : IAsyncDisposable
         _commitRequested.Release();
         try
         {
-            // No timeout once the record is in the log: giving up here while a later commit still
-            // made it durable would acknowledge nothing yet store the message (a duplicate on retry).
-            await _log.WaitForCommitAsync(address + 1, token: cancel);
+            // No timeout once the record is in the log: giving up while a later commit still made it
+            // durable would store a message nobody acknowledged. A failure, or the retirement of this
+            // log instance after one, ends the wait.
+            using var wait = CancellationTokenSource.CreateLinkedTokenSource(cancel, instance.Retired.Token);
+            await instance.Log.WaitForCommitAsync(address + 1, token: wait.Token);
         }
-        catch (Exception e) when (e is OperationCanceledException or CommitFailureException or IOException or FasterException)
+        catch (Exception e) when (e is OperationCanceledException or CommitFailureException or IOException or FasterException or ObjectDisposedException)
         {
-            Failing = e is not OperationCanceledException;
+            Failing |= e is not OperationCanceledException || instance.Retired.IsCancellationRequested;
             CommitFailed(_log2, e);
             Metrics.CommitFailures.Inc();
-            Abandon(writer.Id);
+            Abandon(writer.Id, instance);
             return false;
         }
 
@@ -262,9 +279,10 @@ public sealed partial class Spool : IAsyncDisposable
             }
 
             var records = Interlocked.Exchange(ref _appendedSinceCommit, 0);
+            var instance = _current;
             try
             {
-                await _log.CommitAsync(_stop.Token);
+                await instance.Log.CommitAsync(_stop.Token);
                 Metrics.Commits.Inc();
                 Metrics.RecordsPerCommit.Observe(records);
                 Failing = false;
@@ -273,20 +291,68 @@ public sealed partial class Spool : IAsyncDisposable
             {
                 return;
             }
-            catch (Exception e) when (e is IOException or CommitFailureException or FasterException)
-            {
-                // Disk full or an I/O error: the waiters see the failure (4xx to the clients).
-                Failing = true;
-                Metrics.CommitFailures.Inc();
-                CommitFailed(_log2, e);
-            }
             catch (Exception e)
             {
-                // Anything else is a bug; the loop keeps serving later commits.
+                // Disk full or an I/O error (anything else is a bug, counted as a panic): the waiters
+                // are told 4xx, and the log is reopened until commits succeed again.
+                if (e is not (IOException or CommitFailureException or FasterException))
+                {
+                    _panics.Inc();
+                }
+
                 Failing = true;
-                _panics.Inc();
                 Metrics.CommitFailures.Inc();
                 CommitFailed(_log2, e);
+                if (!await ReopenAsync(instance))
+                {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Replaces a failed log instance: waits a little (space may come back), then, with appends
+    /// held off, retires the old instance (its waiters give up) and opens a new one, which
+    /// recovers to the last good commit. The index is kept: it only holds committed messages.
+    /// Returns false when the spool is stopping.
+    /// </summary>
+    private async Task<bool> ReopenAsync(LogInstance failed)
+    {
+        while (true)
+        {
+            try
+            {
+                await Task.Delay(ReopenDelay, _clock, _stop.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                return false;
+            }
+
+            _gate.EnterWriteLock();
+            try
+            {
+                if (_current != failed)
+                {
+                    return true;
+                }
+
+                failed.Dispose();
+                _current = LogInstance.Open(Options, failed.Generation + 1);
+                Reopened(_log2, Options.Directory, _current.Generation);
+                return true;
+            }
+            catch (Exception e) when (e is IOException or FasterException or CommitFailureException)
+            {
+                // Still failing (the disk may still be full): try again later. The failed instance
+                // is disposed; appends fail until a new one opens.
+                CommitFailed(_log2, e);
+                failed = _current;
+            }
+            finally
+            {
+                _gate.ExitWriteLock();
             }
         }
     }
@@ -294,7 +360,8 @@ public sealed partial class Spool : IAsyncDisposable
     private (int Messages, int Skipped) Recover()
     {
         var skipped = 0;
-        using var iterator = _log.Scan(_log.BeginAddress, _log.TailAddress);
+        var log = _current.Log;
+        using var iterator = log.Scan(log.BeginAddress, log.TailAddress);
         while (iterator.GetNext(MemoryPool<byte>.Shared, out var owner, out var length, out var address))
         {
             using (owner)
@@ -362,7 +429,7 @@ public sealed partial class Spool : IAsyncDisposable
         var at = 0;
         foreach (var address in chunks)
         {
-            var (record, length) = await _log.ReadAsync(address, token: cancel);
+            var (record, length) = await _current.Log.ReadAsync(address, token: cancel);
             at += CopyChunk(id, record.AsSpan(0, length), body.AsSpan(at));
         }
 
@@ -404,6 +471,9 @@ public sealed partial class Spool : IAsyncDisposable
 
     [LoggerMessage(Level = LogLevel.Information, Message = "spool recovered {directory} {messages} {skipped} {elapsed}")]
     private static partial void Recovered(ILogger log, string directory, int messages, int skipped, TimeSpan elapsed);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "spool log reopened after a failure {directory} {generation}")]
+    private static partial void Reopened(ILogger log, string directory, int generation);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "commit failed")]
     private static partial void CommitFailed(ILogger log, Exception e);

@@ -82,9 +82,17 @@ public sealed class SpoolWriter : IDisposable
         _spool.Return(this);
     }
 
-    internal void Start(MessageId id)
+    /// <summary>The log instance this message was started on; a replaced log fails its commit.</summary>
+    internal int Generation { get; private set; }
+
+    /// <summary>A chunk could not be appended: the commit will fail (4xx) and nothing more is written.</summary>
+    internal bool Failed { get; private set; }
+
+    internal void Start(MessageId id, int generation)
     {
         Id = id;
+        Generation = generation;
+        Failed = false;
         id.Format(_idText);
         // Pooled writers keep a small buffer: a large message's chunk-sized buffer is not kept for ever.
         var initial = Math.Min(InitialBufferSize, _spool.Options.ChunkSize);
@@ -145,7 +153,15 @@ public sealed class SpoolWriter : IDisposable
             w.U32(_sequence++);
             w.U32((uint)payload.Length);
             _ = compress ? Compress(payload, ref w) : Copy(payload, ref w);
-            _chunks.Add(_spool.Append(w.Written));
+            if (!Failed)
+            {
+                _chunks.Add(_spool.Append(w.Written, Generation));
+            }
+        }
+        catch (Exception e) when (e is IOException or FASTER.core.FasterException or ObjectDisposedException)
+        {
+            // Disk full or a failed log: the SMTP session keeps reading the data and gets 4xx at the end.
+            Failed = true;
         }
         finally
         {

@@ -6,8 +6,8 @@ namespace Tern.Spool.Tests;
 
 /// <summary>
 /// A full disk (a small tmpfs mounted for the test; the tests run as root, as CI does): commits
-/// fail cleanly (the SMTP layer answers 452), nothing acknowledged is lost, and a restart after
-/// space returns recovers every acknowledged message.
+/// fail cleanly (the SMTP layer answers 452), nothing acknowledged is lost, the spool accepts mail
+/// again by itself once space returns, and a restart finds every acknowledged message.
 /// </summary>
 public sealed class DiskFullTests : IDisposable
 {
@@ -57,6 +57,32 @@ public sealed class DiskFullTests : IDisposable
             Assert.True(failed > 0, "the disk never filled up");
             Assert.True(spool.Failing);
             File.Delete(Path.Combine(_mount, "filler"));
+
+            // Space is back: the spool reopens its log by itself and accepts mail again.
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+            var recovered = false;
+            while (!recovered && DateTime.UtcNow < deadline)
+            {
+                using var w = spool.Begin();
+                w.Envelope.SetSender("after@example.org"u8);
+                w.Write(body);
+                if (await w.CommitAsync(CancellationToken.None))
+                {
+                    acknowledged.Add(w.Id);
+                    recovered = true;
+                }
+                else
+                {
+                    await Task.Delay(200);
+                }
+            }
+
+            Assert.True(recovered, "the spool did not recover after space returned");
+            Assert.False(spool.Failing);
+            foreach (var id in acknowledged)
+            {
+                Assert.NotNull(await spool.ReadAsync(id));
+            }
         }
 
         await using var again = Spool.Open(Options, NullLoggerFactory.Instance, NullMetrics.Instance);

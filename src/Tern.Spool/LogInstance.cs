@@ -1,0 +1,97 @@
+using FASTER.core;
+
+namespace Tern.Spool;
+
+/// <summary>
+/// One opened FasterLog with its device and commit manager. The spool replaces the instance after
+/// an I/O failure (FasterLog stays failed once a write failed): the new one recovers to the last
+/// good commit, and the records of the failed commit — whose writers were told 4xx — are dropped.
+/// </summary>
+internal sealed class LogInstance : IDisposable
+{
+    /// <summary>Commits between two writes of the commit metadata file (FastCommitMode).</summary>
+    private const int CommitMetadataInterval = 1024;
+
+    private LogInstance(int generation, IDevice device, DeviceLogCommitCheckpointManager commits, FasterLog log)
+    {
+        Generation = generation;
+        Device = device;
+        Commits = commits;
+        Log = log;
+    }
+
+    public int Generation { get; }
+
+    public IDevice Device { get; }
+
+    public DeviceLogCommitCheckpointManager Commits { get; }
+
+    public FasterLog Log { get; }
+
+    /// <summary>Cancelled when the instance is retired: writers still waiting on it give up (4xx).</summary>
+    public CancellationTokenSource Retired { get; } = new();
+
+    public static LogInstance Open(SpoolOptions options, int generation)
+    {
+        IDevice? device = null;
+        DeviceLogCommitCheckpointManager? commits = null;
+        try
+        {
+            device = Devices.CreateLogDevice(Path.Combine(options.Directory, "tern.log"), preallocateFile: false, deleteOnClose: false, recoverDevice: true);
+
+            // FastCommitMode writes each commit record into the log itself (one O_SYNC write per group
+            // commit) instead of a new commit file per commit; the metadata file is refreshed only every
+            // CommitMetadataInterval commits, and recovery rolls forward through the in-log commit
+            // records. It requires per-entry checksums, which also make a torn tail detectable.
+            commits = new DeviceLogCommitCheckpointManager(
+                new LocalStorageNamedDeviceFactory(),
+                new DefaultCheckpointNamingScheme(options.Directory),
+                removeOutdated: true,
+                fastCommitThrottleFreq: CommitMetadataInterval);
+            var log = new FasterLog(new FasterLogSettings
+            {
+                LogDevice = device,
+                PageSizeBits = options.PageSizeBits,
+                MemorySizeBits = options.MemorySizeBits,
+                SegmentSizeBits = options.SegmentSizeBits,
+                LogCommitManager = commits,
+                LogChecksum = LogChecksumType.PerEntry,
+                FastCommitMode = true,
+                TryRecoverLatest = true,
+                AutoRefreshSafeTailAddress = true,
+            });
+            return new LogInstance(generation, device, commits, log);
+        }
+        catch
+        {
+            commits?.Dispose();
+            device?.Dispose();
+            throw;
+        }
+    }
+
+    private bool _disposed;
+
+    public void Dispose()
+    {
+        if (_disposed)
+        {
+            return;
+        }
+
+        _disposed = true;
+        Retired.Cancel();
+        try
+        {
+            Log.Dispose();
+        }
+        catch (Exception e) when (e is IOException or FasterException or CommitFailureException or ObjectDisposedException)
+        {
+            // A failed log may fail once more on the way out; its committed part is on disk.
+        }
+
+        Commits.Dispose();
+        Device.Dispose();
+        Retired.Dispose();
+    }
+}

@@ -239,8 +239,16 @@ public sealed partial class Spool : IAsyncDisposable
             // No timeout once the record is in the log: giving up while a later commit still made it
             // durable would store a message nobody acknowledged. A failure, or the retirement of this
             // log instance after one, ends the wait.
-            using var wait = CancellationTokenSource.CreateLinkedTokenSource(cancel, instance.Retired.Token);
-            await instance.Log.WaitForCommitAsync(address + 1, token: wait.Token);
+            if (cancel.CanBeCanceled)
+            {
+                using var wait = CancellationTokenSource.CreateLinkedTokenSource(cancel, instance.Retired.Token);
+                await instance.Log.WaitForCommitAsync(address + 1, token: wait.Token);
+            }
+            else
+            {
+                // The common case (the SMTP session passes no token): no linked source to allocate.
+                await instance.Log.WaitForCommitAsync(address + 1, token: instance.Retired.Token);
+            }
         }
         catch (Exception e) when (e is OperationCanceledException or CommitFailureException or IOException or FasterException or ObjectDisposedException)
         {

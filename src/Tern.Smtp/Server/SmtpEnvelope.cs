@@ -70,8 +70,6 @@ public sealed class SmtpEnvelope
     /// <summary>Set once data arrived: whether any byte had the high bit set.</summary>
     public bool EightBitData { get; internal set; }
 
-    internal bool HasSender { get; private set; }
-
     internal void SetSender(ReadOnlySpan<byte> mailbox, in MailFromArguments args, ReadOnlySpan<byte> envId)
     {
         Reset();
@@ -82,7 +80,6 @@ public sealed class SmtpEnvelope
         SmtpUtf8 = args.SmtpUtf8;
         RequireTls = args.RequireTls;
         Ret = args.Ret;
-        HasSender = true;
     }
 
     internal void AddRecipient(ReadOnlySpan<byte> mailbox, DsnNotify notify, ReadOnlySpan<byte> orcpt)
@@ -104,7 +101,6 @@ public sealed class SmtpEnvelope
         RequireTls = false;
         Ret = DsnReturn.Unspecified;
         EightBitData = false;
-        HasSender = false;
     }
 
     private (int Start, int Length) Append(ReadOnlySpan<byte> value)

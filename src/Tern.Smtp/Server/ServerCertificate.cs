@@ -14,6 +14,7 @@ public sealed class ServerCertificate : IDisposable
     private readonly Lock _lock = new();
     private readonly TimeProvider _clock;
     private volatile Loaded _current;
+    private Loaded? _previous;
     private long _nextCheck;
 
     public ServerCertificate(string certificatePath, string keyPath, TimeProvider? clock = null)
@@ -55,7 +56,11 @@ public sealed class ServerCertificate : IDisposable
     /// <summary>Loads the files again. Returns false (keeping the old certificate) when they are unusable.</summary>
     public bool Reload(out string? error) => TryReload(out error);
 
-    public void Dispose() => _current.Leaf.Dispose();
+    public void Dispose()
+    {
+        _previous?.Leaf.Dispose();
+        _current.Leaf.Dispose();
+    }
 
     private bool TryReload(out string? error)
     {
@@ -63,7 +68,13 @@ public sealed class ServerCertificate : IDisposable
         {
             try
             {
-                _current = Load(CertificatePath, KeyPath);
+                var loaded = Load(CertificatePath, KeyPath);
+
+                // Handshakes in flight may still use the certificate being replaced: it is disposed
+                // one reload later, so at most one old certificate stays alive.
+                _previous?.Leaf.Dispose();
+                _previous = _current;
+                _current = loaded;
                 error = null;
                 return true;
             }

@@ -32,6 +32,7 @@ public sealed partial class Spool : IAsyncDisposable
     private readonly ICounter _panics;
     private readonly TimeProvider _clock;
     private long _appendedSinceCommit;
+    private long _preparedSegment = -1;
 
     private Spool(SpoolOptions options, LogInstance instance, ILogger logger, IMetrics metrics, TimeProvider clock)
     {
@@ -80,6 +81,10 @@ public sealed partial class Spool : IAsyncDisposable
             instance = LogInstance.Open(options, generation: 1);
             var spool = new Spool(options, instance, logger, metrics, clock ?? TimeProvider.System);
             var (messages, skipped) = spool.Recover();
+
+            // Whatever FASTER created while opening (segment, commit metadata) is made durable.
+            Tern.Platform.Posix.FsyncDirectory(options.Directory);
+            spool.PrepareNextSegment(instance);
             Recovered(logger, options.Directory, messages, skipped, Stopwatch.GetElapsedTime(started));
             return spool;
         }
@@ -291,6 +296,7 @@ public sealed partial class Spool : IAsyncDisposable
             try
             {
                 await instance.Log.CommitAsync(_stop.Token);
+                PrepareNextSegment(instance);
                 Metrics.Commits.Inc();
                 Metrics.RecordsPerCommit.Observe(records);
                 Failing = false;
@@ -362,6 +368,37 @@ public sealed partial class Spool : IAsyncDisposable
             {
                 _gate.ExitWriteLock();
             }
+        }
+    }
+
+    /// <summary>
+    /// FASTER creates a segment file when the log first writes into it and never fsyncs the
+    /// directory, so after a power loss a new segment holding acknowledged messages could vanish.
+    /// The spool therefore creates the next segment file itself, and fsyncs the directory, while the
+    /// log is still in the current one (FASTER opens the existing file when it gets there).
+    /// </summary>
+    private void PrepareNextSegment(LogInstance instance)
+    {
+        var next = (instance.Log.TailAddress >> Options.SegmentSizeBits) + 1;
+        if (next <= Interlocked.Read(ref _preparedSegment))
+        {
+            return;
+        }
+
+        try
+        {
+            var path = Path.Combine(Options.Directory, $"tern.log.{next}");
+            using (new FileStream(path, new FileStreamOptions { Mode = FileMode.OpenOrCreate, Access = FileAccess.Write, UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite }))
+            {
+            }
+
+            Tern.Platform.Posix.FsyncDirectory(Options.Directory);
+            Interlocked.Exchange(ref _preparedSegment, next);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Retried after the next commit; meanwhile durability rests on the filesystem's journal.
+            CommitFailed(_log2, e);
         }
     }
 

@@ -178,6 +178,31 @@ public sealed class SpoolTests : IDisposable
     }
 
     [Fact]
+    public async Task Next_segment_file_exists_before_the_log_reaches_it()
+    {
+        var ids = new List<MessageId>();
+        var body = Text(100 * 1024);
+        await using (var spool = Open(o => o with { SegmentSizeBits = 20 }))
+        {
+            for (var i = 0; i < 40; i++)
+            {
+                ids.Add(await Store(spool, $"s{i}@example.org", ["b@example.net"], body));
+                var segments = Directory.GetFiles(_dir, "tern.log.*").Select(f => int.Parse(Path.GetExtension(f)[1..], System.Globalization.CultureInfo.InvariantCulture)).ToList();
+
+                // The highest segment file is always an empty one prepared ahead of the log.
+                Assert.Equal(0, new FileInfo(Path.Combine(_dir, $"tern.log.{segments.Max()}")).Length);
+            }
+        }
+
+        await using var again = Open(o => o with { SegmentSizeBits = 20 });
+        Assert.Equal(40, again.Count);
+        foreach (var id in ids)
+        {
+            Assert.Equal(body, (await again.ReadAsync(id))!.Body);
+        }
+    }
+
+    [Fact]
     public async Task Abandoned_messages_are_dropped_on_recovery()
     {
         await using (var spool = Open())

@@ -351,7 +351,7 @@ public sealed class AccountStore
             // rename(2) replaces the old file atomically; the new one keeps the temp file's 0600.
             // The rename survives power loss once the directory is on disk too.
             File.Move(temp, path, overwrite: true);
-            Posix.FsyncDirectory(directory);
+            Tern.Platform.Posix.FsyncDirectory(directory);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

@@ -1,9 +1,10 @@
 using System.Runtime.InteropServices;
 
-namespace Tern.Sasl.Credentials;
+namespace Tern.Platform;
 
 /// <summary>
-/// The libc calls .NET does not expose (directory fsync). Bound at link time in the host's static
+/// The libc calls .NET does not expose (directory fsync). One source file, compiled into each
+/// library that needs it (linked from src/Shared), so that no library depends on another for it. Bound at link time in the host's static
 /// binary (<c>DirectPInvoke</c> of libc in aot.props), so no second libc is loaded; under the JIT
 /// (tests) libc is loaded the usual way.
 /// </summary>

@@ -59,6 +59,84 @@ public sealed class ParserTests
         Assert.Equal(["EHLO a", "MAIL FROM:<x@y.z>", "NOOP"], lines);
     }
 
+    /// <summary>Every command line used in these tests, parsed after arriving one byte at a time.</summary>
+    public static TheoryData<string> AllCommandLines()
+    {
+        var data = new TheoryData<string>();
+        var lines = new List<string>();
+        foreach (var row in (IEnumerable<object[]>)[.. Verbs_data(), .. Path_data()])
+        {
+            lines.Add((string)row[0]);
+        }
+
+        foreach (var line in lines.Distinct())
+        {
+            data.Add(line);
+        }
+
+        return data;
+    }
+
+    private static IEnumerable<object[]> Verbs_data() =>
+        typeof(ParserTests).GetMethod(nameof(Verbs_are_case_insensitive))!.GetCustomAttributes(typeof(InlineDataAttribute), false)
+            .Cast<InlineDataAttribute>().Select(a => a.GetData(null!).First());
+
+    private static IEnumerable<object[]> Path_data()
+    {
+        foreach (var name in new[] { nameof(Mail_paths), nameof(Bad_mail_paths), nameof(Bad_mail_parameters), nameof(Bad_rcpt_parameters), nameof(Routing_characters_are_flagged), nameof(Bad_recipients) })
+        {
+            foreach (var a in typeof(ParserTests).GetMethod(name)!.GetCustomAttributes(typeof(InlineDataAttribute), false).Cast<InlineDataAttribute>())
+            {
+                var arg = (string)a.GetData(null!).First()[0];
+                yield return [(arg.StartsWith("TO:", StringComparison.OrdinalIgnoreCase) ? "RCPT " : "MAIL ") + arg];
+            }
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(AllCommandLines))]
+    public void Every_command_parses_the_same_when_it_arrives_one_byte_at_a_time(string command)
+    {
+        var input = Encoding.UTF8.GetBytes(command + "\r\n");
+        var whole = Describe(input.AsSpan(0, input.Length - 2));
+
+        var scratch = new byte[4096];
+        var skipping = false;
+        var consumed = 0;
+        string? split = null;
+        for (var available = 1; available <= input.Length && split is null; available++)
+        {
+            var reader = new SequenceReader<byte>(Segments.Split(input.AsMemory(consumed, available - consumed), 1));
+            if (SmtpCommandParser.TryReadLine(ref reader, scratch, out var line, ref skipping) == LineStatus.Line)
+            {
+                split = Describe(line);
+            }
+
+            consumed += (int)reader.Consumed;
+        }
+
+        Assert.Equal(whole, split);
+    }
+
+    /// <summary>Everything the parsers say about a line, as text to compare.</summary>
+    private static string Describe(ReadOnlySpan<byte> line)
+    {
+        var verb = SmtpCommandParser.ParseVerb(line, out var arg);
+        var text = verb + " [" + Encoding.UTF8.GetString(arg) + "]";
+        if (verb == SmtpVerb.Mail)
+        {
+            var e = MailParameters.ParseMailFrom(arg, true, out var m);
+            text += $" {e} {m.Path.Start}/{m.Path.Length}/{m.Path.DomainOffset} {m.Size} {m.Body} {m.SmtpUtf8} {m.Ret} {m.EnvIdStart}/{m.EnvIdLength}";
+        }
+        else if (verb == SmtpVerb.Rcpt)
+        {
+            var e = MailParameters.ParseRcptTo(arg, false, out var r);
+            text += $" {e} {r.Path.Start}/{r.Path.Length}/{r.Path.DomainOffset} {r.Notify} {r.OrcptStart}/{r.OrcptLength} {r.Path.HasRoutingCharacters}";
+        }
+
+        return text;
+    }
+
     [Fact]
     public void Over_long_line_is_reported_once_and_skipped_to_its_end()
     {

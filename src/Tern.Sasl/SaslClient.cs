@@ -49,17 +49,27 @@ public abstract class SaslClient
     }
 
     /// <summary>Answers a decoded server challenge.</summary>
-    public SaslClientStep Step(ReadOnlySpan<byte> challenge)
+    public SaslClientStep Step(ReadOnlySpan<byte> challenge) => Guarded(challenge, OnChallenge);
+
+    /// <summary>
+    /// The server reported success (SMTP 235), with the additional data if the protocol carries
+    /// any (SMTP does not: pass nothing). Success, or Failure when the exchange is not finished
+    /// from the client's side (e.g. no valid SCRAM server signature).
+    /// </summary>
+    public SaslClientStep Complete(ReadOnlySpan<byte> additionalData = default) => Guarded(additionalData, OnComplete);
+
+    /// <summary>Runs one step on data from the server: size-checked, and never throwing for bad input.</summary>
+    private SaslClientStep Guarded(ReadOnlySpan<byte> data, SpanStep step)
     {
         EnsureRunning();
-        if (challenge.Length > MaxChallengeLength)
+        if (data.Length > MaxChallengeLength)
         {
             return Record(SaslClientStep.Failed(SaslFailure.Malformed));
         }
 
         try
         {
-            return Record(OnChallenge(challenge));
+            return Record(step(data));
         }
         catch (Exception e) when (e is FormatException or ArgumentException or DecoderFallbackException or OverflowException)
         {
@@ -68,28 +78,7 @@ public abstract class SaslClient
         }
     }
 
-    /// <summary>
-    /// The server reported success (SMTP 235), with the additional data if the protocol carries
-    /// any (SMTP does not: pass nothing). Success, or Failure when the exchange is not finished
-    /// from the client's side (e.g. no valid SCRAM server signature).
-    /// </summary>
-    public SaslClientStep Complete(ReadOnlySpan<byte> additionalData = default)
-    {
-        EnsureRunning();
-        if (additionalData.Length > MaxChallengeLength)
-        {
-            return Record(SaslClientStep.Failed(SaslFailure.Malformed));
-        }
-
-        try
-        {
-            return Record(OnComplete(additionalData));
-        }
-        catch (Exception e) when (e is FormatException or ArgumentException or DecoderFallbackException or OverflowException)
-        {
-            return Record(SaslClientStep.Failed(SaslFailure.Malformed));
-        }
-    }
+    private delegate SaslClientStep SpanStep(ReadOnlySpan<byte> data);
 
     private protected abstract SaslClientStep OnStart();
 

@@ -208,6 +208,7 @@ public sealed partial class Spool : IAsyncDisposable
         }
     }
 
+    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder<>))]
     internal async ValueTask<bool> CommitMessageAsync(SpoolWriter writer, CancellationToken cancel)
     {
         var started = Stopwatch.GetTimestamp();

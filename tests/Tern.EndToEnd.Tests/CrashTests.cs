@@ -20,8 +20,8 @@ public sealed partial class CrashTests(Xunit.Abstractions.ITestOutputHelper outp
     {
         // Each round: start, load with 16 pipelining clients, SIGKILL at a random moment; then check all.
         using var dir = new TempDir();
-        var http = FreePort();
-        var smtp = FreePort();
+        var http = Ports.Free();
+        var smtp = Ports.Free();
         var config = dir.File("tern.toml", $"""
             data_dir = "data"
             [log]
@@ -145,13 +145,6 @@ public sealed partial class CrashTests(Xunit.Abstractions.ITestOutputHelper outp
         {
             return false;
         }
-    }
-
-    private static int FreePort()
-    {
-        using var probe = new TcpListener(IPAddress.Loopback, 0);
-        probe.Start();
-        return ((IPEndPoint)probe.LocalEndpoint).Port;
     }
 
     [GeneratedRegex(@"^250 2\.0\.0 OK id=(\S+)")]

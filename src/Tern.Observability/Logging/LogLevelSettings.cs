@@ -32,13 +32,6 @@ public sealed class LogLevelSettings
         _snapshot = new Snapshot(global, Copy(components), old.Version + 1);
     }
 
-    /// <summary>The level in force for a component: its override, else the global level.</summary>
-    public TernLogLevel For(string component)
-    {
-        var s = _snapshot;
-        return s.Components.TryGetValue(component, out var level) ? level : s.Global;
-    }
-
     private static Dictionary<string, TernLogLevel> Copy(IReadOnlyDictionary<string, TernLogLevel>? components)
     {
         var copy = new Dictionary<string, TernLogLevel>(StringComparer.Ordinal);

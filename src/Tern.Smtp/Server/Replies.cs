@@ -33,7 +33,6 @@ internal static class Replies
     public static ReadOnlySpan<byte> NeedRcpt => "503 5.5.1 Need RCPT command first\r\n"u8;
     public static ReadOnlySpan<byte> TlsAlreadyActive => "503 5.5.1 TLS already active\r\n"u8;
     public static ReadOnlySpan<byte> NotInTransaction => "503 5.5.1 Command not allowed during a mail transaction\r\n"u8;
-    public static ReadOnlySpan<byte> BdatAfterLast => "503 5.5.1 BDAT LAST already sent\r\n"u8;
     public static ReadOnlySpan<byte> DataAfterBdat => "503 5.5.1 DATA not allowed after BDAT\r\n"u8;
     public static ReadOnlySpan<byte> BdatSyntax => "501 5.5.4 BDAT requires a chunk size and optional LAST\r\n"u8;
     public static ReadOnlySpan<byte> StartTlsNotOffered => "502 5.5.1 STARTTLS not available\r\n"u8;
@@ -64,7 +63,6 @@ internal static class Replies
     public static ReadOnlySpan<byte> AuthRequired => "530 5.7.0 Authentication required\r\n"u8;
     public static ReadOnlySpan<byte> RequireTlsNeedsTls => "530 5.7.10 REQUIRETLS needs a TLS connection\r\n"u8;
     public static ReadOnlySpan<byte> EncryptionRequired => "530 5.7.0 Must issue a STARTTLS command first\r\n"u8;
-    public static ReadOnlySpan<byte> TlsHandshakeFailed => "454 4.7.0 TLS not available due to temporary reason\r\n"u8;
 
     // Closing: "421 <code> <host> <text>" (RFC 5321 3.8, 4.2.2: 421 closes the transmission channel).
     public static ReadOnlySpan<byte> TimeoutText => "Timeout waiting for input, closing connection"u8;

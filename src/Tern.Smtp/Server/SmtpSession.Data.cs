@@ -235,7 +235,9 @@ internal sealed partial class SmtpSession
     }
 
     /// <summary>End of DATA / BDAT LAST: refuse on a problem, else commit and answer 250 only when durable.</summary>
-    private async Task<SessionAction> CommitAsync()
+    // Pooled state machine: one commit per message must not allocate a Task.
+    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<SessionAction> CommitAsync()
     {
         var problems = _state == SessionState.Bdat ? _bdatProblems : _decoder.Problems;
         var size = _state == SessionState.Bdat ? _bdatSize : _decoder.Size;

@@ -51,7 +51,7 @@ internal sealed partial class SmtpSession
                 w.Write("\r\n\t(using "u8);
                 w.WriteAscii(TlsVersionName(_tlsProtocol));
                 w.Write(" with cipher "u8);
-                w.WriteAscii(_tlsCipher.ToString());
+                w.WriteAscii(_tlsCipherName);
                 w.Write(")"u8);
             }
 

@@ -8,7 +8,7 @@ namespace Tern.Smtp.Server;
 internal sealed partial class SmtpSession
 {
     private SslProtocols _tlsProtocol;
-    private TlsCipherSuite _tlsCipher;
+    private string _tlsCipherName = string.Empty;
 
     private async Task<bool> StartTlsAsync()
     {
@@ -62,12 +62,13 @@ internal sealed partial class SmtpSession
         _stream = ssl;
         (_reader, _writer) = CreatePipes(ssl);
         _tlsProtocol = ssl.SslProtocol;
-        _tlsCipher = ssl.NegotiatedCipherSuite;
+        // Named once per connection: the Received header of every message uses it.
+        _tlsCipherName = ssl.NegotiatedCipherSuite.ToString();
         var version = TlsVersionName(_tlsProtocol);
         _server.Metrics.TlsHandshakes.Labels(version, "ok").Inc();
         if (_server.Log.IsEnabled(Microsoft.Extensions.Logging.LogLevel.Debug))
         {
-            SmtpServerLog.TlsEstablished(_server.Log, Cid, version, _tlsCipher.ToString());
+            SmtpServerLog.TlsEstablished(_server.Log, Cid, version, _tlsCipherName);
         }
 
         // RFC 3207 4.2: forget everything learned before TLS; the client starts with EHLO again.

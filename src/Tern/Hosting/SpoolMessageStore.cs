@@ -36,6 +36,7 @@ internal sealed class SpoolMessageStore(Spool.Spool spool) : IMessageStore
 
         public void Write(ReadOnlySpan<byte> data) => _inner!.Write(data);
 
+        [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder<>))]
         public async ValueTask<StoreStatus> CommitAsync(SmtpEnvelope envelope, CancellationToken cancel)
         {
             CopyEnvelope(envelope, _inner!.Envelope);

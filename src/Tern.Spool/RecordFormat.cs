@@ -13,6 +13,12 @@ internal enum RecordKind : byte
 
     /// <summary>A message whose commit failed (the client was told 4xx): recovery drops it.</summary>
     Abandoned = 3,
+
+    /// <summary>A message's queue entry after a change (attempt, hold, retire...): a full snapshot, last one wins.</summary>
+    State = 4,
+
+    /// <summary>The hold rules and the global pause, as a whole (the id is zero).</summary>
+    Rules = 5,
 }
 
 [Flags]
@@ -22,6 +28,12 @@ internal enum RecordFlags : ushort
 
     /// <summary>The body bytes in this record are zstd-compressed.</summary>
     Compressed = 1,
+
+    /// <summary>Message: a hold rule matched when it was accepted; it is queued held.</summary>
+    Held = 2,
+
+    /// <summary>Message: a copy made by compaction (same id); it only moves the body of a queued message.</summary>
+    Copy = 4,
 }
 
 /// <summary>
@@ -36,6 +48,9 @@ internal enum RecordFlags : ushort
 /// Message:             header | i64 received (Unix ms) | u64 body length (raw)
 ///                      | u32 inline body stored length (0 when chunked) | u32 chunk count N | N x i64 chunk address
 ///                      | envelope | inline body (raw or zstd)
+/// State:               header | queue entry (see QueueEntryFormat, which has its own version byte)
+/// Rules:               header (id zero) | u8 paused | i64 next rule id | u32 N
+///                      | N x (i64 id | str sender domain | str recipient domain | str account)
 /// envelope:            u8 flags (1 smtputf8, 2 requiretls, 4 8bit, 8 tls) | u8 body type | u8 ret
 ///                      | str sender | str envid | str auth user | str client | str listener
 ///                      | u32 recipient count R | R x (str address | u8 notify | str orcpt)

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Collections.Concurrent;
+using Tern.Spool.Queue;
 using System.Diagnostics;
 using FASTER.core;
 using Microsoft.Extensions.Logging;
@@ -10,10 +11,12 @@ using ZstdSharp;
 namespace Tern.Spool;
 
 /// <summary>
-/// The durable spool: a FasterLog write-ahead log. Accepting a message appends its records and
-/// waits for the commit that covers them; one commit covers every record appended before it, so
-/// concurrent messages share one disk sync (group commit). The index of messages is rebuilt by
-/// scanning the log from its last commit on open.
+/// The durable spool: a FasterLog write-ahead log and the queue index built from it. Accepting a
+/// message appends its records and waits for the commit that covers them; one commit covers every
+/// record appended before it, so concurrent messages share one disk sync (group commit). Every
+/// later change of a message is a record too; the applier folds the committed records into the
+/// queue index (FasterKV), which is checkpointed, so a start recovers the index from its last
+/// checkpoint and replays only the log after it.
 /// </summary>
 public sealed partial class Spool : IAsyncDisposable
 {
@@ -23,38 +26,54 @@ public sealed partial class Spool : IAsyncDisposable
     /// <summary>Appends take it shared; replacing the log instance takes it exclusively.</summary>
     private readonly ReaderWriterLockSlim _gate = new();
     private volatile LogInstance _current;
-    private readonly ConcurrentDictionary<MessageId, SpooledMessage> _index = new();
+    private readonly QueueIndex _index;
     private readonly ConcurrentQueue<SpoolWriter> _pool = new();
     private readonly SemaphoreSlim _commitRequested = new(0);
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _commitLoop;
+    private readonly Task _checkpointTimer;
+    private readonly Task _compactor;
+    private readonly SemaphoreSlim _compactRequested = new(0);
     private readonly ILogger _log2;
     private readonly ICounter _panics;
     private readonly TimeProvider _clock;
     private long _appendedSinceCommit;
     private long _preparedSegment = -1;
 
-    private Spool(SpoolOptions options, LogInstance instance, ILogger logger, IMetrics metrics, TimeProvider clock)
+    private Spool(SpoolOptions options, LogInstance instance, QueueIndex index, ILogger logger, IMetrics metrics, TimeProvider clock)
     {
         Options = options;
         _current = instance;
+        _index = index;
         _log2 = logger;
         _clock = clock;
         Metrics = new SpoolMetrics(metrics);
         _panics = Panics.For(metrics, LogComponents.Spool);
         metrics.OnCollect(() =>
         {
-            Metrics.Messages.Set(_index.Count);
+            Metrics.Messages.Set(Interlocked.Read(ref _queued));
+            Metrics.IndexBytes.Set(_index.LogBytes);
             var log = _current.Log;
             Metrics.LogBytes.Set(log.TailAddress - log.BeginAddress);
         });
         _commitLoop = Task.Run(CommitLoopAsync);
+        _checkpointTimer = Task.Run(CheckpointTimerAsync);
+        _compactor = Task.Run(CompactLoopAsync);
+        Queue = new QueueOperations(this);
     }
 
     public SpoolOptions Options { get; }
 
-    /// <summary>Messages in the spool.</summary>
-    public int Count => _index.Count;
+    /// <summary>Queued messages (not yet finished).</summary>
+    public int Count => (int)Interlocked.Read(ref _queued);
+
+    /// <summary>Queue operations (list, show, hold, ...) on this spool.</summary>
+    public IQueueOperations Queue { get; }
+
+    /// <summary>The hold rules and global pause in force.</summary>
+    internal HoldRuleSet Rules => _rules;
+
+    internal QueueIndex Index => _index;
 
     /// <summary>
     /// True after a commit failed (disk full, I/O error) until one succeeds again. Meanwhile the
@@ -63,8 +82,22 @@ public sealed partial class Spool : IAsyncDisposable
     /// </summary>
     public bool Failing { get; private set; }
 
-    /// <summary>A snapshot of the index, oldest first.</summary>
-    public IReadOnlyList<SpooledMessage> Messages => [.. _index.Values.OrderBy(m => m.Id.High).ThenBy(m => m.Id.Low)];
+    /// <summary>The queued messages, oldest first (a scan of the index: for tests and tools).</summary>
+    public IReadOnlyList<SpooledMessage> Messages
+    {
+        get
+        {
+            var list = new List<SpooledMessage>();
+            _index.ForEach((id, value) =>
+            {
+                if (QueueEntryFormat.State(value) == MessageState.Queued)
+                {
+                    list.Add(Entry(id, value));
+                }
+            });
+            return [.. list.OrderBy(m => m.Id.High).ThenBy(m => m.Id.Low)];
+        }
+    }
 
     internal SpoolMetrics Metrics { get; }
 
@@ -74,22 +107,28 @@ public sealed partial class Spool : IAsyncDisposable
     {
         var logger = loggers.CreateLogger(LogComponents.Spool);
         LogInstance? instance = null;
+        QueueIndex? index = null;
         try
         {
             Directory.CreateDirectory(options.Directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
             var started = Stopwatch.GetTimestamp();
             instance = LogInstance.Open(options, generation: 1);
-            var spool = new Spool(options, instance, logger, metrics, clock ?? TimeProvider.System);
-            var (messages, skipped) = spool.Recover();
+            index = OpenIndex(options, instance, logger);
+            var spool = new Spool(options, instance, index, logger, metrics, clock ?? TimeProvider.System);
+            spool.StartApplier();
+            // Ready means the index is current: the log after the checkpoint has been replayed.
+            spool.CaughtUpAsync().AsTask().GetAwaiter().GetResult();
+            var messages = spool.Count;
 
             // Whatever FASTER created while opening (segment, commit metadata) is made durable.
             Tern.Platform.Posix.FsyncDirectory(options.Directory);
             spool.PrepareNextSegment(instance);
-            Recovered(logger, options.Directory, messages, skipped, Stopwatch.GetElapsedTime(started));
+            Recovered(logger, options.Directory, messages, Stopwatch.GetElapsedTime(started));
             return spool;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or FasterException or FormatException)
         {
+            index?.Dispose();
             instance?.Dispose();
             throw new SpoolException($"spool {options.Directory}: cannot open: {e.Message}", e);
         }
@@ -110,7 +149,7 @@ public sealed partial class Spool : IAsyncDisposable
     /// <summary>Reads a message back (envelope and body).</summary>
     public async Task<StoredMessage?> ReadAsync(MessageId id, CancellationToken cancel = default)
     {
-        if (!_index.TryGetValue(id, out var entry))
+        if (Find(id) is not { } entry)
         {
             return null;
         }
@@ -125,7 +164,10 @@ public sealed partial class Spool : IAsyncDisposable
     {
         await _stop.CancelAsync();
         _commitRequested.Release();
+        _compactRequested.Release();
         await _commitLoop;
+        await _checkpointTimer;
+        await _compactor;
         var instance = _current;
         try
         {
@@ -136,9 +178,17 @@ public sealed partial class Spool : IAsyncDisposable
             CommitFailed(_log2, e);
         }
 
+        // The applier takes in the last commit, and a final checkpoint makes the next start quick.
+        _stopping = true;
+        Wake();
+        await _applier;
+        await CheckpointAsync(instance);
+        _index.Dispose();
         instance.Dispose();
         _gate.Dispose();
         _commitRequested.Dispose();
+        _compactRequested.Dispose();
+        _wake.Dispose();
         _stop.Dispose();
     }
 
@@ -183,26 +233,6 @@ public sealed partial class Spool : IAsyncDisposable
             _commitRequested.Release();
         }
         catch (Exception e) when (e is IOException or FasterException or ObjectDisposedException)
-        {
-            CommitFailed(_log2, e);
-        }
-    }
-
-    /// <summary>
-    /// Marks a message whose commit failed as abandoned (the client got a 4xx), so that if its record
-    /// still became durable, recovery drops it instead of queueing a message nobody acknowledged.
-    /// Best effort: when the log cannot take even this record, the next start may find the message.
-    /// </summary>
-    internal void Abandon(MessageId id)
-    {
-        try
-        {
-            Span<byte> record = stackalloc byte[RecordFormat.HeaderSize];
-            RecordFormat.WriteHeader(record, RecordKind.Abandoned, RecordFlags.None, id);
-            Append(record);
-            _commitRequested.Release();
-        }
-        catch (Exception e) when (e is IOException or FasterException)
         {
             CommitFailed(_log2, e);
         }
@@ -265,7 +295,6 @@ public sealed partial class Spool : IAsyncDisposable
             return false;
         }
 
-        _index[writer.Id] = new SpooledMessage(writer.Id, address, received, writer.BodyLength, writer.Envelope.RecipientCount);
         Metrics.CommitSeconds.Observe(Stopwatch.GetElapsedTime(started).TotalSeconds);
         return true;
     }
@@ -356,6 +385,9 @@ public sealed partial class Spool : IAsyncDisposable
                 failed.Dispose();
                 _current = LogInstance.Open(Options, failed.Generation + 1);
                 Reopened(_log2, Options.Directory, _current.Generation);
+
+                // The applier moves its iterator to the new instance.
+                Wake();
                 return true;
             }
             catch (Exception e) when (e is IOException or FasterException or CommitFailureException)
@@ -403,45 +435,62 @@ public sealed partial class Spool : IAsyncDisposable
         }
     }
 
-    private (int Messages, int Skipped) Recover()
+    private static QueueIndex OpenIndex(SpoolOptions options, LogInstance instance, ILogger logger)
     {
-        var skipped = 0;
-        var log = _current.Log;
-        using var iterator = log.Scan(log.BeginAddress, log.TailAddress);
-        while (iterator.GetNext(MemoryPool<byte>.Shared, out var owner, out var length, out var address))
+        var directory = Path.Combine(options.Directory, "index");
+        try
         {
-            using (owner)
-            {
-                var record = owner.Memory.Span[..length];
-                if (!RecordFormat.TryReadHeader(record, out var kind, out _, out var id))
-                {
-                    skipped++;
-                    continue;
-                }
+            return QueueIndex.Open(directory, options);
+        }
+        catch (Exception e) when (e is IOException or FasterException or FormatException or InvalidOperationException or SpoolException)
+        {
+            // The index is a view of the log: when its checkpoint cannot be read it is rebuilt from the log.
+            IndexRebuilt(logger, directory, instance.Log.BeginAddress, e);
+            Directory.Delete(directory, recursive: true);
+            return QueueIndex.Open(directory, options);
+        }
+    }
 
-                if (kind == RecordKind.Abandoned)
-                {
-                    _index.TryRemove(id, out _);
-                    continue;
-                }
-
-                if (kind != RecordKind.Message)
-                {
-                    continue;
-                }
-
-                var reader = new RecordReader(record, RecordFormat.HeaderSize);
-                var received = DateTimeOffset.FromUnixTimeMilliseconds(reader.I64());
-                var bodyLength = (long)reader.U64();
-                _ = reader.U32();
-                var chunkCount = reader.U32();
-                reader.Take(checked((int)chunkCount * 8));
-                var envelope = EnvelopeBuilder.Read(ref reader);
-                _index[id] = new SpooledMessage(id, address, received, bodyLength, envelope.Recipients.Count);
-            }
+    private void StartApplier()
+    {
+        var (position, queued) = ReadPosition();
+        var begin = _current.Log.BeginAddress;
+        if (position < begin)
+        {
+            // No checkpoint yet (or one older than the log): replay the whole log.
+            position = begin;
         }
 
-        return (_index.Count, skipped);
+        _applied = position;
+        _checkpointedAt = position;
+        _queued = queued;
+        _lastCheckpointTicks = Environment.TickCount64;
+        ReadRules();
+        _applier = Task.Run(ApplyLoopAsync);
+    }
+
+    /// <summary>The index entry of a queued or retired message, or null.</summary>
+    internal SpooledMessage? Find(MessageId id)
+    {
+        if (_index.Read(id, out var n) is not { } value)
+        {
+            return null;
+        }
+
+        try
+        {
+            return Entry(id, value.AsSpan(0, n));
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(value);
+        }
+    }
+
+    private static SpooledMessage Entry(MessageId id, ReadOnlySpan<byte> value)
+    {
+        var e = QueueEntryFormat.Read(id, value);
+        return new SpooledMessage(id, e.Address, e.Received, e.BodyLength, e.Recipients.Count);
     }
 
     private static SpoolEnvelope? ParseMessage(SpooledMessage entry, ReadOnlySpan<byte> record, out List<long> chunks, out byte[] inline)
@@ -515,8 +564,11 @@ public sealed partial class Spool : IAsyncDisposable
         return n == rawLength ? result : throw new SpoolException("inline body does not decompress to its recorded length");
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "spool recovered {directory} {messages} {skipped} {elapsed}")]
-    private static partial void Recovered(ILogger log, string directory, int messages, int skipped, TimeSpan elapsed);
+    [LoggerMessage(Level = LogLevel.Information, Message = "spool recovered {directory} {messages} {elapsed}")]
+    private static partial void Recovered(ILogger log, string directory, int messages, TimeSpan elapsed);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "spool index unreadable, rebuilt from the log {directory} {from}")]
+    private static partial void IndexRebuilt(ILogger log, string directory, long from, Exception e);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "spool log reopened after a failure {directory} {generation}")]
     private static partial void Reopened(ILogger log, string directory, int generation);

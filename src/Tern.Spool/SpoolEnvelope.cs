@@ -75,6 +75,12 @@ public sealed class EnvelopeBuilder
 
     public int RecipientCount => _recipients.Count;
 
+    internal ReadOnlySpan<byte> Sender => Slice(_sender);
+
+    internal ReadOnlySpan<byte> AuthenticatedUser => Slice(_auth);
+
+    internal ReadOnlySpan<byte> Recipient(int i) => _bytes.AsSpan(_recipients[i].Start, _recipients[i].Length);
+
     public void SetSender(ReadOnlySpan<byte> mailbox) => _sender = Append(mailbox);
 
     public void SetEnvelopeId(ReadOnlySpan<byte> xtext) => _envId = Append(xtext);
@@ -92,6 +98,28 @@ public sealed class EnvelopeBuilder
         _recipients.Add((s, l, notify, os, ol));
     }
 
+    /// <summary>Fills the builder from a stored envelope (compaction re-writes a queued message).</summary>
+    internal void CopyFrom(SpoolEnvelope e)
+    {
+        Reset();
+        SetSender(System.Text.Encoding.UTF8.GetBytes(e.Sender));
+        SetEnvelopeId(System.Text.Encoding.UTF8.GetBytes(e.EnvelopeId));
+        SetAuthenticatedUser(System.Text.Encoding.UTF8.GetBytes(e.AuthenticatedUser ?? string.Empty));
+        SetClient(System.Text.Encoding.UTF8.GetBytes(e.Client));
+        SetListener(System.Text.Encoding.UTF8.GetBytes(e.Listener));
+        foreach (var r in e.Recipients)
+        {
+            AddRecipient(System.Text.Encoding.UTF8.GetBytes(r.Address), r.Notify, System.Text.Encoding.UTF8.GetBytes(r.OriginalRecipient));
+        }
+
+        SmtpUtf8 = e.SmtpUtf8;
+        RequireTls = e.RequireTls;
+        EightBit = e.EightBit;
+        Tls = e.Tls;
+        BodyType = e.BodyType;
+        Ret = e.Ret;
+    }
+
     internal void Reset()
     {
         _recipients.Clear();
@@ -103,10 +131,7 @@ public sealed class EnvelopeBuilder
 
     internal void WriteTo(ref RecordWriter w)
     {
-        var flags = (byte)((SmtpUtf8 ? FlagSmtpUtf8 : 0) | (RequireTls ? FlagRequireTls : 0) | (EightBit ? FlagEightBit : 0) | (Tls ? FlagTls : 0));
-        w.U8(flags);
-        w.U8(BodyType);
-        w.U8(Ret);
+        WriteFixed(ref w, SmtpUtf8, RequireTls, EightBit, Tls, BodyType, Ret);
         w.Str(Slice(_sender));
         w.Str(Slice(_envId));
         w.Str(Slice(_auth));
@@ -119,6 +144,51 @@ public sealed class EnvelopeBuilder
             w.U8((byte)r.Notify);
             w.Str(_bytes.AsSpan(r.OrcptStart, r.OrcptLength));
         }
+    }
+
+    /// <summary>Writes a decoded envelope back in the same layout (queue entries rewritten by operations).</summary>
+    internal static void Write(SpoolEnvelope e, ref RecordWriter w)
+    {
+        WriteFixed(ref w, e.SmtpUtf8, e.RequireTls, e.EightBit, e.Tls, e.BodyType, e.Ret);
+        w.Str(System.Text.Encoding.UTF8.GetBytes(e.Sender));
+        w.Str(System.Text.Encoding.UTF8.GetBytes(e.EnvelopeId));
+        w.Str(System.Text.Encoding.UTF8.GetBytes(e.AuthenticatedUser ?? string.Empty));
+        w.Str(System.Text.Encoding.UTF8.GetBytes(e.Client));
+        w.Str(System.Text.Encoding.UTF8.GetBytes(e.Listener));
+        w.U32((uint)e.Recipients.Count);
+        foreach (var r in e.Recipients)
+        {
+            w.Str(System.Text.Encoding.UTF8.GetBytes(r.Address));
+            w.U8((byte)r.Notify);
+            w.Str(System.Text.Encoding.UTF8.GetBytes(r.OriginalRecipient));
+        }
+    }
+
+    /// <summary>Steps over an envelope without decoding it; returns its recipient count.</summary>
+    internal static int Skip(ref RecordReader r)
+    {
+        r.Take(3);
+        for (var i = 0; i < 5; i++)
+        {
+            r.Str();
+        }
+
+        var count = (int)r.U32();
+        for (var i = 0; i < count; i++)
+        {
+            r.Str();
+            r.U8();
+            r.Str();
+        }
+
+        return count;
+    }
+
+    private static void WriteFixed(ref RecordWriter w, bool smtpUtf8, bool requireTls, bool eightBit, bool tls, byte bodyType, byte ret)
+    {
+        w.U8((byte)((smtpUtf8 ? FlagSmtpUtf8 : 0) | (requireTls ? FlagRequireTls : 0) | (eightBit ? FlagEightBit : 0) | (tls ? FlagTls : 0)));
+        w.U8(bodyType);
+        w.U8(ret);
     }
 
     internal static SpoolEnvelope Read(ref RecordReader r)

@@ -13,6 +13,9 @@ internal sealed class SpoolMetrics
         RecordsPerCommit = metrics.Histogram("tern_spool_records_per_commit", "Records made durable by one commit (group commit).", Buckets.Exponential(1, 2, 14));
         Messages = metrics.Gauge("tern_spool_messages", "Messages in the spool.");
         LogBytes = metrics.Gauge("tern_spool_log_bytes", "Bytes between the log's begin and tail.");
+        IndexBytes = metrics.Gauge("tern_spool_index_bytes", "Bytes of the queue index's log (memory and disk).");
+        Checkpoints = metrics.Counter("tern_spool_checkpoints_total", "Checkpoints of the queue index.");
+        Compacted = metrics.Counter("tern_spool_compacted_messages_total", "Queued messages copied forward so old log segments could be dropped.");
         RawBytes = metrics.Counter("tern_spool_compressed_raw_bytes_total", "Body bytes given to zstd.");
         StoredBytes = metrics.Counter("tern_spool_compressed_stored_bytes_total", "Bytes zstd produced from them (ratio = stored / raw).");
     }
@@ -28,6 +31,12 @@ internal sealed class SpoolMetrics
     public IGaugeFamily Messages { get; }
 
     public IGaugeFamily LogBytes { get; }
+
+    public IGaugeFamily IndexBytes { get; }
+
+    public ICounterFamily Checkpoints { get; }
+
+    public ICounterFamily Compacted { get; }
 
     public ICounterFamily RawBytes { get; }
 

@@ -21,6 +21,31 @@ public sealed record SpoolOptions
     /// <summary>Body bytes of a record beyond this size are zstd-compressed.</summary>
     public int CompressAbove { get; init; } = 32 * 1024;
 
+    /// <summary>Hash buckets of the queue index (64 bytes each, 8 entries per bucket before overflow).</summary>
+    public long IndexBuckets { get; init; } = 1L << 18;
+
+    public int IndexPageSizeBits { get; init; } = 22;
+
+    /// <summary>In-memory part of the queue index's log (bits); older entries are read from index.log.</summary>
+    public int IndexMemorySizeBits { get; init; } = 26;
+
+    public int IndexSegmentSizeBits { get; init; } = 28;
+
+    /// <summary>The index is checkpointed after this many log bytes were applied since the last checkpoint...</summary>
+    public long CheckpointBytes { get; init; } = 256L << 20;
+
+    /// <summary>...or this long after the last checkpoint, whichever comes first (when anything changed).</summary>
+    public TimeSpan CheckpointInterval { get; init; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>Finished messages stay in the index as summaries this long (history, DSN matching).</summary>
+    public TimeSpan Retention { get; init; } = TimeSpan.FromDays(7);
+
+    /// <summary>
+    /// When the log holds more than this many bytes and the oldest segment is pinned by live
+    /// messages, those messages are copied forward so the segment can be dropped.
+    /// </summary>
+    public long CompactAbove { get; init; } = 4L << 30;
+
     /// <summary>zstd level (1 is fastest; mail compresses well even there).</summary>
     public int CompressionLevel { get; init; } = 1;
 }

@@ -22,6 +22,7 @@ public sealed class SpoolWriter : IDisposable
     private long _bodyLength;
     private uint _sequence;
     private bool _active;
+    private bool _copy;
     private Compressor? _compressor;
 
     internal SpoolWriter(Spool spool)
@@ -88,9 +89,10 @@ public sealed class SpoolWriter : IDisposable
     /// <summary>A chunk could not be appended: the commit will fail (4xx) and nothing more is written.</summary>
     internal bool Failed { get; private set; }
 
-    internal void Start(MessageId id, int generation)
+    internal void Start(MessageId id, int generation, bool copy = false)
     {
         Id = id;
+        _copy = copy;
         Generation = generation;
         Failed = false;
         id.Format(_idText);
@@ -124,7 +126,18 @@ public sealed class SpoolWriter : IDisposable
         var inline = _chunks.Count == 0 ? _buffer.AsSpan(0, _buffered) : default;
         var compress = inline.Length > _spool.Options.CompressAbove;
         var w = new RecordWriter(ArrayPool<byte>.Shared.Rent(1024 + inline.Length));
-        RecordFormat.WriteHeader(w.Reserve(RecordFormat.HeaderSize), RecordKind.Message, compress ? RecordFlags.Compressed : RecordFlags.None, Id);
+        var flags = compress ? RecordFlags.Compressed : RecordFlags.None;
+        if (_copy)
+        {
+            flags |= RecordFlags.Copy;
+        }
+        else if (_spool.Rules.Rules.Count > 0 && _spool.Rules.Match(Envelope) is not null)
+        {
+            // A hold rule matched: the message is queued held, from its very first record.
+            flags |= RecordFlags.Held;
+        }
+
+        RecordFormat.WriteHeader(w.Reserve(RecordFormat.HeaderSize), RecordKind.Message, flags, Id);
         w.I64(received.ToUnixTimeMilliseconds());
         w.U64((ulong)_bodyLength);
         var inlineLengthOffset = w.Length;

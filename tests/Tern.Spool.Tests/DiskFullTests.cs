@@ -24,7 +24,7 @@ public sealed class DiskFullTests : IDisposable
         Directory.Delete(_mount);
     }
 
-    private SpoolOptions Options => new() { Directory = Path.Combine(_mount, "spool"), PageSizeBits = 16, MemorySizeBits = 20, SegmentSizeBits = 22 };
+    private SpoolOptions Options => new() { Directory = Path.Combine(_mount, "spool"), PageSizeBits = 16, MemorySizeBits = 20, SegmentSizeBits = 22, IndexBuckets = 1 << 10, IndexPageSizeBits = 12, IndexMemorySizeBits = 16, IndexSegmentSizeBits = 20 };
 
     [Fact]
     public async Task Disk_full_fails_commits_without_losing_acknowledged_messages()
@@ -79,6 +79,7 @@ public sealed class DiskFullTests : IDisposable
 
             Assert.True(recovered, "the spool did not recover after space returned");
             Assert.False(spool.Failing);
+            await spool.CaughtUpAsync();
             foreach (var id in acknowledged)
             {
                 Assert.NotNull(await spool.ReadAsync(id));

@@ -30,6 +30,9 @@ public sealed class SpoolTests : IDisposable
         w.Envelope.Ret = 2;
         w.Write(body);
         Assert.True(await w.CommitAsync(CancellationToken.None));
+
+        // The index is built from the committed log by the applier, just after the commit.
+        await spool.CaughtUpAsync();
         return w.Id;
     }
 
@@ -113,6 +116,7 @@ public sealed class SpoolTests : IDisposable
         }
 
         Assert.True(await w.CommitAsync(CancellationToken.None));
+        await spool.CaughtUpAsync();
         Assert.Equal(body, (await spool.ReadAsync(w.Id))!.Body);
     }
 

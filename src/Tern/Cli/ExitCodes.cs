@@ -11,6 +11,9 @@ public static class ExitCodes
     /// <summary>The command line is wrong.</summary>
     public const int Usage = 2;
 
+    /// <summary>EX_UNAVAILABLE: the service is not running (no server on the control socket).</summary>
+    public const int Unavailable = 69;
+
     /// <summary>EX_CONFIG: the configuration file is wrong.</summary>
     public const int Config = 78;
 }

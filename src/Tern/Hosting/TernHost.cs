@@ -2,6 +2,7 @@ using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
 using Tern.Cli;
 using Tern.Config;
+using Tern.Control;
 using Tern.Http;
 using Tern.Metrics;
 using Tern.Observability.Logging;
@@ -75,6 +76,22 @@ public static partial class TernHost
             }
 
             await using var spoolLifetime = spool;
+
+            // The queue control socket (tern queue ...); disposed before the spool on every exit path.
+            var control = new ControlServer(ControlServer.PathIn(data.Path), spool.Queue, loggers, metrics);
+            try
+            {
+                control.Start();
+            }
+            catch (ControlServerException e)
+            {
+                await control.DisposeAsync();
+                LogFatal(log, e.Message);
+                await stderr.WriteLineAsync("tern: " + e.Message);
+                return ExitCodes.Failure;
+            }
+
+            await using var controlLifetime = control;
             SmtpServer smtp;
             try
             {
@@ -119,7 +136,9 @@ public static partial class TernHost
                 // Normal shutdown.
             }
 
-            // Stop accepting, let transactions in flight finish (bounded), then close the store.
+            // No queue operations during shutdown; then stop accepting, let transactions in flight
+            // finish (bounded), then close the store.
+            await control.DisposeAsync();
             await smtp.StopAsync(config.ShutdownGrace);
             await http.DisposeAsync();
             DisposeAll(certificates.Values);

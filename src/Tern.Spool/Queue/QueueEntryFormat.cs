@@ -1,0 +1,201 @@
+using System.Buffers;
+using System.Text;
+
+namespace Tern.Spool.Queue;
+
+/// <summary>
+/// Version 1 of a queue entry's bytes: the value in the queue index and the payload of a State
+/// record (a full snapshot, so replaying the log is "last record wins"). Integers little-endian;
+/// times are Unix milliseconds (0 = none). The envelope section is the message record's envelope,
+/// byte for byte, so indexing a new message copies it without decoding.
+/// <code>
+/// u8 version=1 | u8 state | u8 held | u8 requiretls policy
+/// | i64 address (message record) | i64 first address (first body chunk, or the record)
+/// | i64 received | u64 body length | u32 attempts | i64 next attempt | i64 finished
+/// | str transport | str hold reason
+/// | u32 envelope length | envelope (see RecordFormat)
+/// | u32 R | R x (u8 status | i64 last attempt | u32 reply length | reply bytes)
+/// </code>
+/// </summary>
+internal static class QueueEntryFormat
+{
+    public const byte Version = 1;
+
+    /// <summary>Offset of the first address field (patched when compaction moves a body).</summary>
+    public const int AddressOffset = 4;
+
+    public const int FirstAddressOffset = 12;
+
+    public const int StateOffset = 1;
+
+    public const int ReceivedOffset = 20;
+
+    public const int FinishedOffset = 48;
+
+    /// <summary>
+    /// Builds the entry of a newly accepted message from its message record, without decoding
+    /// strings: the envelope bytes are copied as they are.
+    /// </summary>
+    public static void FromMessageRecord(ReadOnlySpan<byte> record, long address, bool held, ReadOnlySpan<byte> holdReason, ref RecordWriter w)
+    {
+        var reader = new RecordReader(record, RecordFormat.HeaderSize);
+        var received = reader.I64();
+        var bodyLength = reader.U64();
+        _ = reader.U32();
+        var chunkCount = (int)reader.U32();
+        var first = chunkCount > 0 ? reader.I64() : address;
+        reader.Take(Math.Max(0, chunkCount - 1) * 8);
+        var envelopeStart = reader.Position;
+        var recipients = EnvelopeBuilder.Skip(ref reader);
+        var envelope = record[envelopeStart..reader.Position];
+
+        w.U8(Version);
+        w.U8((byte)MessageState.Queued);
+        w.U8(held ? (byte)1 : (byte)0);
+        w.U8((byte)RequireTlsPolicy.Default);
+        w.I64(address);
+        w.I64(first);
+        w.I64(received);
+        w.U64(bodyLength);
+        w.U32(0);
+        w.I64(received);
+        w.I64(0);
+        w.Str([]);
+        w.Str(holdReason);
+        w.U32((uint)envelope.Length);
+        w.Bytes(envelope);
+        w.U32((uint)recipients);
+        for (var i = 0; i < recipients; i++)
+        {
+            w.U8((byte)RecipientStatus.Pending);
+            w.I64(0);
+            w.U32(0);
+        }
+    }
+
+    public static void Write(QueueEntry e, ref RecordWriter w)
+    {
+        w.U8(Version);
+        w.U8((byte)e.State);
+        w.U8(e.Held ? (byte)1 : (byte)0);
+        w.U8((byte)e.RequireTlsPolicy);
+        w.I64(e.Address);
+        w.I64(e.FirstAddress);
+        w.I64(e.Received.ToUnixTimeMilliseconds());
+        w.U64((ulong)e.BodyLength);
+        w.U32((uint)e.Attempts);
+        w.I64(e.NextAttempt.ToUnixTimeMilliseconds());
+        w.I64(Millis(e.Finished));
+        w.Str(Encoding.UTF8.GetBytes(e.Transport));
+        w.Str(Encoding.UTF8.GetBytes(e.HoldReason));
+        var lengthAt = w.Length;
+        w.U32(0);
+        EnvelopeBuilder.Write(e.Envelope, ref w);
+        w.PatchU32(lengthAt, (uint)(w.Length - lengthAt - 4));
+        w.U32((uint)e.Recipients.Count);
+        foreach (var r in e.Recipients)
+        {
+            w.U8((byte)r.Status);
+            w.I64(Millis(r.LastAttempt));
+            var reply = Encoding.UTF8.GetBytes(r.LastReply);
+            w.U32((uint)reply.Length);
+            w.Bytes(reply);
+        }
+    }
+
+    /// <summary>Encodes an entry into a pooled buffer; the caller returns <paramref name="buffer"/> to the pool.</summary>
+    public static ReadOnlySpan<byte> Encode(QueueEntry e, out byte[] buffer)
+    {
+        var w = new RecordWriter(ArrayPool<byte>.Shared.Rent(1024));
+        Write(e, ref w);
+        buffer = w.Buffer;
+        return buffer.AsSpan(0, w.Length);
+    }
+
+    /// <exception cref="FormatException">The bytes are not a version-1 entry.</exception>
+    public static QueueEntry Read(MessageId id, ReadOnlySpan<byte> value)
+    {
+        if (value.Length < 1 || value[0] != Version)
+        {
+            throw new FormatException($"queue entry {id}: unknown format version");
+        }
+
+        var r = new RecordReader(value, 1);
+        var state = (MessageState)r.U8();
+        var held = r.U8() != 0;
+        var policy = (RequireTlsPolicy)r.U8();
+        var address = r.I64();
+        var first = r.I64();
+        var received = r.I64();
+        var bodyLength = (long)r.U64();
+        var attempts = (int)r.U32();
+        var next = r.I64();
+        var finished = r.I64();
+        var transport = Encoding.UTF8.GetString(r.Str());
+        var holdReason = Encoding.UTF8.GetString(r.Str());
+        var envelopeBytes = r.Take((int)r.U32());
+        var er = new RecordReader(envelopeBytes, 0);
+        var envelope = EnvelopeBuilder.Read(ref er);
+        var count = (int)r.U32();
+        if (count != envelope.Recipients.Count)
+        {
+            throw new FormatException($"queue entry {id}: {count} recipient states for {envelope.Recipients.Count} recipients");
+        }
+
+        var recipients = new RecipientState[count];
+        for (var i = 0; i < count; i++)
+        {
+            var status = (RecipientStatus)r.U8();
+            var last = r.I64();
+            var reply = Encoding.UTF8.GetString(r.Take((int)r.U32()));
+            var rcpt = envelope.Recipients[i];
+            recipients[i] = new RecipientState
+            {
+                Address = rcpt.Address,
+                Notify = rcpt.Notify,
+                OriginalRecipient = rcpt.OriginalRecipient,
+                Status = status,
+                LastAttempt = Time(last),
+                LastReply = reply,
+            };
+        }
+
+        return new QueueEntry
+        {
+            Id = id,
+            State = state,
+            Held = held,
+            HoldReason = holdReason,
+            RequireTlsPolicy = policy,
+            Address = address,
+            FirstAddress = first,
+            Received = DateTimeOffset.FromUnixTimeMilliseconds(received),
+            BodyLength = bodyLength,
+            Attempts = attempts,
+            NextAttempt = DateTimeOffset.FromUnixTimeMilliseconds(next),
+            Finished = Time(finished),
+            Transport = transport,
+            Envelope = envelope,
+            Recipients = recipients,
+        };
+    }
+
+    public static MessageState State(ReadOnlySpan<byte> value) => (MessageState)value[StateOffset];
+
+    public static long Address(ReadOnlySpan<byte> value) => System.Buffers.Binary.BinaryPrimitives.ReadInt64LittleEndian(value[AddressOffset..]);
+
+    public static long FirstAddress(ReadOnlySpan<byte> value) => System.Buffers.Binary.BinaryPrimitives.ReadInt64LittleEndian(value[FirstAddressOffset..]);
+
+    public static long FinishedMillis(ReadOnlySpan<byte> value) => System.Buffers.Binary.BinaryPrimitives.ReadInt64LittleEndian(value[FinishedOffset..]);
+
+    /// <summary>Points an entry at a moved body (compaction).</summary>
+    public static void SetAddresses(Span<byte> value, long address, long first)
+    {
+        System.Buffers.Binary.BinaryPrimitives.WriteInt64LittleEndian(value[AddressOffset..], address);
+        System.Buffers.Binary.BinaryPrimitives.WriteInt64LittleEndian(value[FirstAddressOffset..], first);
+    }
+
+    private static long Millis(DateTimeOffset? t) => t is { } v ? v.ToUnixTimeMilliseconds() : 0;
+
+    private static DateTimeOffset? Time(long ms) => ms == 0 ? null : DateTimeOffset.FromUnixTimeMilliseconds(ms);
+}

@@ -1,0 +1,230 @@
+using System.Collections.Concurrent;
+using FASTER.core;
+using IndexSession = FASTER.core.ClientSession<FASTER.core.SpanByte, FASTER.core.SpanByte, FASTER.core.SpanByte, FASTER.core.SpanByteAndMemory, FASTER.core.Empty, FASTER.core.IFunctions<FASTER.core.SpanByte, FASTER.core.SpanByte, FASTER.core.SpanByte, FASTER.core.SpanByteAndMemory, FASTER.core.Empty>>;
+
+namespace Tern.Spool.Queue;
+
+/// <summary>
+/// The queue index: a FasterKV&lt;SpanByte, SpanByte&gt; from message id (16 bytes) to its queue
+/// entry (<see cref="QueueEntryFormat"/>). It is a materialised view of the log, written only by the
+/// spool's applier, checkpointed with the log address it covers; a lost or unreadable index is
+/// rebuilt from the log. Entries beyond the in-memory part live in index.log and are read from disk.
+/// FASTER sessions are single-threaded, so readers borrow one from a pool.
+/// </summary>
+internal sealed class QueueIndex : IDisposable
+{
+    /// <summary>Keys of the index's own metadata: ids with a zero timestamp never name a message.</summary>
+    public static readonly MessageId PositionKey = new(0, 1);
+
+    public static readonly MessageId RulesKey = new(0, 2);
+
+    private readonly FasterKV<SpanByte, SpanByte> _kv;
+    private readonly IDevice _device;
+    private readonly ConcurrentBag<IndexSession> _sessions = [];
+
+    private QueueIndex(string directory, FasterKV<SpanByte, SpanByte> kv, IDevice device)
+    {
+        Directory = directory;
+        _kv = kv;
+        _device = device;
+    }
+
+    public string Directory { get; }
+
+    /// <summary>Bytes of the index's log (in memory and on disk).</summary>
+    public long LogBytes => _kv.Log.TailAddress - _kv.Log.BeginAddress;
+
+    /// <summary>Opens the index in <paramref name="directory"/>, recovering its latest checkpoint if there is one.</summary>
+    public static QueueIndex Open(string directory, SpoolOptions options)
+    {
+        System.IO.Directory.CreateDirectory(directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        var device = Devices.CreateLogDevice(Path.Combine(directory, "index.log"), preallocateFile: false, deleteOnClose: false, recoverDevice: true);
+        try
+        {
+            var kv = new FasterKV<SpanByte, SpanByte>(
+                options.IndexBuckets,
+                new LogSettings
+                {
+                    LogDevice = device,
+                    PageSizeBits = options.IndexPageSizeBits,
+                    MemorySizeBits = options.IndexMemorySizeBits,
+                    SegmentSizeBits = options.IndexSegmentSizeBits,
+                },
+                new CheckpointSettings { CheckpointDir = Path.Combine(directory, "checkpoints"), RemoveOutdated = true },
+                tryRecoverLatest: true);
+            return new QueueIndex(directory, kv, device);
+        }
+        catch
+        {
+            device.Dispose();
+            throw;
+        }
+    }
+
+    public void Upsert(MessageId id, ReadOnlySpan<byte> value)
+    {
+        Span<byte> key = stackalloc byte[16];
+        id.WriteTo(key);
+        var s = Rent();
+        try
+        {
+            s.Upsert(key, value);
+        }
+        finally
+        {
+            Return(s);
+        }
+    }
+
+    public void Delete(MessageId id)
+    {
+        Span<byte> key = stackalloc byte[16];
+        id.WriteTo(key);
+        var s = Rent();
+        try
+        {
+            var k = SpanByte.FromFixedSpan(key);
+            s.Delete(ref k);
+        }
+        finally
+        {
+            Return(s);
+        }
+    }
+
+    /// <summary>Reads an entry into a buffer from the pool (the caller returns it); null when absent.</summary>
+    public byte[]? Read(MessageId id, out int length)
+    {
+        Span<byte> key = stackalloc byte[16];
+        id.WriteTo(key);
+        var s = Rent();
+        try
+        {
+            var input = default(SpanByte);
+            var output = default(SpanByteAndMemory);
+            var status = s.Read(key, ref input, ref output);
+            if (status.IsPending)
+            {
+                s.CompletePendingWithOutputs(out var completed, wait: true);
+                using (completed)
+                {
+                    while (completed.Next())
+                    {
+                        status = completed.Current.Status;
+                        output = completed.Current.Output;
+                    }
+                }
+            }
+
+            return status.Found ? Copy(ref output, out length) : Absent(ref output, out length);
+        }
+        finally
+        {
+            Return(s);
+        }
+    }
+
+    /// <summary>Calls <paramref name="visit"/> for every live entry (metadata keys excluded).</summary>
+    public void ForEach(EntryVisitor visit)
+    {
+        var session = Rent();
+        try
+        {
+            Visit(session, visit);
+        }
+        finally
+        {
+            Return(session);
+        }
+    }
+
+    private static void Visit(IndexSession session, EntryVisitor visit)
+    {
+        using var it = session.Iterate();
+        while (it.GetNext(out _))
+        {
+            var key = it.GetKey().AsReadOnlySpan();
+            if (key.Length != 16)
+            {
+                continue;
+            }
+
+            var id = MessageId.Read(key);
+            if (id.High == 0)
+            {
+                continue;
+            }
+
+            visit(id, it.GetValue().AsReadOnlySpan());
+        }
+    }
+
+    /// <summary>Takes a checkpoint of index and log (fold-over: what is in memory is flushed to index.log).</summary>
+    public async Task CheckpointAsync()
+    {
+        var (ok, _) = await _kv.TakeFullCheckpointAsync(CheckpointType.FoldOver).ConfigureAwait(false);
+        if (!ok)
+        {
+            throw new SpoolException($"index {Directory}: checkpoint refused (another one is running)");
+        }
+    }
+
+    /// <summary>
+    /// Copies the live records of the older part of the index's log to its tail and lets the next
+    /// checkpoint drop that part from disk, so the file is bounded by live entries, not history.
+    /// </summary>
+    public void Compact()
+    {
+        var log = _kv.Log;
+        var until = log.BeginAddress + ((log.SafeReadOnlyAddress - log.BeginAddress) / 2);
+        if (until <= log.BeginAddress)
+        {
+            return;
+        }
+
+        var s = Rent();
+        try
+        {
+            s.Compact(until, CompactionType.Lookup);
+        }
+        finally
+        {
+            Return(s);
+        }
+    }
+
+    public void Dispose()
+    {
+        while (_sessions.TryTake(out var s))
+        {
+            s.Dispose();
+        }
+
+        _kv.Dispose();
+        _device.Dispose();
+    }
+
+    private static byte[] Copy(ref SpanByteAndMemory output, out int length)
+    {
+        using var owner = output.Memory;
+        length = output.Length;
+        var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(length);
+        owner.Memory.Span[..length].CopyTo(buffer);
+        return buffer;
+    }
+
+    private static byte[]? Absent(ref SpanByteAndMemory output, out int length)
+    {
+        output.Memory?.Dispose();
+        length = 0;
+        return null;
+    }
+
+    private IndexSession Rent() =>
+        _sessions.TryTake(out var s) ? s : _kv.NewSession<SpanByte, SpanByteAndMemory, Empty>(new SpanByteFunctions<Empty>());
+
+    private void Return(IndexSession s) => _sessions.Add(s);
+}
+
+/// <summary>Visits one entry of the index: its id and its bytes (valid only during the call).</summary>
+internal delegate void EntryVisitor(MessageId id, ReadOnlySpan<byte> value);

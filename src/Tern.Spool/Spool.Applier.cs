@@ -1,0 +1,411 @@
+using System.Buffers;
+using FASTER.core;
+using Microsoft.Extensions.Logging;
+using Tern.Spool.Queue;
+
+namespace Tern.Spool;
+
+/// <summary>
+/// The applier: one task that reads the log's committed records in order and applies them to the
+/// queue index, so the index is exactly the fold of the durable log up to <see cref="_applied"/>.
+/// It is the index's only writer, which makes checkpoints consistent without locks: between two
+/// records it writes its position into the index and checkpoints, and recovery replays the log
+/// from that position.
+/// </summary>
+public sealed partial class Spool
+{
+    private readonly object _wakeLock = new();
+    private CancellationTokenSource _wake = new();
+    private TaskCompletionSource _appliedSignal = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private long _applied;
+    private long _queued;
+    private long _checkpointedAt;
+    private long _lastCheckpointTicks;
+    private byte[] _value = new byte[4096];
+    private volatile HoldRuleSet _rules = HoldRuleSet.Empty;
+    private Task _applier = Task.CompletedTask;
+    private volatile bool _stopping;
+    private volatile bool _checkpointDue;
+    private long _compactBelow;
+
+    /// <summary>Waits until every record before <paramref name="address"/> (exclusive end) is in the index.</summary>
+    internal async ValueTask WaitAppliedAsync(long address, CancellationToken cancel = default)
+    {
+        while (Volatile.Read(ref _applied) < address)
+        {
+            var signal = Volatile.Read(ref _appliedSignal).Task;
+            if (Volatile.Read(ref _applied) >= address)
+            {
+                return;
+            }
+
+            if (_applier.IsCompleted)
+            {
+                throw new SpoolException("the spool is stopped");
+            }
+
+            await signal.WaitAsync(cancel).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Waits until the index reflects everything committed so far (tests and tools).</summary>
+    public ValueTask CaughtUpAsync(CancellationToken cancel = default) => WaitAppliedAsync(_current.Log.CommittedUntilAddress, cancel);
+
+    private void Wake()
+    {
+        lock (_wakeLock)
+        {
+            _wake.Cancel();
+        }
+    }
+
+    private CancellationToken WakeToken()
+    {
+        lock (_wakeLock)
+        {
+            if (_wake.IsCancellationRequested)
+            {
+                _wake.Dispose();
+                _wake = new CancellationTokenSource();
+            }
+
+            return _wake.Token;
+        }
+    }
+
+    private async Task ApplyLoopAsync()
+    {
+        while (!_stopping)
+        {
+            var instance = _current;
+            try
+            {
+                using var iterator = instance.Log.Scan(Volatile.Read(ref _applied), long.MaxValue);
+                while (!_stopping && instance == _current)
+                {
+                    ApplyAvailable(iterator);
+                    if (_checkpointDue || Volatile.Read(ref _applied) - _checkpointedAt >= Options.CheckpointBytes)
+                    {
+                        _checkpointDue = false;
+                        await CheckpointAsync(instance).ConfigureAwait(false);
+                    }
+
+                    try
+                    {
+                        if (!await iterator.WaitAsync(WakeToken()).ConfigureAwait(false))
+                        {
+                            break;
+                        }
+                    }
+                    catch (OperationCanceledException)
+                    {
+                        // Woken: a checkpoint is due, the log was replaced, or the spool is stopping.
+                    }
+                }
+            }
+            catch (Exception e) when (e is IOException or FasterException or ObjectDisposedException or SpoolException)
+            {
+                // The log failed under the iterator (it is being replaced): start again on the new one.
+                ApplyFailed(_log2, e);
+                await Task.Delay(100).ConfigureAwait(false);
+            }
+        }
+
+        ApplyAvailableOnStop();
+    }
+
+    /// <summary>At shutdown, records committed by the last commit are applied before the final checkpoint.</summary>
+    private void ApplyAvailableOnStop()
+    {
+        try
+        {
+            using var iterator = _current.Log.Scan(Volatile.Read(ref _applied), long.MaxValue);
+            ApplyAvailable(iterator);
+        }
+        catch (Exception e) when (e is IOException or FasterException or ObjectDisposedException)
+        {
+            ApplyFailed(_log2, e);
+        }
+    }
+
+    private unsafe void ApplyAvailable(FasterLogScanIterator iterator)
+    {
+        var any = false;
+        while (iterator.UnsafeGetNext(out var entry, out var length, out var address, out var next))
+        {
+            try
+            {
+                Apply(new ReadOnlySpan<byte>(entry, length), address);
+            }
+            catch (FormatException e)
+            {
+                // A record this version cannot read is skipped (and reported), never half-applied.
+                Skipped(_log2, address, e.Message);
+            }
+            finally
+            {
+                iterator.UnsafeRelease();
+            }
+
+            Volatile.Write(ref _applied, next);
+            any = true;
+        }
+
+        if (any || iterator.NextAddress > Volatile.Read(ref _applied))
+        {
+            Volatile.Write(ref _applied, Math.Max(Volatile.Read(ref _applied), iterator.NextAddress));
+            var signal = Interlocked.Exchange(ref _appliedSignal, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+            signal.SetResult();
+        }
+    }
+
+    private void Apply(ReadOnlySpan<byte> record, long address)
+    {
+        if (!RecordFormat.TryReadHeader(record, out var kind, out var flags, out var id))
+        {
+            throw new FormatException("unknown record version");
+        }
+
+        switch (kind)
+        {
+            case RecordKind.Message when (flags & RecordFlags.Copy) != 0:
+                ApplyCopy(id, record, address);
+                break;
+            case RecordKind.Message:
+                var w = new RecordWriter(_value);
+                var held = (flags & RecordFlags.Held) != 0;
+                QueueEntryFormat.FromMessageRecord(record, address, held, held ? "hold rule"u8 : [], ref w);
+                _value = w.Buffer;
+                _index.Upsert(id, w.Written);
+                Interlocked.Increment(ref _queued);
+                break;
+            case RecordKind.Abandoned:
+                if (_index.Read(id, out var n) is { } abandoned)
+                {
+                    if (QueueEntryFormat.State(abandoned.AsSpan(0, n)) == MessageState.Queued)
+                    {
+                        Interlocked.Decrement(ref _queued);
+                    }
+
+                    ArrayPool<byte>.Shared.Return(abandoned);
+                    _index.Delete(id);
+                }
+
+                break;
+            case RecordKind.State:
+                ApplyState(id, record[RecordFormat.HeaderSize..]);
+                break;
+            case RecordKind.Rules:
+                var payload = record[RecordFormat.HeaderSize..];
+                _rules = HoldRuleSet.Read(payload);
+                _index.Upsert(QueueIndex.RulesKey, payload);
+                break;
+            default:
+                break;
+        }
+    }
+
+    /// <summary>A snapshot replaces the entry, except where the body is: that belongs to message and copy records.</summary>
+    private void ApplyState(MessageId id, ReadOnlySpan<byte> snapshot)
+    {
+        if (_index.Read(id, out var n) is not { } current)
+        {
+            return;
+        }
+
+        try
+        {
+            var old = current.AsSpan(0, n);
+            if (snapshot.Length < QueueEntryFormat.FinishedOffset + 8 || snapshot[0] != QueueEntryFormat.Version)
+            {
+                throw new FormatException("state record: unknown entry version");
+            }
+
+            if (_value.Length < snapshot.Length)
+            {
+                _value = new byte[Math.Max(snapshot.Length, _value.Length * 2)];
+            }
+
+            var value = _value.AsSpan(0, snapshot.Length);
+            snapshot.CopyTo(value);
+            QueueEntryFormat.SetAddresses(value, QueueEntryFormat.Address(old), QueueEntryFormat.FirstAddress(old));
+            if (QueueEntryFormat.State(old) == MessageState.Queued && QueueEntryFormat.State(value) != MessageState.Queued)
+            {
+                Interlocked.Decrement(ref _queued);
+            }
+
+            _index.Upsert(id, value);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(current);
+        }
+    }
+
+    private void ApplyCopy(MessageId id, ReadOnlySpan<byte> record, long address)
+    {
+        if (_index.Read(id, out var n) is not { } current)
+        {
+            return;
+        }
+
+        try
+        {
+            var value = current.AsSpan(0, n);
+            if (QueueEntryFormat.State(value) != MessageState.Queued)
+            {
+                return;
+            }
+
+            var reader = new RecordReader(record, RecordFormat.HeaderSize);
+            reader.Take(20);
+            var chunks = reader.U32();
+            var first = chunks > 0 ? reader.I64() : address;
+            QueueEntryFormat.SetAddresses(value, address, first);
+            _index.Upsert(id, value);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(current);
+        }
+    }
+
+    /// <summary>
+    /// Checkpoints the index at the applied position, then does the periodic upkeep: removes retired
+    /// summaries past retention, truncates the log below both the checkpoint and the oldest live
+    /// body, and asks the compactor to move live bodies that pin old segments.
+    /// </summary>
+    private async Task CheckpointAsync(LogInstance instance)
+    {
+        var position = Volatile.Read(ref _applied);
+        if (position == _checkpointedAt)
+        {
+            return;
+        }
+
+        try
+        {
+            Span<byte> meta = stackalloc byte[16];
+            System.Buffers.Binary.BinaryPrimitives.WriteInt64LittleEndian(meta, position);
+            System.Buffers.Binary.BinaryPrimitives.WriteInt64LittleEndian(meta[8..], Interlocked.Read(ref _queued));
+            _index.Upsert(QueueIndex.PositionKey, meta);
+            if (_index.LogBytes > Math.Max(64L << 20, 4 * Interlocked.Read(ref _queued) * 512))
+            {
+                _index.Compact();
+            }
+
+            await _index.CheckpointAsync().ConfigureAwait(false);
+            _checkpointedAt = position;
+            _lastCheckpointTicks = Environment.TickCount64;
+            Metrics.Checkpoints.Inc();
+
+            var (minFirst, expired) = Survey();
+            foreach (var id in expired)
+            {
+                _index.Delete(id);
+            }
+
+            var log = instance.Log;
+            var until = Math.Min(position, minFirst);
+            if (until > log.BeginAddress)
+            {
+                log.TruncateUntil(until);
+            }
+
+            var segment = 1L << Options.SegmentSizeBits;
+            if (log.TailAddress - log.BeginAddress > Options.CompactAbove && minFirst < log.BeginAddress + segment)
+            {
+                Volatile.Write(ref _compactBelow, log.BeginAddress + ((log.TailAddress - log.BeginAddress) / 4));
+                _compactRequested.Release();
+            }
+        }
+        catch (Exception e) when (e is IOException or FasterException or SpoolException)
+        {
+            CheckpointFailed(_log2, e);
+        }
+    }
+
+    /// <summary>One pass over the index: the oldest live body address, and the retired entries past retention.</summary>
+    private (long MinFirst, List<MessageId> Expired) Survey()
+    {
+        var minFirst = long.MaxValue;
+        var expired = new List<MessageId>();
+        var cutoff = (_clock.GetUtcNow() - Options.Retention).ToUnixTimeMilliseconds();
+        _index.ForEach((id, value) =>
+        {
+            if (QueueEntryFormat.State(value) == MessageState.Queued)
+            {
+                minFirst = Math.Min(minFirst, QueueEntryFormat.FirstAddress(value));
+            }
+            else if (QueueEntryFormat.FinishedMillis(value) < cutoff)
+            {
+                expired.Add(id);
+            }
+        });
+        return (minFirst, expired);
+    }
+
+    /// <summary>Reads the position (and queued count) the recovered index checkpoint covers.</summary>
+    private (long Position, long Queued) ReadPosition()
+    {
+        if (_index.Read(QueueIndex.PositionKey, out var n) is not { } meta)
+        {
+            return (0, 0);
+        }
+
+        try
+        {
+            return n < 16
+                ? throw new FormatException("index position record truncated")
+                : (System.Buffers.Binary.BinaryPrimitives.ReadInt64LittleEndian(meta), System.Buffers.Binary.BinaryPrimitives.ReadInt64LittleEndian(meta.AsSpan(8)));
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(meta);
+        }
+    }
+
+    private void ReadRules()
+    {
+        if (_index.Read(QueueIndex.RulesKey, out var n) is { } rules)
+        {
+            try
+            {
+                _rules = HoldRuleSet.Read(rules.AsSpan(0, n));
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(rules);
+            }
+        }
+    }
+
+    /// <summary>Asks the applier for a checkpoint when the interval passed (checked by the commit loop's timer).</summary>
+    private async Task CheckpointTimerAsync()
+    {
+        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(Math.Max(1, Options.CheckpointInterval.TotalSeconds / 4)), _clock);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(_stop.Token).ConfigureAwait(false))
+            {
+                if (Environment.TickCount64 - _lastCheckpointTicks >= Options.CheckpointInterval.TotalMilliseconds && Volatile.Read(ref _applied) != _checkpointedAt)
+                {
+                    _checkpointDue = true;
+                    Wake();
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "spool index: applying the log failed; retrying")]
+    private static partial void ApplyFailed(ILogger log, Exception e);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "spool index: record skipped {address} {reason}")]
+    private static partial void Skipped(ILogger log, long address, string reason);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "spool index: checkpoint failed")]
+    private static partial void CheckpointFailed(ILogger log, Exception e);
+}

@@ -1,0 +1,144 @@
+using System.Buffers;
+using FASTER.core;
+using Tern.Spool.Queue;
+
+namespace Tern.Spool;
+
+/// <summary>
+/// Changes to queued messages. A change reads the entry, computes the new one, appends it as a State
+/// record and returns once that record is durable and applied to the index. Changes to one message
+/// are serialised by a lock stripe (so none is lost to another's stale read); a change of many
+/// messages takes every stripe, in order, and shares one commit.
+/// </summary>
+public sealed partial class Spool
+{
+    private const int StripeCount = 64;
+
+    private readonly SemaphoreSlim[] _stripes = [.. Enumerable.Range(0, StripeCount).Select(_ => new SemaphoreSlim(1, 1))];
+
+    internal TimeProvider Clock => _clock;
+
+    /// <summary>Serialises changes of the hold rules (each rewrites the whole set).</summary>
+    internal SemaphoreSlim RulesLock { get; } = new(1, 1);
+
+    /// <summary>Reads and decodes one entry (queued or retired); null when unknown.</summary>
+    internal QueueEntry? ReadEntry(MessageId id)
+    {
+        if (_index.Read(id, out var n) is not { } value)
+        {
+            return null;
+        }
+
+        try
+        {
+            return QueueEntryFormat.Read(id, value.AsSpan(0, n));
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(value);
+        }
+    }
+
+    /// <summary>
+    /// Applies <paramref name="change"/> to each queued message in <paramref name="ids"/> (null from the
+    /// change: leave it as it is). Returns how many changed; throws <see cref="IOException"/> when the
+    /// log could not make the change durable.
+    /// </summary>
+    internal async Task<int> ChangeAsync(IReadOnlyList<MessageId> ids, Func<QueueEntry, QueueEntry?> change, CancellationToken cancel)
+    {
+        if (ids.Count == 0)
+        {
+            return 0;
+        }
+
+        var stripes = ids.Count == 1 ? [_stripes[Stripe(ids[0])]] : _stripes;
+        var taken = 0;
+        try
+        {
+            foreach (var stripe in stripes)
+            {
+                await stripe.WaitAsync(cancel).ConfigureAwait(false);
+                taken++;
+            }
+
+            var changed = 0;
+            var last = -1L;
+            var instance = _current;
+            foreach (var id in ids)
+            {
+                if (ReadEntry(id) is not { State: MessageState.Queued } entry || change(entry) is not { } updated)
+                {
+                    continue;
+                }
+
+                var w = new RecordWriter(ArrayPool<byte>.Shared.Rent(1024));
+                try
+                {
+                    RecordFormat.WriteHeader(w.Reserve(RecordFormat.HeaderSize), RecordKind.State, RecordFlags.None, id);
+                    QueueEntryFormat.Write(updated, ref w);
+                    last = Append(w.Written, instance.Generation);
+                }
+                finally
+                {
+                    ArrayPool<byte>.Shared.Return(w.Buffer);
+                }
+
+                changed++;
+            }
+
+            if (last >= 0)
+            {
+                await SettleAsync(instance, last, cancel).ConfigureAwait(false);
+            }
+
+            return changed;
+        }
+        finally
+        {
+            for (var i = 0; i < taken; i++)
+            {
+                stripes[i].Release();
+            }
+        }
+    }
+
+    /// <summary>Appends the hold rules and pause flag as a whole; returns once durable and in force.</summary>
+    internal async Task SetRulesAsync(HoldRuleSet rules, CancellationToken cancel)
+    {
+        var instance = _current;
+        var w = new RecordWriter(ArrayPool<byte>.Shared.Rent(1024));
+        long address;
+        try
+        {
+            RecordFormat.WriteHeader(w.Reserve(RecordFormat.HeaderSize), RecordKind.Rules, RecordFlags.None, default);
+            rules.Write(ref w);
+            address = Append(w.Written, instance.Generation);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(w.Buffer);
+        }
+
+        await SettleAsync(instance, address, cancel).ConfigureAwait(false);
+    }
+
+    /// <summary>Waits until the record at <paramref name="address"/> is durable and applied to the index.</summary>
+    private async Task SettleAsync(LogInstance instance, long address, CancellationToken cancel)
+    {
+        _commitRequested.Release();
+        try
+        {
+            using var wait = CancellationTokenSource.CreateLinkedTokenSource(cancel, instance.Retired.Token);
+            await instance.Log.WaitForCommitAsync(address + 1, token: wait.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is OperationCanceledException or CommitFailureException or FasterException or ObjectDisposedException)
+        {
+            cancel.ThrowIfCancellationRequested();
+            throw new IOException("the spool could not make the change durable; it was not made", e);
+        }
+
+        await WaitAppliedAsync(address + 1, cancel).ConfigureAwait(false);
+    }
+
+    private static int Stripe(MessageId id) => (int)(id.Low % StripeCount);
+}

@@ -27,6 +27,24 @@ public sealed partial class Spool
     private volatile bool _stopping;
     private volatile bool _checkpointDue;
     private long _compactBelow;
+    private TaskCompletionSource? _checkpointWaiter;
+
+    /// <summary>Where the replay at open started (the recovered checkpoint's position, or the log's begin).</summary>
+    internal long ReplayedFrom { get; private set; }
+
+    internal long LogBeginAddress => _current.Log.BeginAddress;
+
+    internal long TailAddress => _current.Log.TailAddress;
+
+    /// <summary>Asks the applier for a checkpoint (with its upkeep) now and waits for it.</summary>
+    internal Task CheckpointNowAsync()
+    {
+        var waiter = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Volatile.Write(ref _checkpointWaiter, waiter);
+        _checkpointDue = true;
+        Wake();
+        return waiter.Task;
+    }
 
     /// <summary>Waits until every record before <paramref name="address"/> (exclusive end) is in the index.</summary>
     internal async ValueTask WaitAppliedAsync(long address, CancellationToken cancel = default)
@@ -87,7 +105,9 @@ public sealed partial class Spool
                     if (_checkpointDue || Volatile.Read(ref _applied) - _checkpointedAt >= Options.CheckpointBytes)
                     {
                         _checkpointDue = false;
-                        await CheckpointAsync(instance).ConfigureAwait(false);
+                        var waiter = Interlocked.Exchange(ref _checkpointWaiter, null);
+                        await CheckpointAsync(instance, force: waiter is not null).ConfigureAwait(false);
+                        waiter?.SetResult();
                     }
 
                     try
@@ -275,10 +295,10 @@ public sealed partial class Spool
     /// summaries past retention, truncates the log below both the checkpoint and the oldest live
     /// body, and asks the compactor to move live bodies that pin old segments.
     /// </summary>
-    private async Task CheckpointAsync(LogInstance instance)
+    private async Task CheckpointAsync(LogInstance instance, bool force = false)
     {
         var position = Volatile.Read(ref _applied);
-        if (position == _checkpointedAt)
+        if (position == _checkpointedAt && !force)
         {
             return;
         }
@@ -295,6 +315,11 @@ public sealed partial class Spool
             }
 
             await _index.CheckpointAsync().ConfigureAwait(false);
+
+            // FASTER writes each checkpoint into new directories and never fsyncs them: after a power
+            // loss the newest checkpoint could be missing. The log is truncated on its strength, so it
+            // is made durable first.
+            _index.SyncCheckpointDirectories();
             _checkpointedAt = position;
             _lastCheckpointTicks = Environment.TickCount64;
             Metrics.Checkpoints.Inc();
@@ -309,7 +334,9 @@ public sealed partial class Spool
             var until = Math.Min(position, minFirst);
             if (until > log.BeginAddress)
             {
+                // Takes effect (and old segment files are deleted) with the next commit: ask for one.
                 log.TruncateUntil(until);
+                _commitRequested.Release();
             }
 
             var segment = 1L << Options.SegmentSizeBits;

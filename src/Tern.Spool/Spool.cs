@@ -182,7 +182,11 @@ public sealed partial class Spool : IAsyncDisposable
         _stopping = true;
         Wake();
         await _applier;
-        await CheckpointAsync(instance);
+        if (Options.CheckpointOnClose)
+        {
+            await CheckpointAsync(instance);
+        }
+
         _index.Dispose();
         instance.Dispose();
         _gate.Dispose();
@@ -462,6 +466,7 @@ public sealed partial class Spool : IAsyncDisposable
         }
 
         _applied = position;
+        ReplayedFrom = position;
         _checkpointedAt = position;
         _queued = queued;
         _lastCheckpointTicks = Environment.TickCount64;

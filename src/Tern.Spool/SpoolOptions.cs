@@ -46,6 +46,9 @@ public sealed record SpoolOptions
     /// </summary>
     public long CompactAbove { get; init; } = 4L << 30;
 
+    /// <summary>A clean stop checkpoints the index, so the next start replays nothing (tests turn it off to replay).</summary>
+    internal bool CheckpointOnClose { get; init; } = true;
+
     /// <summary>zstd level (1 is fastest; mail compresses well even there).</summary>
     public int CompressionLevel { get; init; } = 1;
 }

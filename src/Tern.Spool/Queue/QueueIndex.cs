@@ -124,39 +124,45 @@ internal sealed class QueueIndex : IDisposable
         }
     }
 
-    /// <summary>Calls <paramref name="visit"/> for every live entry (metadata keys excluded).</summary>
+    /// <summary>
+    /// Calls <paramref name="visit"/> for every live entry (metadata keys excluded). FASTER's own
+    /// iterators return stale versions of SpanByte records in the read-only region with damaged keys
+    /// (seen with 2.6.5), so the log is scanned twice instead: the first pass finds the latest
+    /// version of each key (a delete leaves a tombstone as the latest), the second visits those.
+    /// </summary>
     public void ForEach(EntryVisitor visit)
     {
-        var session = Rent();
-        try
+        var latest = new Dictionary<MessageId, long>();
+        var log = _kv.Log;
+        var end = log.TailAddress;
+        using (var it = log.Scan(log.BeginAddress, end))
         {
-            Visit(session, visit);
+            while (it.GetNext(out var info))
+            {
+                if (!info.Invalid && Id(ref it.GetKey()) is { } id)
+                {
+                    // A tombstone is recorded as a negative address: the key is deleted.
+                    latest[id] = info.Tombstone ? -1 : it.CurrentAddress;
+                }
+            }
         }
-        finally
+
+        using (var it = log.Scan(log.BeginAddress, end))
         {
-            Return(session);
+            while (it.GetNext(out var info))
+            {
+                if (!info.Invalid && !info.Tombstone && Id(ref it.GetKey()) is { } id && latest.TryGetValue(id, out var at) && at == it.CurrentAddress)
+                {
+                    visit(id, it.GetValue().AsReadOnlySpan());
+                }
+            }
         }
     }
 
-    private static void Visit(IndexSession session, EntryVisitor visit)
+    private static MessageId? Id(ref SpanByte key)
     {
-        using var it = session.Iterate();
-        while (it.GetNext(out _))
-        {
-            var key = it.GetKey().AsReadOnlySpan();
-            if (key.Length != 16)
-            {
-                continue;
-            }
-
-            var id = MessageId.Read(key);
-            if (id.High == 0)
-            {
-                continue;
-            }
-
-            visit(id, it.GetValue().AsReadOnlySpan());
-        }
+        var k = key.AsReadOnlySpan();
+        return k.Length == 16 && MessageId.Read(k) is { High: not 0 } id ? id : null;
     }
 
     /// <summary>Takes a checkpoint of index and log (fold-over: what is in memory is flushed to index.log).</summary>
@@ -191,6 +197,19 @@ internal sealed class QueueIndex : IDisposable
         {
             Return(s);
         }
+    }
+
+    /// <summary>fsyncs every directory under the checkpoint directory and the index directory itself.</summary>
+    public void SyncCheckpointDirectories()
+    {
+        var root = Path.Combine(Directory, "checkpoints");
+        foreach (var dir in System.IO.Directory.EnumerateDirectories(root, "*", SearchOption.AllDirectories))
+        {
+            Tern.Platform.Posix.FsyncDirectory(dir);
+        }
+
+        Tern.Platform.Posix.FsyncDirectory(root);
+        Tern.Platform.Posix.FsyncDirectory(Directory);
     }
 
     public void Dispose()

@@ -72,11 +72,15 @@ internal sealed class QueueOperations(Spool spool) : IQueueOperations
     public Task<int> FailAsync(QueueFilter selection, string reason, CancellationToken cancel = default)
     {
         var text = string.IsNullOrWhiteSpace(reason) ? "failed by the operator" : reason.Trim();
-        return ChangeAsync(selection, e => Retire(e, RecipientStatus.Failed, text), cancel);
+        var now = spool.Clock.GetUtcNow();
+        return ChangeAsync(selection, e => Retire(e, RecipientStatus.Failed, text, now), cancel);
     }
 
-    public Task<int> DropAsync(QueueFilter selection, CancellationToken cancel = default) =>
-        ChangeAsync(selection, e => Retire(e, RecipientStatus.Dropped, "dropped by the operator"), cancel);
+    public Task<int> DropAsync(QueueFilter selection, CancellationToken cancel = default)
+    {
+        var now = spool.Clock.GetUtcNow();
+        return ChangeAsync(selection, e => Retire(e, RecipientStatus.Dropped, "dropped by the operator", now), cancel);
+    }
 
     public async Task<(HoldRule Rule, int Held)> AddHoldRuleAsync(HoldRule rule, CancellationToken cancel = default)
     {
@@ -173,9 +177,8 @@ internal sealed class QueueOperations(Spool spool) : IQueueOperations
             : string.Equals(e.Envelope.Sender, sender, StringComparison.OrdinalIgnoreCase);
     }
 
-    private static QueueEntry? Retire(QueueEntry e, RecipientStatus status, string reason)
+    private static QueueEntry? Retire(QueueEntry e, RecipientStatus status, string reason, DateTimeOffset now)
     {
-        var now = DateTimeOffset.UtcNow;
         var recipients = e.Recipients
             .Select(r => r.Status is RecipientStatus.Pending or RecipientStatus.Deferred ? r with { Status = status, LastAttempt = now, LastReply = reason } : r)
             .ToArray();

@@ -1,0 +1,409 @@
+using System.Text;
+using Microsoft.Extensions.Logging.Abstractions;
+using Tern.Observability.Metrics;
+using Tern.Spool.Queue;
+
+namespace Tern.Spool.Tests;
+
+/// <summary>
+/// The queue index and its operations on a real spool: every change is a log record, the index is
+/// the fold of the log, and it comes back the same from a checkpoint, from a replay, or rebuilt.
+/// </summary>
+public sealed class QueueTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("tern-queue-").FullName;
+    private readonly TestClock _clock = new();
+
+    public void Dispose() => Directory.Delete(_dir, true);
+
+    private Spool Open(Func<SpoolOptions, SpoolOptions>? tune = null) =>
+        Spool.Open(
+            (tune ?? (o => o))(new SpoolOptions
+            {
+                Directory = _dir,
+                PageSizeBits = 16,
+                MemorySizeBits = 20,
+                SegmentSizeBits = 20,
+                IndexBuckets = 1 << 12,
+                IndexPageSizeBits = 14,
+                IndexMemorySizeBits = 20,
+                IndexSegmentSizeBits = 22,
+            }),
+            NullLoggerFactory.Instance,
+            NullMetrics.Instance,
+            _clock);
+
+    private static async Task<MessageId> Store(Spool spool, string sender, string[] recipients, string body, string? account = null)
+    {
+        using var w = spool.Begin();
+        w.Envelope.SetSender(Encoding.UTF8.GetBytes(sender));
+        foreach (var r in recipients)
+        {
+            w.Envelope.AddRecipient(Encoding.UTF8.GetBytes(r), StoredNotify.Failure, []);
+        }
+
+        if (account is not null)
+        {
+            w.Envelope.SetAuthenticatedUser(Encoding.UTF8.GetBytes(account));
+        }
+
+        w.Write(Encoding.ASCII.GetBytes(body));
+        Assert.True(await w.CommitAsync(CancellationToken.None));
+        await spool.CaughtUpAsync();
+        return w.Id;
+    }
+
+    private static QueueFilter Only(MessageId id) => new() { Ids = [id] };
+
+    [Fact]
+    public void Entry_encoding_round_trips_every_field()
+    {
+        var entry = new QueueEntry
+        {
+            Id = new MessageId(0x0123_4567_89AB_0001, 42),
+            State = MessageState.Queued,
+            Held = true,
+            HoldReason = "operator",
+            Received = DateTimeOffset.FromUnixTimeMilliseconds(1_700_000_000_123),
+            BodyLength = 123_456,
+            Address = 4096,
+            FirstAddress = 64,
+            Attempts = 3,
+            NextAttempt = DateTimeOffset.FromUnixTimeMilliseconds(1_700_000_900_000),
+            Transport = "smarthost",
+            RequireTlsPolicy = RequireTlsPolicy.No,
+            Envelope = new SpoolEnvelope
+            {
+                Sender = "ålice@exämple.org",
+                Recipients = [new SpoolRecipient("bob@example.net", StoredNotify.Success | StoredNotify.Failure, "rfc822;bob@example.net"), new SpoolRecipient("carol@example.net", StoredNotify.Never, "")],
+                EnvelopeId = "ENV+2B1",
+                AuthenticatedUser = "app",
+                Client = "192.0.2.1",
+                Listener = "submission",
+                SmtpUtf8 = true,
+                RequireTls = true,
+                EightBit = true,
+                Tls = true,
+                BodyType = 2,
+                Ret = 1,
+            },
+            Recipients =
+            [
+                new RecipientState { Address = "bob@example.net", Notify = StoredNotify.Success | StoredNotify.Failure, OriginalRecipient = "rfc822;bob@example.net", Status = RecipientStatus.Deferred, LastAttempt = DateTimeOffset.FromUnixTimeMilliseconds(1_700_000_500_000), LastReply = "451-4.7.1 Greylisted\r\n451 4.7.1 try again later" },
+                new RecipientState { Address = "carol@example.net", Notify = StoredNotify.Never, Status = RecipientStatus.Delivered, LastAttempt = DateTimeOffset.FromUnixTimeMilliseconds(1_700_000_500_001), LastReply = "250 2.0.0 ok" },
+            ],
+        };
+
+        var bytes = QueueEntryFormat.Encode(entry, out var buffer).ToArray();
+        System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+        var back = QueueEntryFormat.Read(entry.Id, bytes);
+        Assert.Equal(entry with { Envelope = back.Envelope, Recipients = back.Recipients }, back);
+        Assert.Equal(entry.Envelope with { Recipients = back.Envelope.Recipients }, back.Envelope);
+        Assert.Equal(entry.Envelope.Recipients, back.Envelope.Recipients);
+        Assert.Equal(entry.Recipients, back.Recipients);
+        Assert.True(back.Held);
+        Assert.False(back.RequiresTls);
+        Assert.Equal("exämple.org", back.SenderDomain);
+
+        bytes[0] = 99;
+        Assert.Throws<FormatException>(() => QueueEntryFormat.Read(entry.Id, bytes));
+    }
+
+    [Fact]
+    public async Task Changes_survive_a_restart_from_the_checkpoint_and_from_a_replay()
+    {
+        MessageId a, b, c;
+        await using (var spool = Open())
+        {
+            a = await Store(spool, "alice@example.org", ["bob@example.net"], "Subject: a\r\n\r\na\r\n");
+            b = await Store(spool, "carol@example.com", ["dave@example.org", "erin@example.net"], "Subject: b\r\n\r\nb\r\n", account: "app");
+            c = await Store(spool, "", ["frank@example.net"], "Subject: c\r\n\r\nc\r\n");
+            Assert.Equal(1, await spool.Queue.HoldAsync(Only(a)));
+            Assert.Equal(1, await spool.Queue.SetTransportAsync(Only(b), "smarthost"));
+            Assert.Equal(1, await spool.Queue.SetRequireTlsAsync(Only(b), RequireTlsPolicy.Yes));
+            Assert.Equal(1, await spool.Queue.RetryAsync(Only(b), TimeSpan.FromHours(2)));
+            Assert.Equal(1, await spool.Queue.FailAsync(Only(c), "no such user here"));
+        }
+
+        void Check(Spool spool)
+        {
+            Assert.Equal(2, spool.Count);
+            var list = spool.Queue.List(new QueueFilter());
+            Assert.Equal(new[] { a, b }.Order(new IdOrder()), list.Entries.Select(e => e.Id).Order(new IdOrder()));
+            var ea = list.Entries.Single(e => e.Id == a);
+            Assert.True(ea.Held);
+            Assert.Equal("operator", ea.HoldReason);
+            var eb = list.Entries.Single(e => e.Id == b);
+            Assert.Equal("smarthost", eb.Transport);
+            Assert.True(eb.RequiresTls);
+            Assert.Equal(eb.Received + TimeSpan.FromHours(2), eb.NextAttempt);
+            var ec = Assert.Single(spool.Queue.History(new QueueFilter()).Entries);
+            Assert.Equal(c, ec.Id);
+            Assert.Equal(RecipientStatus.Failed, ec.Recipients[0].Status);
+            Assert.Equal("no such user here", ec.Recipients[0].LastReply);
+            Assert.Equal(_clock.GetUtcNow(), ec.Finished);
+        }
+
+        // A clean stop checkpointed: nothing is replayed.
+        await using (var spool = Open())
+        {
+            Assert.True(spool.ReplayedFrom > 0);
+            Check(spool);
+        }
+
+        // Without a final checkpoint (as after kill -9) the log after the last one is replayed.
+        await using (var spool = Open(o => o with { CheckpointOnClose = false }))
+        {
+            await spool.Queue.ReleaseAsync(Only(a));
+            await spool.Queue.HoldAsync(Only(a));
+        }
+
+        await using (var spool = Open())
+        {
+            Check(spool);
+        }
+    }
+
+    [Fact]
+    public async Task Checkpoint_then_tail_replay_rebuilds_the_same_index()
+    {
+        var ids = new List<MessageId>();
+        long checkpointed;
+        await using (var spool = Open(o => o with { CheckpointOnClose = false }))
+        {
+            for (var i = 0; i < 20; i++)
+            {
+                ids.Add(await Store(spool, $"s{i}@example.org", [$"r{i}@example.net"], $"Subject: {i}\r\n\r\nbody {i}\r\n"));
+            }
+
+            await spool.CheckpointNowAsync();
+            checkpointed = spool.ReplayedFrom;
+            for (var i = 20; i < 30; i++)
+            {
+                ids.Add(await Store(spool, $"s{i}@example.org", [$"r{i}@example.net"], $"Subject: {i}\r\n\r\nbody {i}\r\n"));
+            }
+
+            await spool.Queue.DropAsync(new QueueFilter { Ids = ids.Take(5).ToList() });
+            await spool.Queue.HoldAsync(new QueueFilter { Ids = ids.Skip(25).ToList() });
+        }
+
+        await using (var spool = Open())
+        {
+            // Replay started at the checkpoint, not at the beginning of the log.
+            Assert.True(spool.ReplayedFrom > checkpointed);
+            Assert.Equal(25, spool.Count);
+            Assert.Equal(5, spool.Queue.History(new QueueFilter()).Total);
+            Assert.Equal(ids.Skip(25).Order(new IdOrder()), spool.Queue.List(new QueueFilter { Held = true }).Entries.Select(e => e.Id).Order(new IdOrder()));
+            for (var i = 5; i < 30; i++)
+            {
+                var m = (await spool.ReadAsync(ids[i]))!;
+                Assert.Equal($"Subject: {i}\r\n\r\nbody {i}\r\n", Encoding.ASCII.GetString(m.Body));
+            }
+        }
+    }
+
+    [Fact]
+    public async Task A_lost_index_is_rebuilt_from_the_log()
+    {
+        MessageId a, b;
+        await using (var spool = Open())
+        {
+            a = await Store(spool, "alice@example.org", ["bob@example.net"], "Subject: a\r\n\r\na\r\n");
+            b = await Store(spool, "alice@example.org", ["carol@example.net"], "Subject: b\r\n\r\nb\r\n");
+            await spool.Queue.HoldAsync(Only(b));
+        }
+
+        // A damaged checkpoint (and then no index at all) is not fatal: the log has everything.
+        foreach (var file in Directory.EnumerateFiles(Path.Combine(_dir, "index", "checkpoints"), "*", SearchOption.AllDirectories))
+        {
+            File.WriteAllBytes(file, new byte[17]);
+        }
+
+        await using (var spool = Open())
+        {
+            Assert.Equal(2, spool.Count);
+            Assert.True(spool.Queue.List(new QueueFilter { Ids = [b] }).Entries.Single().Held);
+        }
+
+        Directory.Delete(Path.Combine(_dir, "index"), recursive: true);
+        await using (var spool = Open())
+        {
+            Assert.Equal(2, spool.Count);
+            Assert.False(spool.Queue.List(new QueueFilter { Ids = [a] }).Entries.Single().Held);
+            Assert.True(spool.Queue.List(new QueueFilter { Ids = [b] }).Entries.Single().Held);
+        }
+    }
+
+    [Fact]
+    public async Task A_torn_tail_is_cut_off_not_replayed()
+    {
+        var ids = new List<MessageId>();
+        long tail;
+        await using (var spool = Open(o => o with { CheckpointOnClose = false }))
+        {
+            for (var i = 0; i < 10; i++)
+            {
+                ids.Add(await Store(spool, "a@example.org", ["b@example.net"], new string((char)('a' + i), 3000)));
+            }
+
+            tail = spool.TailAddress;
+        }
+
+        // The last record's bytes are damaged on disk, as by a write torn by a power cut.
+        var segment = Path.Combine(_dir, "tern.log.0");
+        using (var f = new FileStream(segment, FileMode.Open, FileAccess.Write))
+        {
+            f.Position = tail - 1500;
+            f.Write(Enumerable.Repeat((byte)0xEE, 1000).ToArray());
+        }
+
+        await using (var spool = Open())
+        {
+            Assert.InRange(spool.Count, 8, 9);
+            foreach (var m in spool.Messages)
+            {
+                var i = ids.IndexOf(m.Id);
+                Assert.Equal(new string((char)('a' + i), 3000), Encoding.ASCII.GetString((await spool.ReadAsync(m.Id))!.Body));
+            }
+
+            Assert.Equal(ids.Take(spool.Count).Order(new IdOrder()), spool.Messages.Select(m => m.Id));
+
+            // And it keeps accepting after the cut.
+            await Store(spool, "a@example.org", ["b@example.net"], "after");
+        }
+    }
+
+    [Fact]
+    public async Task Compaction_moves_a_long_deferred_message_so_old_segments_are_dropped()
+    {
+        MessageId old;
+        var body = "Subject: old\r\n\r\n" + new string('x', 5000) + "\r\n";
+        await using (var spool = Open(o => o with { CompactAbove = 2 << 20, CheckpointBytes = long.MaxValue }))
+        {
+            old = await Store(spool, "a@example.org", ["b@example.net"], body);
+            var first = spool.Queue.List(new QueueFilter()).Entries.Single().FirstAddress;
+
+            // 3 MB of mail that is delivered (here: dropped) while the old message stays queued.
+            var filler = new string('y', 30_000);
+            var done = new List<MessageId>();
+            for (var i = 0; i < 100; i++)
+            {
+                done.Add(await Store(spool, "a@example.org", ["c@example.net"], filler));
+            }
+
+            await spool.Queue.DropAsync(new QueueFilter { Ids = done });
+            await spool.CheckpointNowAsync();
+
+            // The compactor copies the old message forward; the next checkpoint truncates below it.
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
+            while (spool.Queue.List(new QueueFilter { Ids = [old] }).Entries.Single().FirstAddress == first && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(50);
+            }
+
+            await spool.CheckpointNowAsync();
+            Assert.True(spool.LogBeginAddress > first, $"log begin {spool.LogBeginAddress} still at or below the old message at {first}");
+            Assert.Equal(body, Encoding.ASCII.GetString((await spool.ReadAsync(old))!.Body));
+            Assert.Equal(1, spool.Count);
+            deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+            while (File.Exists(Path.Combine(_dir, "tern.log.0")) && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(50);
+            }
+
+            Assert.False(File.Exists(Path.Combine(_dir, "tern.log.0")), "the first segment was not deleted");
+        }
+
+        await using (var spool = Open())
+        {
+            Assert.Equal(old, spool.Messages.Single().Id);
+            Assert.Equal(body, Encoding.ASCII.GetString((await spool.ReadAsync(old))!.Body));
+        }
+    }
+
+    [Fact]
+    public async Task Retired_messages_leave_the_history_after_the_retention_period()
+    {
+        await using var spool = Open(o => o with { Retention = TimeSpan.FromDays(2) });
+        var a = await Store(spool, "a@example.org", ["b@example.net"], "a");
+        var b = await Store(spool, "a@example.org", ["b@example.net"], "b");
+        await spool.Queue.DropAsync(Only(a));
+        _clock.Advance(TimeSpan.FromDays(1));
+        await spool.Queue.DropAsync(Only(b));
+        _clock.Advance(TimeSpan.FromDays(1.5));
+        await spool.CheckpointNowAsync();
+        Assert.Equal([b], spool.Queue.History(new QueueFilter()).Entries.Select(e => e.Id));
+        _clock.Advance(TimeSpan.FromDays(1));
+        await spool.CheckpointNowAsync();
+        Assert.Empty(spool.Queue.History(new QueueFilter()).Entries);
+    }
+
+    [Fact]
+    public async Task Hold_rules_hold_new_and_queued_messages_and_survive_restarts_with_the_pause()
+    {
+        MessageId early, later, other;
+        await using (var spool = Open())
+        {
+            early = await Store(spool, "a@example.org", ["x@sub.example.net"], "early");
+            other = await Store(spool, "a@example.org", ["y@example.com"], "other");
+            var (rule, held) = await spool.Queue.AddHoldRuleAsync(new HoldRule { RecipientDomain = ".Example.NET" });
+            Assert.Equal(1, held);
+            Assert.Equal(".example.net", rule.RecipientDomain);
+            later = await Store(spool, "a@example.org", ["z@example.net"], "later");
+            await spool.Queue.SetPausedAsync(true);
+            await Assert.ThrowsAsync<QueueOperationException>(() => spool.Queue.AddHoldRuleAsync(new HoldRule { SenderDomain = "a@b" }));
+        }
+
+        await using (var spool = Open(o => o with { CheckpointOnClose = false }))
+        {
+            Assert.True(spool.Queue.Paused);
+            var rule = Assert.Single(spool.Queue.HoldRules);
+            var entries = spool.Queue.List(new QueueFilter()).Entries.ToDictionary(e => e.Id);
+            Assert.True(entries[early].Held);
+            Assert.Equal($"hold rule {rule.Id}", entries[early].HoldReason);
+            Assert.True(entries[later].Held);
+            Assert.False(entries[other].Held);
+            Assert.True(await spool.Queue.RemoveHoldRuleAsync(rule.Id));
+            Assert.False(await spool.Queue.RemoveHoldRuleAsync(rule.Id));
+            await spool.Queue.SetPausedAsync(false);
+        }
+
+        await using (var spool = Open())
+        {
+            Assert.False(spool.Queue.Paused);
+            Assert.Empty(spool.Queue.HoldRules);
+            var fresh = await Store(spool, "a@example.org", ["z@example.net"], "fresh");
+            Assert.False(spool.Queue.List(new QueueFilter { Ids = [fresh] }).Entries.Single().Held);
+        }
+    }
+
+    [Fact]
+    public async Task Operations_need_a_selection_and_concurrent_changes_are_not_lost()
+    {
+        await using var spool = Open();
+        var a = await Store(spool, "a@example.org", ["b@example.net"], "a");
+        await Assert.ThrowsAsync<QueueOperationException>(() => spool.Queue.HoldAsync(new QueueFilter()));
+        await Assert.ThrowsAsync<QueueOperationException>(() => spool.Queue.SetTransportAsync(Only(a), "two words"));
+
+        // Forty shifts of one minute from many tasks at once: each one reads the result of the last.
+        var before = spool.Queue.List(Only(a)).Entries.Single().NextAttempt;
+        await Task.WhenAll(Enumerable.Range(0, 40).Select(_ => Task.Run(() => spool.Queue.RetryAsync(Only(a), TimeSpan.FromMinutes(1)))));
+        Assert.Equal(before + TimeSpan.FromMinutes(40), spool.Queue.List(Only(a)).Entries.Single().NextAttempt);
+        Assert.Equal(1, await spool.Queue.HoldAsync(new QueueFilter { All = true }));
+    }
+
+    private sealed class IdOrder : IComparer<MessageId>
+    {
+        public int Compare(MessageId x, MessageId y) => x.High != y.High ? x.High.CompareTo(y.High) : x.Low.CompareTo(y.Low);
+    }
+
+    /// <summary>A clock the test moves by hand (retention is days long).</summary>
+    private sealed class TestClock : TimeProvider
+    {
+        private DateTimeOffset _now = DateTimeOffset.FromUnixTimeMilliseconds(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+
+        public override DateTimeOffset GetUtcNow() => _now;
+
+        public void Advance(TimeSpan by) => _now += by;
+    }
+}

@@ -7,12 +7,19 @@ namespace Tern.Benchmarks;
 /// <summary>
 /// Runs the suites (all of them unless <c>--filter</c> is given; any BenchmarkDotNet option passes
 /// through), then checks each benchmark's allocations against <see cref="Budgets"/> and exits
-/// non-zero when one is over budget, failed, or has no budget recorded.
+/// non-zero when one is over budget, failed, or has no budget recorded. <c>spool-load ...</c> runs
+/// the spool's load and recovery measurements instead (SpoolLoad/).
 /// </summary>
 internal static class Program
 {
     public static int Main(string[] args)
     {
+        // The spool load and recovery measurements are not BenchmarkDotNet suites (bench/README.md).
+        if (args.Length > 0 && args[0] == SpoolLoad.SpoolLoadCommand.Verb)
+        {
+            return SpoolLoad.SpoolLoadCommand.Run(args[1..]);
+        }
+
         var config = DefaultConfig.Instance.AddColumn(new ThroughputColumn());
 
         // A short job by default (a few seconds per benchmark on 2 cores); --job picks another.

@@ -320,6 +320,23 @@ public sealed partial class Spool : IAsyncDisposable
                 return;
             }
 
+            // The commit policy: optionally wait a little for more records (bounded by the batch size).
+            if (Options.CommitDelay > TimeSpan.Zero)
+            {
+                var until = Stopwatch.GetTimestamp() + (long)(Options.CommitDelay.TotalSeconds * Stopwatch.Frequency);
+                while (Interlocked.Read(ref _appendedSinceCommit) < Options.CommitBatch && Stopwatch.GetTimestamp() < until)
+                {
+                    try
+                    {
+                        await Task.Delay(TimeSpan.FromMilliseconds(0.5), _stop.Token);
+                    }
+                    catch (OperationCanceledException)
+                    {
+                        break;
+                    }
+                }
+            }
+
             // Every request that arrived so far is covered by this one commit.
             while (_commitRequested.CurrentCount > 0 && _commitRequested.Wait(0))
             {

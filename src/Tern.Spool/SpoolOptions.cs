@@ -21,6 +21,12 @@ public sealed record SpoolOptions
     /// <summary>Body bytes of a record beyond this size are zstd-compressed.</summary>
     public int CompressAbove { get; init; } = 32 * 1024;
 
+    /// <summary>How long a commit waits for more records after the first (zero: commit at once).</summary>
+    public TimeSpan CommitDelay { get; init; } = TimeSpan.Zero;
+
+    /// <summary>Within <see cref="CommitDelay"/>, the commit starts as soon as this many records wait.</summary>
+    public int CommitBatch { get; init; } = 1024;
+
     /// <summary>Hash buckets of the queue index (64 bytes each, 8 entries per bucket before overflow).</summary>
     public long IndexBuckets { get; init; } = 1L << 18;
 

@@ -9,18 +9,17 @@ internal static class ProcessStats
     private const double MiB = 1024 * 1024;
 
     /// <summary>Collects (blocking, compacting, twice around the finalizers), then reads the figures as key=value fields in MiB.</summary>
-    public static string MemoryAfterGc()
+    public static string MemoryAfterGc(string prefix = "")
     {
         GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
         GC.WaitForPendingFinalizers();
         GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
         var status = ReadStatus();
         var gc = GC.GetGCMemoryInfo(GCKind.Any);
-        var generations = gc.GenerationInfo;
-
         // GenerationInfo: 0, 1, 2, large object heap, pinned object heap (FASTER's page buffers are pinned arrays).
-        double Gen(int i) => i < generations.Length ? generations[i].SizeAfterBytes / MiB : 0;
-        return Fields(
+        var generations = gc.GenerationInfo.ToArray().Select(g => g.SizeAfterBytes / MiB).ToArray();
+        double Gen(int i) => i < generations.Length ? generations[i] : 0;
+        return Fields(prefix,
             ("rss_mb", status.GetValueOrDefault("VmRSS") / MiB),
             ("hwm_mb", status.GetValueOrDefault("VmHWM") / MiB),
             ("rss_anon_mb", status.GetValueOrDefault("RssAnon") / MiB),
@@ -56,8 +55,10 @@ internal static class ProcessStats
         return result;
     }
 
-    public static string Fields(params (string Name, double Value)[] fields) =>
-        string.Join(' ', fields.Select(f => f.Name + "=" + f.Value.ToString("0.###", CultureInfo.InvariantCulture)));
+    public static string Fields(params (string Name, double Value)[] fields) => Fields(string.Empty, fields);
+
+    public static string Fields(string prefix, params (string Name, double Value)[] fields) =>
+        string.Join(' ', fields.Select(f => prefix + f.Name + "=" + f.Value.ToString("0.###", CultureInfo.InvariantCulture)));
 
     /// <summary>
     /// A private field or property of a library object, for diagnostics only (positions the spool

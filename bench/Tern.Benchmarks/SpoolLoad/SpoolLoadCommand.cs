@@ -94,10 +94,23 @@ internal static class SpoolLoadCommand
         return Directory.CreateTempSubdirectory($"tern-spool-load-{name}-").FullName;
     }
 
-    public static void Environment(string mode)
+    public static void PrintEnvironment(string mode)
     {
         Console.WriteLine($"# spool-load {mode}: {System.Environment.ProcessorCount} cores, .NET {System.Environment.Version}, " +
-            $"GC {(System.Runtime.GCSettings.IsServerGC ? "server" : "workstation")} latency mode {System.Runtime.GCSettings.LatencyMode}, {DateTime.UtcNow:yyyy-MM-dd HH:mm}Z");
+            $"GC {(System.Runtime.GCSettings.IsServerGC ? "server" : "workstation")} latency mode {System.Runtime.GCSettings.LatencyMode}, {DateTime.UtcNow:yyyy-MM-dd HH:mm}Z, load average {LoadAverage()}");
+    }
+
+    /// <summary>The 1-minute load average: other work on the machine's cores during the run.</summary>
+    public static string LoadAverage()
+    {
+        try
+        {
+            return File.ReadAllText("/proc/loadavg").Split(' ')[0];
+        }
+        catch (IOException)
+        {
+            return "?";
+        }
     }
 
     private static void Usage(TextWriter output)
@@ -114,8 +127,9 @@ internal static class SpoolLoadCommand
                   W writers append durable 1 KiB messages. max: closed loop (as fast as it goes);
                   R: open loop at R messages/s in total; half: closed loop, then open loop at half
                   the rate it reached. Prints response-time percentiles (from the intended start).
-              alloc [--writers 1,16,128] [--messages 50k] [--warmup-messages 10k]
-                  Bytes allocated per durable append, all threads (GC.GetTotalAllocatedBytes).
+              alloc [--writers 1,16,128] [--messages 40k] [--warmup-messages 400k] [--types]
+                  Bytes allocated per durable append, all threads (GC.GetTotalAllocatedBytes), after a
+                  warm-up (128 writers) that fills FASTER's buffers; --types: which types (sampled).
 
               Spool options (default: the product's): --checkpoint-mb --memory-bits --page-bits
                   --index-buckets --index-memory-bits --index-page-bits

@@ -132,6 +132,7 @@ public static class ConfigLoader
             shutdown.Finish();
         }
 
+        var spool = BindSpool(top.Table("spool"));
         return new TernConfig
         {
             Source = sourceName,
@@ -143,7 +144,45 @@ public static class ConfigLoader
             Listeners = listeners,
             Auth = auth,
             ShutdownGrace = grace,
+            Spool = spool,
         };
+    }
+
+    private static SpoolConfig BindSpool(ConfigTable? t)
+    {
+        var d = new SpoolConfig();
+        if (t is null)
+        {
+            return d;
+        }
+
+        var config = new SpoolConfig
+        {
+            CommitDelay = t.Duration("commit_delay", d.CommitDelay, TimeSpan.Zero, TimeSpan.FromMilliseconds(100)),
+            CommitBatch = (int)t.Integer("commit_batch", d.CommitBatch, 1, 1_000_000),
+            CompressAbove = t.Size("compress_above", d.CompressAbove, 1024, 1L << 30),
+            CompressionLevel = (int)t.Integer("compression_level", d.CompressionLevel, 1, 19),
+            CheckpointInterval = t.Duration("checkpoint_interval", d.CheckpointInterval, TimeSpan.FromSeconds(1), TimeSpan.FromHours(1)),
+            CheckpointBytes = t.Size("checkpoint_bytes", d.CheckpointBytes, 1L << 20, 64L << 30),
+            Retention = t.Duration("retention", d.Retention, TimeSpan.Zero, TimeSpan.FromDays(365)),
+            CompactAbove = t.Size("compact_above", d.CompactAbove, 64L << 20, 1L << 50),
+            LogMemory = PowerOfTwo(t, "log_memory", d.LogMemory, 4L << 20),
+            IndexMemory = PowerOfTwo(t, "index_memory", d.IndexMemory, 1L << 20),
+        };
+        t.Finish();
+        return config;
+    }
+
+    private static long PowerOfTwo(ConfigTable t, string key, long fallback, long min)
+    {
+        var value = t.Size(key, fallback, min, 16L << 30);
+        if (!long.IsPow2(value))
+        {
+            t.Error(key, $"must be a power of two (like 32MiB, 64MiB, 128MiB), not {value} bytes");
+            return fallback;
+        }
+
+        return value;
     }
 
     private static LogConfig BindLog(ConfigTable? t)

@@ -32,6 +32,36 @@ public sealed record TernConfig
 
     /// <summary>How long SIGTERM waits for in-flight SMTP transactions before closing them.</summary>
     public required TimeSpan ShutdownGrace { get; init; }
+
+    public required SpoolConfig Spool { get; init; }
+}
+
+/// <summary>The <c>[spool]</c> section: group commit, compression, the queue index and its upkeep.</summary>
+public sealed record SpoolConfig
+{
+    /// <summary>How long a commit waits for more records after the first (0: commit at once; records arriving meanwhile share the next commit).</summary>
+    public TimeSpan CommitDelay { get; init; } = TimeSpan.Zero;
+
+    /// <summary>Within <see cref="CommitDelay"/>, commit as soon as this many records wait.</summary>
+    public int CommitBatch { get; init; } = 1024;
+
+    public long CompressAbove { get; init; } = 32 * 1024;
+
+    public int CompressionLevel { get; init; } = 1;
+
+    public TimeSpan CheckpointInterval { get; init; } = TimeSpan.FromMinutes(1);
+
+    public long CheckpointBytes { get; init; } = 256L << 20;
+
+    public TimeSpan Retention { get; init; } = TimeSpan.FromDays(7);
+
+    public long CompactAbove { get; init; } = 4L << 30;
+
+    /// <summary>In-memory part of the log (a power of two).</summary>
+    public long LogMemory { get; init; } = 64L << 20;
+
+    /// <summary>In-memory part of the queue index (a power of two).</summary>
+    public long IndexMemory { get; init; } = 64L << 20;
 }
 
 public sealed record LogConfig(TernLogLevel Level, IReadOnlyDictionary<string, TernLogLevel> Components);

@@ -66,7 +66,7 @@ public static partial class TernHost
             Spool.Spool spool;
             try
             {
-                spool = Spool.Spool.Open(new SpoolOptions { Directory = data.Sub("spool") }, loggers, metrics);
+                spool = Spool.Spool.Open(SpoolOptionsFrom(config.Spool, data.Sub("spool")), loggers, metrics);
             }
             catch (SpoolException e)
             {
@@ -293,4 +293,19 @@ public static partial class TernHost
 
     [LoggerMessage(Level = LogLevel.Error, Message = "configuration reload failed, keeping the running configuration {config} {errors}")]
     private static partial void LogReloadFailed(ILogger log, string config, string errors);
+
+    private static SpoolOptions SpoolOptionsFrom(SpoolConfig c, string directory) => new()
+    {
+        Directory = directory,
+        CommitDelay = c.CommitDelay,
+        CommitBatch = c.CommitBatch,
+        CompressAbove = (int)Math.Min(c.CompressAbove, int.MaxValue),
+        CompressionLevel = c.CompressionLevel,
+        CheckpointInterval = c.CheckpointInterval,
+        CheckpointBytes = c.CheckpointBytes,
+        Retention = c.Retention,
+        CompactAbove = c.CompactAbove,
+        MemorySizeBits = (int)Math.Log2(c.LogMemory),
+        IndexMemorySizeBits = (int)Math.Log2(c.IndexMemory),
+    };
 }

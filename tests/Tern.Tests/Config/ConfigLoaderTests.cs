@@ -55,6 +55,22 @@ public sealed class ConfigLoaderTests
         Assert.Equal(defaults.Listeners, example.Listeners);
         Assert.Equal(defaults.ShutdownGrace, example.ShutdownGrace);
         Assert.Equal(defaults.Auth, example.Auth);
+        Assert.Equal(defaults.Spool, example.Spool);
+    }
+
+    [Fact]
+    public void Spool_section_is_bound_and_checked()
+    {
+        var c = ConfigLoader.Parse("[spool]\ncommit_delay = \"2ms\"\ncommit_batch = 64\nretention = \"30d\"\nindex_memory = \"128MiB\"\n", "t.toml", "/");
+        Assert.Equal(TimeSpan.FromMilliseconds(2), c.Spool.CommitDelay);
+        Assert.Equal(64, c.Spool.CommitBatch);
+        Assert.Equal(TimeSpan.FromDays(30), c.Spool.Retention);
+        Assert.Equal(128L << 20, c.Spool.IndexMemory);
+
+        var e = Assert.Throws<ConfigException>(() => ConfigLoader.Parse("[spool]\nindex_memory = \"100MiB\"\ncommit_delay = \"1s\"\nbogus = 1\n", "t.toml", "/"));
+        Assert.Contains(e.Errors, x => x.Line == 2 && x.Key == "spool.index_memory" && x.Message.Contains("power of two", StringComparison.Ordinal));
+        Assert.Contains(e.Errors, x => x.Line == 3 && x.Key == "spool.commit_delay");
+        Assert.Contains(e.Errors, x => x.Line == 4 && x.Key == "spool.bogus");
     }
 
     [Fact]

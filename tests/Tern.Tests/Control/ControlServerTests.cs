@@ -87,6 +87,9 @@ public sealed class ControlServerTests : IAsyncLifetime
         w.Envelope.Ret = 2;
         w.Write(Encoding.UTF8.GetBytes($"From: {sender}\r\nSubject: {subject}\r\n\r\nbody of {subject}\r\n"));
         Assert.True(await w.CommitAsync(CancellationToken.None));
+
+        // The queue index follows the committed log a moment later (the spool's applier).
+        await _spool.CaughtUpAsync();
         return w.Id;
     }
 

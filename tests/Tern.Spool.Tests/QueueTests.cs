@@ -407,3 +407,63 @@ public sealed class QueueTests : IDisposable
         public void Advance(TimeSpan by) => _now += by;
     }
 }
+
+/// <summary>The index's own log: updates leave old versions behind; compaction bounds it by live entries.</summary>
+public sealed class QueueIndexTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("tern-index-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, true);
+
+    [Fact]
+    public async Task Compaction_keeps_the_latest_version_of_every_entry_and_drops_the_rest()
+    {
+        var options = new SpoolOptions { Directory = _dir, IndexBuckets = 1 << 10, IndexPageSizeBits = 14, IndexMemorySizeBits = 16, IndexSegmentSizeBits = 18 };
+        var ids = Enumerable.Range(1, 200).Select(i => new MessageId((ulong)i << 16, (ulong)i)).ToArray();
+        using (var index = Tern.Spool.Queue.QueueIndex.Open(Path.Combine(_dir, "index"), options))
+        {
+            for (var round = 0; round < 20; round++)
+            {
+                foreach (var id in ids)
+                {
+                    index.Upsert(id, Value(id, round));
+                }
+            }
+
+            foreach (var id in ids.Take(50))
+            {
+                index.Delete(id);
+            }
+
+            var before = index.LogBytes;
+            index.Compact();
+            index.Compact();
+            await index.CheckpointAsync();
+            Assert.True(index.LogBytes < before / 2, $"index log {index.LogBytes} bytes after compaction, {before} before");
+            Check(index);
+        }
+
+        using (var again = Tern.Spool.Queue.QueueIndex.Open(Path.Combine(_dir, "index"), options))
+        {
+            Check(again);
+        }
+
+        void Check(Tern.Spool.Queue.QueueIndex index)
+        {
+            var seen = new Dictionary<MessageId, byte[]>();
+            index.ForEach((id, value) => seen.Add(id, value.ToArray()));
+            Assert.Equal(150, seen.Count);
+            foreach (var id in ids.Skip(50))
+            {
+                Assert.Equal(Value(id, 19), seen[id]);
+                var read = index.Read(id, out var n)!;
+                Assert.Equal(Value(id, 19), read.AsSpan(0, n).ToArray());
+                System.Buffers.ArrayPool<byte>.Shared.Return(read);
+            }
+
+            Assert.Null(index.Read(ids[0], out _));
+        }
+    }
+
+    private static byte[] Value(MessageId id, int round) => Encoding.ASCII.GetBytes($"{id}:{round}:" + new string('v', 100 + (round * 7 % 50)));
+}

@@ -30,16 +30,17 @@ internal static class MimeEncoding
 
     /// <summary>
     /// Writes a header field body, folding (RFC 5322 2.2.3) by putting CRLF before a space or tab:
-    /// near 78 octets where a space allows it, and within 998 always. Folding there is undone
+    /// within <paramref name="softLimit"/> octets where a space allows it, and within 998 always. Folding there is undone
     /// exactly by unfolding. A run of more than 998 octets without white space is broken with
     /// CRLF SP (unfolding then shows one extra space there); breaks never split a UTF-8 sequence.
     /// </summary>
     /// <param name="w">Destination.</param>
     /// <param name="value">The field body (UTF-8, no CR or LF).</param>
     /// <param name="used">Octets already on the current line (the field name, the colon...).</param>
-    public static void WriteFolded(this IBufferWriter<byte> w, ReadOnlySpan<byte> value, int used)
+    /// <param name="softLimit">Preferred line length: 78 (RFC 5322 2.1.1), or up to 998 to keep a line whole.</param>
+    public static void WriteFolded(this IBufferWriter<byte> w, ReadOnlySpan<byte> value, int used, int softLimit = SoftLineLength)
     {
-        while (used + value.Length > SoftLineLength)
+        while (used + value.Length > softLimit)
         {
             // A fold goes before the last white space of a run, so that every folded line starts
             // with one space followed by text (never a line of white space only).
@@ -51,7 +52,7 @@ internal static class MimeEncoding
                     continue;
                 }
 
-                if (used + i <= SoftLineLength)
+                if (used + i <= softLimit)
                 {
                     cut = i;
                 }

@@ -81,6 +81,33 @@ internal static class Xtext
     }
 
     /// <summary>
+    /// Turns a utf-8-addr-unitext into utf-8-addr-xtext (RFC 6533 3): every character outside
+    /// printable ASCII becomes "\x{HEX}"; "\x{...}" escapes already there are kept.
+    /// </summary>
+    public static string EscapeNonAscii(string value)
+    {
+        if (IsPrintableAscii(value) && !value.Contains(' ', StringComparison.Ordinal))
+        {
+            return value;
+        }
+
+        var sb = new StringBuilder(value.Length + 16);
+        foreach (var rune in value.EnumerateRunes())
+        {
+            if (rune.Value is > 0x20 and < 0x7F)
+            {
+                sb.Append((char)rune.Value);
+            }
+            else
+            {
+                AppendEmbedded(sb, rune.Value);
+            }
+        }
+
+        return sb.ToString();
+    }
+
+    /// <summary>
     /// Makes text safe for a header field that may carry UTF-8 (message/global-delivery-status,
     /// RFC 6533): printable ASCII, space and non-ASCII as is, control characters as "\x{HEX}".
     /// </summary>

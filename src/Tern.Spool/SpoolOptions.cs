@@ -6,6 +6,9 @@ public sealed record SpoolOptions
     /// <summary>The spool's directory (log segments and commit metadata).</summary>
     public required string Directory { get; init; }
 
+    /// <summary>This server's name in the failure notices (DSNs) the spool queues: Reporting-MTA and the From address.</summary>
+    public string ReportingMta { get; init; } = "localhost";
+
     /// <summary>FasterLog page size (bits): the largest record must fit in a page.</summary>
     public int PageSizeBits { get; init; } = 22;
 

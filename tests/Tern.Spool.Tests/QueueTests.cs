@@ -378,6 +378,34 @@ public sealed class QueueTests : IDisposable
     }
 
     [Fact]
+    public async Task Failing_a_message_queues_a_failure_notice_to_its_sender_when_notify_asks()
+    {
+        await using var spool = Open(o => o with { ReportingMta = "mx.example.org" });
+        var asked = await Store(spool, "alice@example.org", ["bob@example.net", "carol@example.net"], "Subject: report me\r\n\r\nbody\r\n");
+        var fromNull = await Store(spool, "", ["dave@example.net"], "Subject: a bounce\r\n\r\nbody\r\n");
+        Assert.Equal(2, await spool.Queue.FailAsync(new QueueFilter { Ids = [asked, fromNull] }, "mailbox retired"));
+        await spool.CaughtUpAsync();
+
+        // One notice: to alice, from the null sender; none about the message from <>.
+        var notice = Assert.Single(spool.Queue.List(new QueueFilter()).Entries);
+        Assert.Equal(string.Empty, notice.Envelope.Sender);
+        Assert.Equal("alice@example.org", Assert.Single(notice.Recipients).Address);
+        Assert.Equal(StoredNotify.Never, notice.Recipients[0].Notify);
+        var text = Encoding.UTF8.GetString((await spool.ReadAsync(notice.Id))!.Body);
+        Assert.Contains("report-type=delivery-status", text, StringComparison.Ordinal);
+        Assert.Contains("Reporting-MTA: dns; mx.example.org", text, StringComparison.Ordinal);
+        Assert.Contains("Final-Recipient: rfc822; bob@example.net", text, StringComparison.Ordinal);
+        Assert.Contains("Final-Recipient: rfc822; carol@example.net", text, StringComparison.Ordinal);
+        Assert.Contains("mailbox retired", text, StringComparison.Ordinal);
+        Assert.Contains("Subject: report me", text, StringComparison.Ordinal);
+
+        // Failing the notice itself (from <>) queues nothing more.
+        Assert.Equal(1, await spool.Queue.FailAsync(new QueueFilter { Ids = [notice.Id] }, "x"));
+        await spool.CaughtUpAsync();
+        Assert.Equal(0, spool.Count);
+    }
+
+    [Fact]
     public async Task Operations_need_a_selection_and_concurrent_changes_are_not_lost()
     {
         await using var spool = Open();

@@ -69,11 +69,54 @@ internal sealed class QueueOperations(Spool spool) : IQueueOperations
         return ChangeAsync(selection, e => e.RequireTlsPolicy == policy ? null : e with { RequireTlsPolicy = policy }, cancel);
     }
 
-    public Task<int> FailAsync(QueueFilter selection, string reason, CancellationToken cancel = default)
+    /// <summary>
+    /// Fails the open recipients and queues the failure notice (DSN) to the sender where NOTIFY asks
+    /// for one. Messages are done in batches: a batch's bodies are read before they are retired (a
+    /// retired body no longer holds the log back), then the notices are committed.
+    /// </summary>
+    public async Task<int> FailAsync(QueueFilter selection, string reason, CancellationToken cancel = default)
     {
         var text = string.IsNullOrWhiteSpace(reason) ? "failed by the operator" : reason.Trim();
         var now = spool.Clock.GetUtcNow();
-        return ChangeAsync(selection, e => Retire(e, RecipientStatus.Failed, text, now), cancel);
+        var ids = SelectForChange(selection);
+        var total = 0;
+        foreach (var batch in ids.Chunk(100))
+        {
+            var bodies = new Dictionary<MessageId, (QueueEntry Before, byte[] Body)>();
+            foreach (var id in batch)
+            {
+                if (spool.ReadEntry(id) is { State: MessageState.Queued } entry && FailureNotices.Wanted(entry, entry.Recipients.Where(r => r.Status is RecipientStatus.Pending or RecipientStatus.Deferred))
+                    && await spool.ReadAsync(id, cancel).ConfigureAwait(false) is { } stored)
+                {
+                    bodies[id] = (entry, stored.Body);
+                }
+            }
+
+            var retired = new List<(QueueEntry Before, QueueEntry After)>();
+            total += await spool.ChangeAsync(batch, e =>
+            {
+                if (!Matches(e, selection, now) || Retire(e, RecipientStatus.Failed, text, now) is not { } after)
+                {
+                    return null;
+                }
+
+                retired.Add((e, after));
+                return after;
+            }, cancel).ConfigureAwait(false);
+
+            foreach (var (before, after) in retired)
+            {
+                if (bodies.TryGetValue(after.Id, out var original))
+                {
+                    if (!await FailureNotices.QueueAsync(spool, after, FailureNotices.NewlyFailed(before, after), original.Body, "X-Tern", cancel).ConfigureAwait(false))
+                    {
+                        throw new IOException($"message {after.Id} failed, but its failure notice could not be stored (spool failing)");
+                    }
+                }
+            }
+        }
+
+        return total;
     }
 
     public Task<int> DropAsync(QueueFilter selection, CancellationToken cancel = default)
@@ -195,16 +238,21 @@ internal sealed class QueueOperations(Spool spool) : IQueueOperations
 
     private Task<int> ChangeAsync(QueueFilter selection, Func<QueueEntry, QueueEntry?> change, CancellationToken cancel)
     {
+        var now = spool.Clock.GetUtcNow();
+        var ids = SelectForChange(selection);
+
+        // The filter is checked again on the fresh entry, under the message's lock.
+        return spool.ChangeAsync(ids, e => Matches(e, selection, now) ? change(e) : null, cancel);
+    }
+
+    private List<MessageId> SelectForChange(QueueFilter selection)
+    {
         if (selection.IsEmpty && !selection.All)
         {
             throw new QueueOperationException("no messages selected: give message ids, a filter, or all");
         }
 
-        var now = spool.Clock.GetUtcNow();
-        var ids = Select(selection, MessageState.Queued).Select(e => e.Id).ToList();
-
-        // The filter is checked again on the fresh entry, under the message's lock.
-        return spool.ChangeAsync(ids, e => Matches(e, selection, now) ? change(e) : null, cancel);
+        return Select(selection, MessageState.Queued).Select(e => e.Id).ToList();
     }
 
     private QueuePage Page(QueueFilter filter, MessageState state)

@@ -66,7 +66,7 @@ public static partial class TernHost
             Spool.Spool spool;
             try
             {
-                spool = Spool.Spool.Open(SpoolOptionsFrom(config.Spool, data.Sub("spool")), loggers, metrics);
+                spool = Spool.Spool.Open(SpoolOptionsFrom(config, data.Sub("spool")), loggers, metrics);
             }
             catch (SpoolException e)
             {
@@ -294,18 +294,19 @@ public static partial class TernHost
     [LoggerMessage(Level = LogLevel.Error, Message = "configuration reload failed, keeping the running configuration {config} {errors}")]
     private static partial void LogReloadFailed(ILogger log, string config, string errors);
 
-    private static SpoolOptions SpoolOptionsFrom(SpoolConfig c, string directory) => new()
+    private static SpoolOptions SpoolOptionsFrom(TernConfig config, string directory) => new()
     {
         Directory = directory,
-        CommitDelay = c.CommitDelay,
-        CommitBatch = c.CommitBatch,
-        CompressAbove = (int)Math.Min(c.CompressAbove, int.MaxValue),
-        CompressionLevel = c.CompressionLevel,
-        CheckpointInterval = c.CheckpointInterval,
-        CheckpointBytes = c.CheckpointBytes,
-        Retention = c.Retention,
-        CompactAbove = c.CompactAbove,
-        MemorySizeBits = (int)Math.Log2(c.LogMemory),
-        IndexMemorySizeBits = (int)Math.Log2(c.IndexMemory),
+        ReportingMta = config.Hostname,
+        CommitDelay = config.Spool.CommitDelay,
+        CommitBatch = config.Spool.CommitBatch,
+        CompressAbove = (int)Math.Min(config.Spool.CompressAbove, int.MaxValue),
+        CompressionLevel = config.Spool.CompressionLevel,
+        CheckpointInterval = config.Spool.CheckpointInterval,
+        CheckpointBytes = config.Spool.CheckpointBytes,
+        Retention = config.Spool.Retention,
+        CompactAbove = config.Spool.CompactAbove,
+        MemorySizeBits = (int)Math.Log2(config.Spool.LogMemory),
+        IndexMemorySizeBits = (int)Math.Log2(config.Spool.IndexMemory),
     };
 }

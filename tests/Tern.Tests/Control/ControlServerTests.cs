@@ -286,13 +286,19 @@ public sealed class ControlServerTests : IAsyncLifetime
 
         Assert.Equal("1 message failed\n", await Ok("queue", "fail", b, "--reason", "failed by the test"));
         Assert.Equal("1 message dropped\n", await Ok("queue", "drop", c));
-        Assert.Equal([a], Ids(await Ok("queue", "list")));
+
+        // Failing b queued its failure notice (DSN) to carol, from the null sender.
+        var listed = Ids(await Ok("queue", "list"));
+        Assert.Equal(2, listed.Length);
+        Assert.Equal(a, listed[0]);
+        Assert.Matches(@"(?m)^sender:\s+<>$", await Ok("queue", "show", listed[1]));
+        Assert.Equal(1, await _spool.Queue.DropAsync(new QueueFilter { Ids = [MessageId.TryParse(listed[1], out var dsn) ? dsn : default] }));
 
         var history = await Ok("queue", "history");
         Assert.Matches(@"^ID\s+AGE\s+FINISHED\s+SIZE\s+ATT\s+SENDER\s+RCPT\s+RECIPIENTS\n", history);
         Assert.Matches($@"(?m)^{b}\s+.*\s+2\s+dave@example.org failed, \+1: 1 failed$", history);
         Assert.Matches($@"(?m)^{c}\s+.*\s+1\s+frank@example.net dropped$", history);
-        Assert.Contains("2 of 2 messages", history, StringComparison.Ordinal);
+        Assert.Contains("3 of 3 messages", history, StringComparison.Ordinal);
         var shown = await Ok("queue", "show", b);
         Assert.Matches(@"(?m)^state:\s+retired$", shown);
         Assert.Matches(@"(?m)^finished:\s+\S+ \(\d+s ago\)$", shown);

@@ -21,6 +21,7 @@ public sealed partial class Spool
     private long _queued;
     private long _checkpointedAt;
     private long _lastCheckpointTicks;
+    private long _lastSurveyTicks = Environment.TickCount64;
     private byte[] _value = new byte[4096];
     private volatile HoldRuleSet _rules = HoldRuleSet.Empty;
     private Task _applier = Task.CompletedTask;
@@ -324,6 +325,15 @@ public sealed partial class Spool
             _lastCheckpointTicks = Environment.TickCount64;
             Metrics.Checkpoints.Inc();
 
+            // The survey reads the whole index (twice), so it runs every few checkpoints, not each one:
+            // truncation and retention are not urgent.
+            var surveyEvery = Math.Max(Options.CheckpointInterval.TotalMilliseconds * 5, 5 * 60_000);
+            if (!force && Environment.TickCount64 - _lastSurveyTicks < surveyEvery)
+            {
+                return;
+            }
+
+            _lastSurveyTicks = Environment.TickCount64;
             var (minFirst, expired) = Survey();
             foreach (var id in expired)
             {

@@ -34,6 +34,9 @@ public sealed partial class Spool : IAsyncDisposable
     private readonly Task _checkpointTimer;
     private readonly Task _compactor;
     private readonly SemaphoreSlim _compactRequested = new(0);
+
+    /// <summary>Writers waiting for a commit; the commit loop completes them (see <see cref="CommitWaiter"/>).</summary>
+    private readonly List<CommitWaiter> _waiters = [];
     private readonly ILogger _log2;
     private readonly ICounter _panics;
     private readonly TimeProvider _clock;
@@ -172,11 +175,14 @@ public sealed partial class Spool : IAsyncDisposable
         try
         {
             await instance.Log.CommitAsync();
+            CompleteWaiters(instance);
         }
         catch (Exception e) when (e is IOException or FasterException or CommitFailureException)
         {
             CommitFailed(_log2, e);
         }
+
+        FailWaiters();
 
         // The applier takes in the last commit, and a final checkpoint makes the next start quick.
         _stopping = true;
@@ -273,27 +279,34 @@ public sealed partial class Spool : IAsyncDisposable
             return false;
         }
 
-        _commitRequested.Release();
-        try
+        // No timeout once the record is in the log: giving up while a later commit still made it
+        // durable would store a message nobody acknowledged. A failure, or the retirement of this log
+        // instance after one, ends the wait; so does the caller's token (then the record is abandoned).
+        var waiter = cancel.CanBeCanceled ? new CommitWaiter() : writer.Waiter;
+        waiter.Start(address + 1, instance.Generation);
+        lock (_waiters)
         {
-            // No timeout once the record is in the log: giving up while a later commit still made it
-            // durable would store a message nobody acknowledged. A failure, or the retirement of this
-            // log instance after one, ends the wait.
-            if (cancel.CanBeCanceled)
+            _waiters.Add(waiter);
+        }
+
+        _commitRequested.Release();
+        bool durable;
+        if (cancel.CanBeCanceled)
+        {
+            using (cancel.Register(static w => ((CommitWaiter)w!).TryComplete(false), waiter))
             {
-                using var wait = CancellationTokenSource.CreateLinkedTokenSource(cancel, instance.Retired.Token);
-                await instance.Log.WaitForCommitAsync(address + 1, token: wait.Token);
-            }
-            else
-            {
-                // The common case (the SMTP session passes no token): no linked source to allocate.
-                await instance.Log.WaitForCommitAsync(address + 1, token: instance.Retired.Token);
+                durable = await waiter.Task;
             }
         }
-        catch (Exception e) when (e is OperationCanceledException or CommitFailureException or IOException or FasterException or ObjectDisposedException)
+        else
         {
-            Failing |= e is not OperationCanceledException || instance.Retired.IsCancellationRequested;
-            CommitFailed(_log2, e);
+            durable = await waiter.Task;
+        }
+
+        if (!durable)
+        {
+            Failing |= !cancel.IsCancellationRequested;
+            CommitFailed(_log2, new IOException($"message {writer.Id}: the commit covering it failed or was cancelled"));
             Metrics.CommitFailures.Inc();
             Abandon(writer.Id, instance);
             return false;
@@ -347,6 +360,7 @@ public sealed partial class Spool : IAsyncDisposable
             try
             {
                 await instance.Log.CommitAsync(_stop.Token);
+                CompleteWaiters(instance);
                 PrepareNextSegment(instance);
                 Metrics.Commits.Inc();
                 Metrics.RecordsPerCommit.Observe(records);
@@ -368,6 +382,7 @@ public sealed partial class Spool : IAsyncDisposable
                 Failing = true;
                 Metrics.CommitFailures.Inc();
                 CommitFailed(_log2, e);
+                FailWaiters();
                 if (!await ReopenAsync(instance))
                 {
                     return;
@@ -407,7 +422,8 @@ public sealed partial class Spool : IAsyncDisposable
                 _current = LogInstance.Open(Options, failed.Generation + 1);
                 Reopened(_log2, Options.Directory, _current.Generation);
 
-                // The applier moves its iterator to the new instance.
+                // Writers still waiting on the failed instance get 4xx; the applier moves to the new one.
+                FailWaiters();
                 Wake();
                 return true;
             }
@@ -422,6 +438,45 @@ public sealed partial class Spool : IAsyncDisposable
             {
                 _gate.ExitWriteLock();
             }
+        }
+    }
+
+    /// <summary>
+    /// After a commit: completes the waiters it covers. A waiter whose record went into an older
+    /// (failed and replaced) log instance is told its record is lost, whatever address the new
+    /// instance has reached.
+    /// </summary>
+    private void CompleteWaiters(LogInstance instance)
+    {
+        var committed = instance.Log.CommittedUntilAddress;
+        lock (_waiters)
+        {
+            for (var i = _waiters.Count - 1; i >= 0; i--)
+            {
+                var w = _waiters[i];
+                if (w.Generation == instance.Generation && w.Until > committed)
+                {
+                    continue;
+                }
+
+                w.TryComplete(w.Generation == instance.Generation);
+                _waiters[i] = _waiters[^1];
+                _waiters.RemoveAt(_waiters.Count - 1);
+            }
+        }
+    }
+
+    /// <summary>A commit failed: every waiting writer is told so (they answer 4xx).</summary>
+    private void FailWaiters()
+    {
+        lock (_waiters)
+        {
+            foreach (var w in _waiters)
+            {
+                w.TryComplete(false);
+            }
+
+            _waiters.Clear();
         }
     }
 

@@ -83,6 +83,9 @@ public sealed class SpoolWriter : IDisposable
         _spool.Return(this);
     }
 
+    /// <summary>This writer's pooled wait for its commit.</summary>
+    internal CommitWaiter Waiter { get; } = new();
+
     /// <summary>The log instance this message was started on; a replaced log fails its commit.</summary>
     internal int Generation { get; private set; }
 

@@ -1,0 +1,50 @@
+using System.Threading.Tasks.Sources;
+
+namespace Tern.Spool;
+
+/// <summary>
+/// A writer's wait for the commit that covers its record, completed by the commit loop. Pooled with
+/// the writer (FASTER's WaitForCommitAsync allocates a task and a cancellation registration per
+/// call), so waiting for durability allocates nothing. Completes once: true when durable, false when
+/// the log failed or was replaced before its commit.
+/// </summary>
+internal sealed class CommitWaiter : IValueTaskSource<bool>
+{
+    private ManualResetValueTaskSourceCore<bool> _core = new() { RunContinuationsAsynchronously = true };
+    private int _completed;
+
+    /// <summary>The log address the commit must reach (the record's address + 1).</summary>
+    public long Until { get; private set; }
+
+    /// <summary>The log instance the record went into.</summary>
+    public int Generation { get; private set; }
+
+    public ValueTask<bool> Task => new(this, _core.Version);
+
+    public void Start(long until, int generation)
+    {
+        _core.Reset();
+        _completed = 0;
+        Until = until;
+        Generation = generation;
+    }
+
+    /// <summary>Completes the wait unless it already was; false when someone else completed it first.</summary>
+    public bool TryComplete(bool durable)
+    {
+        if (Interlocked.Exchange(ref _completed, 1) != 0)
+        {
+            return false;
+        }
+
+        _core.SetResult(durable);
+        return true;
+    }
+
+    public bool GetResult(short token) => _core.GetResult(token);
+
+    public ValueTaskSourceStatus GetStatus(short token) => _core.GetStatus(token);
+
+    public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+        _core.OnCompleted(continuation, state, token, flags);
+}

@@ -37,6 +37,7 @@ internal static class AllocationMode
                 var checkpoints = metrics.Get("tern_spool_checkpoints_total");
                 var checkpoints0 = checkpoints.Count;
                 var gcs = (GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2));
+                var machine = new MachineSampler();
                 var before = GC.GetTotalAllocatedBytes(precise: true);
                 sampler?.Start();
                 var elapsed = Load.CountAsync(spool, writers, messages).GetAwaiter().GetResult();
@@ -46,7 +47,7 @@ internal static class AllocationMode
                 var line =
                     $"RESULT alloc writers={writers} messages={messages} bytes_per_append={allocated / (double)messages:0} " +
                     $"allocated_mb={allocated / 1048576.0:0.0} rate={messages / elapsed.TotalSeconds:0} checkpoints={checkpoints.Count - checkpoints0} " +
-                    $"gc={GC.CollectionCount(0) - gcs.Item1}/{GC.CollectionCount(1) - gcs.Item2}/{GC.CollectionCount(2) - gcs.Item3}";
+                    $"gc={GC.CollectionCount(0) - gcs.Item1}/{GC.CollectionCount(1) - gcs.Item2}/{GC.CollectionCount(2) - gcs.Item3} {machine.Fields()}";
 
                 // One checkpoint (index fold-over and the upkeep's pass over the whole index), with this many queued.
                 if (spool.GetType().GetMethod("CheckpointNowAsync", BindingFlags.Instance | BindingFlags.NonPublic) is { } checkpointNow)

@@ -18,7 +18,18 @@ internal static class LatencyMode
         var seconds = a.Int("seconds", 20);
         var warmup = a.Int("warmup", 3);
         var rate = a.String("rate") ?? "max";
+
+        // An experiment, not the relay's setting: more thread-pool threads up front (the pool starts
+        // with one per core and adds threads slowly when they block).
+        if (a.String("min-threads") is not null)
+        {
+            var n = a.Int("min-threads", 0);
+            ThreadPool.SetMinThreads(n, n);
+        }
+
+        ThreadPool.GetMinThreads(out var minWorkers, out _);
         SpoolLoadCommand.PrintEnvironment("latency");
+        Console.WriteLine($"# thread pool: min {minWorkers} workers");
         Console.WriteLine($"# {writers} writers, 1 KiB messages, 1 recipient; {seconds} s per phase after {warmup} s of warm-up; rate {rate}");
 
         double? paced = rate switch
@@ -50,7 +61,12 @@ internal static class LatencyMode
         var spool = Spool.Spool.Open(options, loggers, metrics);
         try
         {
-            if (warmup > 0)
+            // The warm-up runs the phase's own loop (the paced path must be jitted too), on the same spool.
+            if (warmup > 0 && rate is { } warmRate)
+            {
+                Load.PacedAsync(spool, writers, warmRate, TimeSpan.FromSeconds(warmup), new LatencyRecording(warmup)).GetAwaiter().GetResult();
+            }
+            else if (warmup > 0)
             {
                 Load.TimedAsync(spool, writers, TimeSpan.FromSeconds(warmup), new LatencyRecording(warmup)).GetAwaiter().GetResult();
             }
@@ -62,8 +78,10 @@ internal static class LatencyMode
             var gcs0 = (GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2));
             var pause0 = GC.GetTotalPauseDuration();
 
+            var machine = new MachineSampler();
             var recording = new LatencyRecording(seconds);
             using var sampler = new Sampler(spool, recording.Start);
+            var tracer = a.Flag("trace-log") ? new LogTracer(spool, recording) : null;
             var duration = TimeSpan.FromSeconds(seconds);
             var n = rate is { } r
                 ? Load.PacedAsync(spool, writers, r, duration, recording).GetAwaiter().GetResult()
@@ -71,6 +89,7 @@ internal static class LatencyMode
             var elapsed = (recording.LastEnd - recording.Start) / (double)Stopwatch.Frequency;
             var achieved = n / elapsed;
             sampler.Stop();
+            tracer?.Dispose();
 
             var commitCount = commits.Count - commits0;
             var checkpointTimes = checkpoints.Times!.Skip((int)checkpoints0).Select(ts => (int)((ts - recording.Start) / Stopwatch.Frequency)).ToHashSet();
@@ -83,15 +102,22 @@ internal static class LatencyMode
                 $"commits_per_s={commitCount / elapsed:0} records_per_commit={(perCommit.Sum - records0) / Math.Max(1, commitCount):0.0} " +
                 $"checkpoints={checkpoints.Count - checkpoints0} max_applier_lag_mb={sampler.MaxLagMiB:0} " +
                 $"gc={GC.CollectionCount(0) - gcs0.Item1}/{GC.CollectionCount(1) - gcs0.Item2}/{GC.CollectionCount(2) - gcs0.Item3} gc_pause_ms={(GC.GetTotalPauseDuration() - pause0).TotalMilliseconds:0} " +
-                $"cpu_s={sampler.CpuSeconds:0.0} rss_mb={ProcessStats.RssMiB():0} load={SpoolLoadCommand.LoadAverage()}");
+                $"cpu_s={sampler.CpuSeconds:0.0} rss_mb={ProcessStats.RssMiB():0} load={SpoolLoadCommand.LoadAverage()} {machine.Fields()}");
 
             // The slow seconds: do they line up with the index checkpoints (the applier's upkeep)?
             var secondsList = recording.Seconds().ToList();
             var withCheckpoint = secondsList.Where(s => checkpointTimes.Contains(s.Second) || checkpointTimes.Contains(s.Second - 1)).ToList();
             var without = secondsList.Except(withCheckpoint).ToList();
             Console.WriteLine($"# per second: p99 over seconds with or just after a checkpoint {Worst(withCheckpoint)}, other seconds {Worst(without)}");
+            foreach (var stall in tracer?.Stalls(TimeSpan.FromMilliseconds(a.Double("stall-ms", 50))) ?? [])
+            {
+                Console.WriteLine(stall);
+            }
+
             if (a.Flag("timeline"))
             {
+                // Raw Stopwatch timestamps (CLOCK_MONOTONIC ns on Linux), to line up with `perf record -k CLOCK_MONOTONIC`.
+                Console.WriteLine($"CHECKPOINTS start={recording.Start} at={string.Join(',', checkpoints.Times!.Skip((int)checkpoints0))}");
                 foreach (var (second, h) in secondsList)
                 {
                     Console.WriteLine($"TIMELINE second={second} n={h.TotalCount} {LatencyRecording.Percentiles(string.Empty, h)} checkpoint={(checkpointTimes.Contains(second) ? 1 : 0)} applier_lag_mb={sampler.LagAt(second):0}");

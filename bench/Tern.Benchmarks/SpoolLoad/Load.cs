@@ -175,10 +175,15 @@ internal sealed class LatencyRecording
 
     public long LastEnd => Interlocked.Read(ref _lastEnd);
 
+    /// <summary>Messages made durable so far.</summary>
+    public long Completed => Interlocked.Read(ref _completed);
+
     private long _lastEnd;
+    private long _completed;
 
     public void Record(long intended, long start, long end)
     {
+        Interlocked.Increment(ref _completed);
         var response = Micros(end - intended);
         Response.RecordValue(response);
         Service.RecordValue(Micros(end - start));

@@ -142,6 +142,15 @@ internal static class RecoveryMode
             Thread.Sleep(Timeout.Infinite);
         }
 
+        // A running relay with N queued also surveys its whole index every few checkpoints (truncation
+        // point, retention): one forced checkpoint with its survey, and the memory after it.
+        if (spool.GetType().GetMethod("CheckpointNowAsync", BindingFlags.Instance | BindingFlags.NonPublic) is { } checkpointNow)
+        {
+            var checkpointing = Stopwatch.GetTimestamp();
+            ((Task)checkpointNow.Invoke(spool, null)!).GetAwaiter().GetResult();
+            fields += $" fill_checkpoint_ms={Stopwatch.GetElapsedTime(checkpointing).TotalMilliseconds:0} " + ProcessStats.MemoryAfterGc("fill_ckpt_");
+        }
+
         var stopping = Stopwatch.GetTimestamp();
         spool.DisposeAsync().AsTask().GetAwaiter().GetResult();
         Console.WriteLine("CHILD " + fields + $" dispose_ms={Stopwatch.GetElapsedTime(stopping).TotalMilliseconds:0}");

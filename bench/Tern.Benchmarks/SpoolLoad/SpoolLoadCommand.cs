@@ -123,7 +123,7 @@ internal static class SpoolLoadCommand
                   Fills a spool with N 1 KiB messages (128 writers), stops it gracefully (graceful) or
                   with SIGKILL right after the last commit (killed), then in a new process measures
                   Spool.Open until it returns (ready) and the resident memory with N queued.
-              latency --writers W [--rate R|half|max] [--seconds 20] [--warmup 3] [--timeline]
+              latency --writers W [--rate R|half|max] [--seconds 20] [--warmup 3] [--timeline] [--trace-log [--stall-ms 50]] [--min-threads N]
                   W writers append durable 1 KiB messages. max: closed loop (as fast as it goes);
                   R: open loop at R messages/s in total; half: closed loop, then open loop at half
                   the rate it reached. Prints response-time percentiles (from the intended start).

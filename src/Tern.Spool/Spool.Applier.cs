@@ -14,14 +14,15 @@ namespace Tern.Spool;
 /// </summary>
 public sealed partial class Spool
 {
-    private readonly object _wakeLock = new();
-    private CancellationTokenSource _wake = new();
+    /// <summary>Wakes the applier: after each commit, and for a checkpoint, a replaced log, or the stop.</summary>
+    private readonly AsyncSignal _applyRequested = new();
     private TaskCompletionSource _appliedSignal = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private long _applied;
     private long _queued;
     private long _checkpointedAt;
     private long _lastCheckpointTicks;
     private long _lastSurveyTicks = Environment.TickCount64;
+    private long _checkpoints;
     private byte[] _value = new byte[4096];
     private volatile HoldRuleSet _rules = HoldRuleSet.Empty;
     private Task _applier = Task.CompletedTask;
@@ -70,27 +71,7 @@ public sealed partial class Spool
     /// <summary>Waits until the index reflects everything committed so far (tests and tools).</summary>
     public ValueTask CaughtUpAsync(CancellationToken cancel = default) => WaitAppliedAsync(_current.Log.CommittedUntilAddress, cancel);
 
-    private void Wake()
-    {
-        lock (_wakeLock)
-        {
-            _wake.Cancel();
-        }
-    }
-
-    private CancellationToken WakeToken()
-    {
-        lock (_wakeLock)
-        {
-            if (_wake.IsCancellationRequested)
-            {
-                _wake.Dispose();
-                _wake = new CancellationTokenSource();
-            }
-
-            return _wake.Token;
-        }
-    }
+    private void Wake() => _applyRequested.Set();
 
     private async Task ApplyLoopAsync()
     {
@@ -111,17 +92,9 @@ public sealed partial class Spool
                         waiter?.SetResult();
                     }
 
-                    try
-                    {
-                        if (!await iterator.WaitAsync(WakeToken()).ConfigureAwait(false))
-                        {
-                            break;
-                        }
-                    }
-                    catch (OperationCanceledException)
-                    {
-                        // Woken: a checkpoint is due, the log was replaced, or the spool is stopping.
-                    }
+                    // Woken after a commit, or because a checkpoint is due, the log was replaced, or the
+                    // spool is stopping (each checked at the top of the loop).
+                    await _applyRequested.WaitAsync().ConfigureAwait(false);
                 }
             }
             catch (Exception e) when (e is IOException or FasterException or ObjectDisposedException or SpoolException)
@@ -315,7 +288,9 @@ public sealed partial class Spool
                 _index.Compact();
             }
 
-            await _index.CheckpointAsync().ConfigureAwait(false);
+            // The hash table is written with every eighth checkpoint (and the first): it is most of a
+            // checkpoint's bytes, and a burst of them on the log's disk delays the commits behind it.
+            await _index.CheckpointAsync(full: _checkpoints++ % 8 == 0).ConfigureAwait(false);
 
             // FASTER writes each checkpoint into new directories and never fsyncs them: after a power
             // loss the newest checkpoint could be missing. The log is truncated on its strength, so it
@@ -346,7 +321,7 @@ public sealed partial class Spool
             {
                 // Takes effect (and old segment files are deleted) with the next commit: ask for one.
                 log.TruncateUntil(until);
-                _commitRequested.Release();
+                _commitRequested.Set();
             }
 
             var segment = 1L << Options.SegmentSizeBits;

@@ -125,7 +125,7 @@ public sealed partial class Spool
     /// <summary>Waits until the record at <paramref name="address"/> is durable and applied to the index.</summary>
     private async Task SettleAsync(LogInstance instance, long address, CancellationToken cancel)
     {
-        _commitRequested.Release();
+        _commitRequested.Set();
         try
         {
             using var wait = CancellationTokenSource.CreateLinkedTokenSource(cancel, instance.Retired.Token);

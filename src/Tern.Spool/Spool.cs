@@ -28,7 +28,8 @@ public sealed partial class Spool : IAsyncDisposable
     private volatile LogInstance _current;
     private readonly QueueIndex _index;
     private readonly ConcurrentQueue<SpoolWriter> _pool = new();
-    private readonly SemaphoreSlim _commitRequested = new(0);
+    /// <summary>Set by writers that appended and want a commit; the commit loop waits on it.</summary>
+    private readonly AsyncSignal _commitRequested = new();
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _commitLoop;
     private readonly Task _checkpointTimer;
@@ -166,7 +167,7 @@ public sealed partial class Spool : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await _stop.CancelAsync();
-        _commitRequested.Release();
+        _commitRequested.Set();
         _compactRequested.Release();
         await _commitLoop;
         await _checkpointTimer;
@@ -196,9 +197,7 @@ public sealed partial class Spool : IAsyncDisposable
         _index.Dispose();
         instance.Dispose();
         _gate.Dispose();
-        _commitRequested.Dispose();
         _compactRequested.Dispose();
-        _wake.Dispose();
         _stop.Dispose();
     }
 
@@ -240,7 +239,7 @@ public sealed partial class Spool : IAsyncDisposable
             Span<byte> record = stackalloc byte[RecordFormat.HeaderSize];
             RecordFormat.WriteHeader(record, RecordKind.Abandoned, RecordFlags.None, id);
             Append(record, (instance ?? _current).Generation);
-            _commitRequested.Release();
+            _commitRequested.Set();
         }
         catch (Exception e) when (e is IOException or FasterException or ObjectDisposedException)
         {
@@ -289,7 +288,7 @@ public sealed partial class Spool : IAsyncDisposable
             _waiters.Add(waiter);
         }
 
-        _commitRequested.Release();
+        _commitRequested.Set();
         bool durable;
         if (cancel.CanBeCanceled)
         {
@@ -324,11 +323,8 @@ public sealed partial class Spool : IAsyncDisposable
     {
         while (true)
         {
-            try
-            {
-                await _commitRequested.WaitAsync(_stop.Token);
-            }
-            catch (OperationCanceledException)
+            await _commitRequested.WaitAsync();
+            if (_stop.IsCancellationRequested)
             {
                 return;
             }
@@ -350,17 +346,15 @@ public sealed partial class Spool : IAsyncDisposable
                 }
             }
 
-            // Every request that arrived so far is covered by this one commit.
-            while (_commitRequested.CurrentCount > 0 && _commitRequested.Wait(0))
-            {
-            }
-
             var records = Interlocked.Exchange(ref _appendedSinceCommit, 0);
             var instance = _current;
             try
             {
                 await instance.Log.CommitAsync(_stop.Token);
                 CompleteWaiters(instance);
+
+                // The applier takes in what this commit made durable.
+                _applyRequested.Set();
                 PrepareNextSegment(instance);
                 Metrics.Commits.Inc();
                 Metrics.RecordsPerCommit.Observe(records);

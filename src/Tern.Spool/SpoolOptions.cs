@@ -13,7 +13,7 @@ public sealed record SpoolOptions
     public int PageSizeBits { get; init; } = 22;
 
     /// <summary>In-memory part of the log (bits): appends wait when it is full of unflushed pages.</summary>
-    public int MemorySizeBits { get; init; } = 26;
+    public int MemorySizeBits { get; init; } = 25;
 
     /// <summary>Size of one log segment file (bits).</summary>
     public int SegmentSizeBits { get; init; } = 30;
@@ -36,7 +36,7 @@ public sealed record SpoolOptions
     public int IndexPageSizeBits { get; init; } = 22;
 
     /// <summary>In-memory part of the queue index's log (bits); older entries are read from index.log.</summary>
-    public int IndexMemorySizeBits { get; init; } = 26;
+    public int IndexMemorySizeBits { get; init; } = 24;
 
     public int IndexSegmentSizeBits { get; init; } = 28;
 

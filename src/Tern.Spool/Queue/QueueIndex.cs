@@ -165,10 +165,16 @@ internal sealed class QueueIndex : IDisposable
         return k.Length == 16 && MessageId.Read(k) is { High: not 0 } id ? id : null;
     }
 
-    /// <summary>Takes a checkpoint of index and log (fold-over: what is in memory is flushed to index.log).</summary>
-    public async Task CheckpointAsync()
+    /// <summary>
+    /// Takes a checkpoint (fold-over: what is in memory is flushed to index.log). A full one also
+    /// writes the hash table (16 MiB at the default size); the others only the log since the last,
+    /// which recovery applies on top of the latest full one.
+    /// </summary>
+    public async Task CheckpointAsync(bool full = true)
     {
-        var (ok, _) = await _kv.TakeFullCheckpointAsync(CheckpointType.FoldOver).ConfigureAwait(false);
+        var (ok, _) = full
+            ? await _kv.TakeFullCheckpointAsync(CheckpointType.FoldOver).ConfigureAwait(false)
+            : await _kv.TakeHybridLogCheckpointAsync(CheckpointType.FoldOver).ConfigureAwait(false);
         if (!ok)
         {
             throw new SpoolException($"index {Directory}: checkpoint refused (another one is running)");

@@ -350,7 +350,8 @@ public sealed partial class Spool : IAsyncDisposable
             var instance = _current;
             try
             {
-                await instance.Log.CommitAsync(_stop.Token);
+                // No token: FASTER wraps a cancellable wait in a task per commit; a commit ends quickly anyway.
+                await instance.Log.CommitAsync();
                 CompleteWaiters(instance);
 
                 // The applier takes in what this commit made durable.

@@ -27,6 +27,7 @@ public sealed partial class Spool
     private volatile HoldRuleSet _rules = HoldRuleSet.Empty;
     private Task _applier = Task.CompletedTask;
     private volatile bool _stopping;
+    private volatile bool _applierStopped;
     private volatile bool _checkpointDue;
     private long _compactBelow;
     private TaskCompletionSource? _checkpointWaiter;
@@ -41,8 +42,8 @@ public sealed partial class Spool
     /// <summary>Asks the applier for a checkpoint (with its upkeep) now and waits for it.</summary>
     internal Task CheckpointNowAsync()
     {
-        var waiter = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        Volatile.Write(ref _checkpointWaiter, waiter);
+        var fresh = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var waiter = Interlocked.CompareExchange(ref _checkpointWaiter, fresh, null) ?? fresh;
         _checkpointDue = true;
         Wake();
         return waiter.Task;
@@ -59,7 +60,7 @@ public sealed partial class Spool
                 return;
             }
 
-            if (_applier.IsCompleted)
+            if (_applierStopped)
             {
                 throw new SpoolException("the spool is stopped");
             }
@@ -88,8 +89,14 @@ public sealed partial class Spool
                     {
                         _checkpointDue = false;
                         var waiter = Interlocked.Exchange(ref _checkpointWaiter, null);
-                        await CheckpointAsync(instance, force: waiter is not null).ConfigureAwait(false);
-                        waiter?.SetResult();
+                        try
+                        {
+                            await CheckpointAsync(instance, force: waiter is not null).ConfigureAwait(false);
+                        }
+                        finally
+                        {
+                            waiter?.TrySetResult();
+                        }
                     }
 
                     // Woken after a commit, or because a checkpoint is due, the log was replaced, or the
@@ -106,6 +113,10 @@ public sealed partial class Spool
         }
 
         ApplyAvailableOnStop();
+
+        // Whoever still waits for the index is woken (WaitAppliedAsync then sees the applier stopped).
+        _applierStopped = true;
+        Interlocked.Exchange(ref _appliedSignal, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
     }
 
     /// <summary>At shutdown, records committed by the last commit are applied before the final checkpoint.</summary>
@@ -131,7 +142,7 @@ public sealed partial class Spool
             {
                 Apply(new ReadOnlySpan<byte>(entry, length), address);
             }
-            catch (FormatException e)
+            catch (Exception e) when (e is FormatException or ArgumentException or InvalidOperationException or OverflowException)
             {
                 // A record this version cannot read is skipped (and reported), never half-applied.
                 Skipped(_log2, address, e.Message);
@@ -171,9 +182,11 @@ public sealed partial class Spool
                 QueueEntryFormat.FromMessageRecord(record, address, held, held ? "hold rule"u8 : [], ref w);
                 _value = w.Buffer;
                 _index.Upsert(id, w.Written);
+                _inFlight.TryRemove(id, out _);
                 Interlocked.Increment(ref _queued);
                 break;
             case RecordKind.Abandoned:
+                _inFlight.TryRemove(id, out _);
                 if (_index.Read(id, out var n) is { } abandoned)
                 {
                     if (QueueEntryFormat.State(abandoned.AsSpan(0, n)) == MessageState.Queued)
@@ -240,6 +253,15 @@ public sealed partial class Spool
     {
         if (_index.Read(id, out var n) is not { } current)
         {
+            // Only when the index is rebuilt from a log truncated past the original message record
+            // (a copy is applied right after it is written, while the entry exists, and replay from a
+            // checkpoint starts after the copies the checkpoint contains): the copy is the message now,
+            // its earlier state changes are gone with the old records.
+            var w = new RecordWriter(_value);
+            QueueEntryFormat.FromMessageRecord(record, address, held: false, [], ref w);
+            _value = w.Buffer;
+            _index.Upsert(id, w.Written);
+            Interlocked.Increment(ref _queued);
             return;
         }
 
@@ -317,6 +339,11 @@ public sealed partial class Spool
 
             var log = instance.Log;
             var until = Math.Min(position, minFirst);
+            foreach (var pinned in _inFlight.Values)
+            {
+                until = Math.Min(until, pinned);
+            }
+
             if (until > log.BeginAddress)
             {
                 // Takes effect (and old segment files are deleted) with the next commit: ask for one.

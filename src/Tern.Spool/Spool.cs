@@ -38,6 +38,10 @@ public sealed partial class Spool : IAsyncDisposable
 
     /// <summary>Writers waiting for a commit; the commit loop completes them (see <see cref="CommitWaiter"/>).</summary>
     private readonly List<CommitWaiter> _waiters = [];
+    private bool _closed;
+
+    /// <summary>First body-chunk address of messages whose record is not indexed yet (see <see cref="PinInFlight"/>).</summary>
+    private readonly ConcurrentDictionary<MessageId, long> _inFlight = new();
     private readonly ILogger _log2;
     private readonly ICounter _panics;
     private readonly TimeProvider _clock;
@@ -169,9 +173,19 @@ public sealed partial class Spool : IAsyncDisposable
         await _stop.CancelAsync();
         _commitRequested.Set();
         _compactRequested.Release();
-        await _commitLoop;
-        await _checkpointTimer;
-        await _compactor;
+        foreach (var task in new[] { _commitLoop, _checkpointTimer, _compactor })
+        {
+            try
+            {
+                await task;
+            }
+            catch (Exception e)
+            {
+                // A background loop that died must not keep the spool from closing (counted as a panic).
+                _panics.Inc();
+                CommitFailed(_log2, e);
+            }
+        }
         var instance = _current;
         try
         {
@@ -183,7 +197,7 @@ public sealed partial class Spool : IAsyncDisposable
             CommitFailed(_log2, e);
         }
 
-        FailWaiters();
+        FailWaiters(close: true);
 
         // The applier takes in the last commit, and a final checkpoint makes the next start quick.
         _stopping = true;
@@ -264,6 +278,12 @@ public sealed partial class Spool : IAsyncDisposable
             var record = writer.BuildMessageRecord(received, out var length);
             try
             {
+                // Building may append the last chunk, which can fail: never commit a record without its body.
+                if (writer.Failed)
+                {
+                    throw new IOException("the last body chunk could not be appended");
+                }
+
                 address = Append(record.AsSpan(0, length), writer.Generation);
             }
             finally
@@ -283,12 +303,26 @@ public sealed partial class Spool : IAsyncDisposable
         // instance after one, ends the wait; so does the caller's token (then the record is abandoned).
         var waiter = cancel.CanBeCanceled ? new CommitWaiter() : writer.Waiter;
         waiter.Start(address + 1, instance.Generation);
+        var closed = false;
         lock (_waiters)
         {
-            _waiters.Add(waiter);
+            if (_closed)
+            {
+                // The spool is closing: no commit loop will complete this wait any more.
+                closed = true;
+                waiter.TryComplete(false);
+            }
+            else
+            {
+                _waiters.Add(waiter);
+            }
         }
 
-        _commitRequested.Set();
+        if (!closed)
+        {
+            _commitRequested.Set();
+        }
+
         bool durable;
         if (cancel.CanBeCanceled)
         {
@@ -307,9 +341,13 @@ public sealed partial class Spool : IAsyncDisposable
             Failing |= !cancel.IsCancellationRequested;
             CommitFailed(_log2, new IOException($"message {writer.Id}: the commit covering it failed or was cancelled"));
             Metrics.CommitFailures.Inc();
-            Abandon(writer.Id, instance);
+            // Into the current log (after a reopen the old one takes nothing): if the record still
+            // became durable, recovery drops it.
+            Abandon(writer.Id);
             return false;
         }
+
+        writer.Committed = true;
 
         Metrics.CommitSeconds.Observe(Stopwatch.GetElapsedTime(started).TotalSeconds);
         return true;
@@ -414,6 +452,9 @@ public sealed partial class Spool : IAsyncDisposable
                 }
 
                 failed.Dispose();
+
+                // Writers that appended to the failed instance while it waited are told at once.
+                FailWaiters();
                 _current = LogInstance.Open(Options, failed.Generation + 1);
                 Reopened(_log2, Options.Directory, _current.Generation);
 
@@ -435,6 +476,10 @@ public sealed partial class Spool : IAsyncDisposable
             }
         }
     }
+
+    internal void PinInFlight(MessageId id, long firstChunk) => _inFlight.TryAdd(id, firstChunk);
+
+    internal void UnpinInFlight(MessageId id) => _inFlight.TryRemove(id, out _);
 
     /// <summary>
     /// After a commit: completes the waiters it covers. A waiter whose record went into an older
@@ -461,11 +506,12 @@ public sealed partial class Spool : IAsyncDisposable
         }
     }
 
-    /// <summary>A commit failed: every waiting writer is told so (they answer 4xx).</summary>
-    private void FailWaiters()
+    /// <summary>A commit failed: every waiting writer is told so (they answer 4xx). Closing also refuses later waits.</summary>
+    private void FailWaiters(bool close = false)
     {
         lock (_waiters)
         {
+            _closed |= close;
             foreach (var w in _waiters)
             {
                 w.TryComplete(false);

@@ -80,8 +80,16 @@ public sealed class SpoolWriter : IDisposable
         }
 
         _active = false;
+        if (_chunks.Count > 0 && !Committed)
+        {
+            _spool.UnpinInFlight(Id);
+        }
+
         _spool.Return(this);
     }
+
+    /// <summary>Its message record is durable (from then on the applier releases the in-flight pin).</summary>
+    internal bool Committed { get; set; }
 
     /// <summary>This writer's pooled wait for its commit.</summary>
     internal CommitWaiter Waiter { get; } = new();
@@ -98,6 +106,7 @@ public sealed class SpoolWriter : IDisposable
         _copy = copy;
         Generation = generation;
         Failed = false;
+        Committed = false;
         id.Format(_idText);
         // Pooled writers keep a small buffer: a large message's chunk-sized buffer is not kept for ever.
         var initial = Math.Min(InitialBufferSize, _spool.Options.ChunkSize);
@@ -171,7 +180,15 @@ public sealed class SpoolWriter : IDisposable
             _ = compress ? Compress(payload, ref w) : Copy(payload, ref w);
             if (!Failed)
             {
-                _chunks.Add(_spool.Append(w.Written, Generation));
+                var address = _spool.Append(w.Written, Generation);
+                if (_chunks.Count == 0)
+                {
+                    // The body starts before its message record: the log must not be truncated below
+                    // it until the record is indexed (the applier releases it) or the message is dropped.
+                    _spool.PinInFlight(Id, address);
+                }
+
+                _chunks.Add(address);
             }
         }
         catch (Exception e) when (e is IOException or FASTER.core.FasterException or ObjectDisposedException)

@@ -328,6 +328,34 @@ public sealed class QueueTests : IDisposable
     }
 
     [Fact]
+    public async Task The_log_is_not_truncated_below_a_message_still_being_received()
+    {
+        await using var spool = Open(o => o with { ChunkSize = 16 * 1024, CompressAbove = 1 << 30 });
+        var body = Encoding.ASCII.GetBytes(new string('b', 100_000));
+
+        // A large message whose first chunks are in the log, its DATA still arriving...
+        using var slow = spool.Begin();
+        slow.Envelope.SetSender("slow@example.org"u8);
+        slow.Envelope.AddRecipient("r@example.net"u8, StoredNotify.Unspecified, []);
+        slow.Write(body.AsSpan(0, 60_000));
+
+        // ...while other mail passes through and a survey truncates what it can.
+        var done = new List<MessageId>();
+        for (var i = 0; i < 40; i++)
+        {
+            done.Add(await Store(spool, "a@example.org", ["b@example.net"], new string('y', 20_000)));
+        }
+
+        await spool.Queue.DropAsync(new QueueFilter { Ids = done });
+        await spool.CheckpointNowAsync();
+
+        slow.Write(body.AsSpan(60_000));
+        Assert.True(await slow.CommitAsync(CancellationToken.None));
+        await spool.CaughtUpAsync();
+        Assert.Equal(body, (await spool.ReadAsync(slow.Id))!.Body);
+    }
+
+    [Fact]
     public async Task Retired_messages_leave_the_history_after_the_retention_period()
     {
         await using var spool = Open(o => o with { Retention = TimeSpan.FromDays(2) });

@@ -85,10 +85,9 @@ internal sealed class QueueOperations(Spool spool) : IQueueOperations
             var bodies = new Dictionary<MessageId, (QueueEntry Before, byte[] Body)>();
             foreach (var id in batch)
             {
-                if (spool.ReadEntry(id) is { State: MessageState.Queued } entry && FailureNotices.Wanted(entry, entry.Recipients.Where(r => r.Status is RecipientStatus.Pending or RecipientStatus.Deferred))
-                    && await spool.ReadAsync(id, cancel).ConfigureAwait(false) is { } stored)
+                if (spool.ReadEntry(id) is { State: MessageState.Queued } entry && FailureNotices.Wanted(entry, entry.Recipients.Where(r => r.Status is RecipientStatus.Pending or RecipientStatus.Deferred)))
                 {
-                    bodies[id] = (entry, stored.Body);
+                    bodies[id] = (entry, await ReadBodyAsync(id, cancel).ConfigureAwait(false));
                 }
             }
 
@@ -305,6 +304,19 @@ internal sealed class QueueOperations(Spool spool) : IQueueOperations
             }
         });
         return found;
+    }
+
+    /// <summary>The body for a failure notice; a body that cannot be read leaves the notice without it (never the failure undone).</summary>
+    private async Task<byte[]> ReadBodyAsync(MessageId id, CancellationToken cancel)
+    {
+        try
+        {
+            return (await spool.ReadAsync(id, cancel).ConfigureAwait(false))?.Body ?? [];
+        }
+        catch (Exception e) when (e is IOException or SpoolException or FASTER.core.FasterException)
+        {
+            return [];
+        }
     }
 
     private static string HeaderSection(byte[] body)

@@ -27,7 +27,7 @@ public static partial class DsnBuilder
         Field(w, "Reporting-MTA", "dns; " + request.ReportingMta);
 
         // RFC 3464 2.2.5.
-        Field(w, "Arrival-Date", MailDate.Format(request.ArrivalDate));
+        Field(w, "Arrival-Date", Tern.Shared.MailDate.Format(request.ArrivalDate));
 
         foreach (var r in request.Recipients)
         {
@@ -55,13 +55,13 @@ public static partial class DsnBuilder
             // RFC 3464 2.3.7.
             if (r.LastAttemptDate is { } last)
             {
-                Field(w, "Last-Attempt-Date", MailDate.Format(last));
+                Field(w, "Last-Attempt-Date", Tern.Shared.MailDate.Format(last));
             }
 
             // RFC 3464 2.3.9: for "delayed" only; it MUST NOT appear in other DSNs.
             if (r.Action == DsnAction.Delayed && r.WillRetryUntil is { } until)
             {
-                Field(w, "Will-Retry-Until", MailDate.Format(until));
+                Field(w, "Will-Retry-Until", Tern.Shared.MailDate.Format(until));
             }
         }
 

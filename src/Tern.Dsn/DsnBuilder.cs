@@ -55,7 +55,7 @@ public static partial class DsnBuilder
         w.WriteText($"From: \"Mail Delivery System\" <MAILER-DAEMON@{mta}>\r\n");
         w.WriteText($"To: <{sender}>\r\n");
         w.WriteText($"Subject: {Subject(request.Kind)}\r\n");
-        w.WriteText($"Date: {MailDate.Format(request.Date)}\r\n");
+        w.WriteText($"Date: {Tern.Shared.MailDate.Format(request.Date)}\r\n");
         var domain = string.IsNullOrEmpty(request.MessageIdDomain) ? mta : request.MessageIdDomain;
         w.WriteText($"Message-ID: <{MessageIdLocalPart(request)}@{domain}>\r\n");
         if (FindMessageId(original.Header.Span) is { } inReplyTo)

@@ -84,7 +84,7 @@ internal sealed class ExplanationPart
         t.Append("\r\n");
         Line(t, "Queue ID: ", request.QueueId);
         Line(t, "Sender: ", "<" + request.Sender + ">");
-        Line(t, "Arrival date: ", MailDate.Format(request.ArrivalDate));
+        Line(t, "Arrival date: ", Tern.Shared.MailDate.Format(request.ArrivalDate));
         if (!string.IsNullOrEmpty(request.EnvelopeId))
         {
             Line(t, "Envelope ID: ", DsnBuilder.EnvelopeIdValue(request.EnvelopeId));
@@ -137,12 +137,12 @@ internal sealed class ExplanationPart
 
         if (r.LastAttemptDate is { } last)
         {
-            Line(t, "Last attempt: ", MailDate.Format(last));
+            Line(t, "Last attempt: ", Tern.Shared.MailDate.Format(last));
         }
 
         if (r.Action == DsnAction.Delayed && r.WillRetryUntil is { } until)
         {
-            Line(t, "Will retry until: ", MailDate.Format(until));
+            Line(t, "Will retry until: ", Tern.Shared.MailDate.Format(until));
         }
 
         var lines = DsnBuilder.ReplyLines(r.DiagnosticCode);

@@ -246,13 +246,13 @@ public sealed partial class Spool : IAsyncDisposable
     /// still became durable, recovery drops it instead of queueing a message nobody acknowledged.
     /// Best effort: when the log cannot take even this record, the next start may find the message.
     /// </summary>
-    internal void Abandon(MessageId id, LogInstance? instance = null)
+    internal void Abandon(MessageId id)
     {
         try
         {
             Span<byte> record = stackalloc byte[RecordFormat.HeaderSize];
             RecordFormat.WriteHeader(record, RecordKind.Abandoned, RecordFlags.None, id);
-            Append(record, (instance ?? _current).Generation);
+            Append(record);
             _commitRequested.Set();
         }
         catch (Exception e) when (e is IOException or FasterException or ObjectDisposedException)

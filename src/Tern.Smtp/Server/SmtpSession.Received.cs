@@ -7,8 +7,6 @@ namespace Tern.Smtp.Server;
 /// <summary>The Received trace header (RFC 5321 4.4) prepended to every accepted message.</summary>
 internal sealed partial class SmtpSession
 {
-    private static readonly string[] Days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
-    private static readonly string[] Months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 
     /// <summary>
     /// <c>Received: from HELO ([IP]) by HOST (Tern) with PROTOCOL [(requiretls)] id ID
@@ -109,27 +107,11 @@ internal sealed partial class SmtpSession
             }
         }
 
-        /// <summary>RFC 5322 3.3 date-time: "Sat, 28 Nov 2026 18:42:07 +0000".</summary>
+        /// <summary>RFC 5322 3.3 date-time, in UTC: "Sat, 28 Nov 2026 18:42:07 +0000".</summary>
         public void WriteDate(DateTimeOffset t)
         {
-            var u = t.UtcDateTime;
-            Span<char> chars = stackalloc char[40];
-            var n = 0;
-            Days[(int)u.DayOfWeek].AsSpan().CopyTo(chars);
-            n += 3;
-            chars[n++] = ',';
-            chars[n++] = ' ';
-            u.Day.TryFormat(chars[n..], out var k, default, CultureInfo.InvariantCulture);
-            n += k;
-            chars[n++] = ' ';
-            Months[u.Month - 1].AsSpan().CopyTo(chars[n..]);
-            n += 3;
-            chars[n++] = ' ';
-            u.TryFormat(chars[n..], out k, "yyyy HH:mm:ss", CultureInfo.InvariantCulture);
-            n += k;
-            " +0000".AsSpan().CopyTo(chars[n..]);
-            n += 6;
-            WriteAscii(chars[..n]);
+            Span<char> chars = stackalloc char[Tern.Shared.MailDate.MaxLength];
+            WriteAscii(chars[..Tern.Shared.MailDate.Format(t.ToUniversalTime(), chars)]);
         }
 
         private void WriteAscii(scoped ReadOnlySpan<char> chars)

@@ -440,6 +440,75 @@ public sealed class QueueTests : IDisposable
     }
 
     [Fact]
+    public async Task Attempts_are_recorded_per_recipient_and_the_message_retires_when_none_is_open()
+    {
+        await using var spool = Open(o => o with { ReportingMta = "mx.example.org" });
+        var id = await Store(spool, "alice@example.org", ["bob@example.net", "carol@example.net", "dave@example.com"], "Subject: hi\r\n\r\nbody\r\n");
+        var now = _clock.GetUtcNow();
+        Assert.Equal(id, Assert.Single(spool.Due(now, 10)).Id);
+
+        // First attempt: bob delivered, carol deferred (greylisted), dave not tried.
+        var next = now + TimeSpan.FromMinutes(7.5);
+        var after = await spool.RecordAttemptAsync(id, [new AttemptOutcome(0, RecipientStatus.Delivered, "250 2.0.0 ok queued as 1"), new AttemptOutcome(1, RecipientStatus.Deferred, "450-4.2.0 greylisted\r\n450 4.2.0 come back later")], next);
+        Assert.NotNull(after);
+        Assert.Equal(MessageState.Queued, after.State);
+        Assert.Equal(1, after.Attempts);
+        Assert.Equal(next, after.NextAttempt);
+        Assert.Equal([RecipientStatus.Delivered, RecipientStatus.Deferred, RecipientStatus.Pending], after.Recipients.Select(r => r.Status));
+        Assert.Equal("450-4.2.0 greylisted\r\n450 4.2.0 come back later", after.Recipients[1].LastReply);
+        Assert.Empty(spool.Due(now, 10));
+        _clock.Advance(TimeSpan.FromMinutes(8));
+        Assert.Single(spool.Due(_clock.GetUtcNow(), 10));
+
+        // A delivered recipient stays delivered whatever a later outcome says.
+        after = await spool.RecordAttemptAsync(id, [new AttemptOutcome(0, RecipientStatus.Failed, "550 no"), new AttemptOutcome(1, RecipientStatus.Delivered, "250 ok"), new AttemptOutcome(2, RecipientStatus.Failed, "550-5.1.1 dave? no such user\r\n550 5.1.1 try again never")], _clock.GetUtcNow());
+        Assert.NotNull(after);
+        Assert.Equal(MessageState.Retired, after.State);
+        Assert.NotNull(after.Finished);
+        Assert.Equal([RecipientStatus.Delivered, RecipientStatus.Delivered, RecipientStatus.Failed], after.Recipients.Select(r => r.Status));
+        await spool.CaughtUpAsync();
+
+        // The failure notice for dave carries the remote server's status and its whole reply.
+        var notice = Assert.Single(spool.Queue.List(new QueueFilter()).Entries);
+        Assert.Equal("alice@example.org", Assert.Single(notice.Recipients).Address);
+        var text = Encoding.UTF8.GetString((await spool.ReadAsync(notice.Id))!.Body);
+        Assert.Contains("Final-Recipient: rfc822; dave@example.com", text, StringComparison.Ordinal);
+        Assert.Contains("Status: 5.1.1", text, StringComparison.Ordinal);
+        Assert.Contains("Diagnostic-Code: smtp;", text, StringComparison.Ordinal);
+        Assert.Contains("try again never", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("bob@example.net", text.Split("\r\n\r\n")[0], StringComparison.Ordinal);
+
+        // A retired message takes no more attempts.
+        Assert.Null(await spool.RecordAttemptAsync(id, [new AttemptOutcome(0, RecipientStatus.Delivered, "250")], _clock.GetUtcNow()));
+    }
+
+    [Fact]
+    public async Task Held_messages_and_a_paused_queue_are_never_due()
+    {
+        await using var spool = Open();
+        var held = await Store(spool, "alice@example.org", ["bob@example.net"], "x\r\n");
+        var free = await Store(spool, "alice@example.org", ["carol@example.net"], "y\r\n");
+        Assert.Equal(1, await spool.Queue.HoldAsync(Only(held)));
+        await spool.CaughtUpAsync();
+        Assert.Equal(free, Assert.Single(spool.Due(_clock.GetUtcNow(), 10)).Id);
+        await spool.Queue.SetPausedAsync(true);
+        Assert.Empty(spool.Due(_clock.GetUtcNow(), 10));
+    }
+
+    [Theory]
+    [InlineData("550 5.1.1 no such user", "5.1.1")]
+    [InlineData("550-5.7.1 blocked\r\n550 5.7.1 see url", "5.7.1")]
+    [InlineData("554 5.7.100 policy", "5.7.100")]
+    [InlineData("550 no enhanced code", "5.0.0")]
+    [InlineData("550 4.1.1 wrong class", "5.0.0")]
+    [InlineData("550 5.1234.1 too long", "5.0.0")]
+    [InlineData("550 55.1.1 class", "5.0.0")]
+    [InlineData("failed by the operator", "5.0.0")]
+    [InlineData("450 4.2.0 temporary", "5.0.0")]
+    public void The_notice_status_is_the_remote_enhanced_code_when_it_is_a_permanent_one(string reply, string status) =>
+        Assert.Equal(status, FailureNotices.StatusOf(reply));
+
+    [Fact]
     public async Task Operations_need_a_selection_and_concurrent_changes_are_not_lost()
     {
         await using var spool = Open();

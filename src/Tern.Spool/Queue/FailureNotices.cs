@@ -28,8 +28,54 @@ internal static class FailureNotices
     public static bool Wanted(QueueEntry entry, IEnumerable<RecipientState> failed) =>
         failed.Any(r => DsnPolicy.ShouldNotify(DsnKind.Failure, (byte)r.Notify, entry.Envelope.Sender.Length == 0));
 
+    /// <summary>Whether the recipient's last reply came from a remote server ("550 5.1.1 ...") rather than from Tern itself.</summary>
+    private static bool IsSmtpReply(string reply) =>
+        reply.Length >= 4 && char.IsAsciiDigit(reply[0]) && char.IsAsciiDigit(reply[1]) && char.IsAsciiDigit(reply[2]) && reply[3] is ' ' or '-' or '\r';
+
+    /// <summary>
+    /// The Status field (RFC 3464 2.3.4): the remote server's enhanced status code (RFC 3463) when its
+    /// permanent reply carried one, else 5.0.0.
+    /// </summary>
+    internal static string StatusOf(string reply)
+    {
+        if (!IsSmtpReply(reply) || reply[0] != '5' || reply.Length < 5)
+        {
+            return "5.0.0";
+        }
+
+        var text = reply.AsSpan(4);
+        var end = text.IndexOfAny(' ', '\r');
+        var code = end < 0 ? text : text[..end];
+        return IsEnhancedStatus(code) && code[0] == '5' && code[1] == '.' ? code.ToString() : "5.0.0";
+    }
+
+    /// <summary>class "." subject "." detail, with 1-3 digits each (RFC 3463 section 2).</summary>
+    private static bool IsEnhancedStatus(ReadOnlySpan<char> code)
+    {
+        var parts = 0;
+        var digits = 0;
+        foreach (var c in code)
+        {
+            if (char.IsAsciiDigit(c) && digits < 3)
+            {
+                digits++;
+            }
+            else if (c == '.' && digits > 0 && parts < 2)
+            {
+                parts++;
+                digits = 0;
+            }
+            else
+            {
+                return false;
+            }
+        }
+
+        return parts == 2 && digits > 0;
+    }
+
     /// <summary>Builds the notice and commits it to the spool; false when the spool could not store it.</summary>
-    public static async Task<bool> QueueAsync(Spool spool, QueueEntry entry, IReadOnlyList<RecipientState> failed, byte[] original, string diagnosticType, CancellationToken cancel)
+    public static async Task<bool> QueueAsync(Spool spool, QueueEntry entry, IReadOnlyList<RecipientState> failed, byte[] original, CancellationToken cancel)
     {
         var recipients = failed
             .Where(r => DsnPolicy.ShouldNotify(DsnKind.Failure, (byte)r.Notify, entry.Envelope.Sender.Length == 0))
@@ -38,8 +84,8 @@ internal static class FailureNotices
                 FinalRecipient = r.Address,
                 OriginalRecipient = r.OriginalRecipient,
                 Action = DsnAction.Failed,
-                Status = "5.0.0",
-                DiagnosticType = diagnosticType,
+                Status = StatusOf(r.LastReply),
+                DiagnosticType = IsSmtpReply(r.LastReply) ? "smtp" : "X-Tern",
                 DiagnosticCode = r.LastReply,
                 LastAttemptDate = r.LastAttempt,
             })

@@ -107,7 +107,7 @@ internal sealed class QueueOperations(Spool spool) : IQueueOperations
             {
                 if (bodies.TryGetValue(after.Id, out var original))
                 {
-                    if (!await FailureNotices.QueueAsync(spool, after, FailureNotices.NewlyFailed(before, after), original.Body, "X-Tern", cancel).ConfigureAwait(false))
+                    if (!await FailureNotices.QueueAsync(spool, after, FailureNotices.NewlyFailed(before, after), original.Body, cancel).ConfigureAwait(false))
                     {
                         throw new IOException($"message {after.Id} failed, but its failure notice could not be stored (spool failing)");
                     }

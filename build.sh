@@ -14,8 +14,9 @@ export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPE
 log() { printf '==> %s\n' "$*" >&2; }
 
 # Debian packages the build and the tests need: cmake + libssl-dev for the static OpenSSL link,
-# and the real peers the tests talk to (Postfix's smtp-source/smtp-sink, swaks with TLS and AUTH).
-APT_PACKAGES=(cmake libssl-dev postfix swaks prometheus cyrus-clients libsasl2-modules libnet-ssleay-perl libio-socket-ssl-perl libauthen-sasl-perl openssl python3)
+# and the real peers the tests talk to (Postfix's smtp-source/smtp-sink, swaks with TLS and AUTH,
+# knot and unbound as the DNS tests' signing authoritative server and validating resolver).
+APT_PACKAGES=(cmake libssl-dev postfix swaks prometheus cyrus-clients libsasl2-modules libnet-ssleay-perl libio-socket-ssl-perl libauthen-sasl-perl openssl python3 knot unbound)
 
 ensure_packages() {
   local missing=()

@@ -23,6 +23,9 @@ public sealed partial class BinaryTests
         [shutdown]
         grace = "5s"
 
+        [delivery]
+        enabled = false
+
         [listeners.relay]
         kind = "relay"
         address = "127.0.0.1:0"

@@ -31,6 +31,8 @@ public sealed partial class CrashTests(Xunit.Abstractions.ITestOutputHelper outp
             [listeners.relay]
             kind = "relay"
             address = "127.0.0.1:{smtp}"
+            [delivery]
+            enabled = false
             [spool]
             # Checkpoints (and log truncation) every second, so kills also land during and after them.
             checkpoint_interval = "1s"

@@ -15,6 +15,10 @@ public sealed partial class QueueTests
         [shutdown]
         grace = "5s"
 
+        # These tests look at the queue itself; delivery has its own end-to-end tests.
+        [delivery]
+        enabled = false
+
         [listeners.relay]
         kind = "relay"
         address = "127.0.0.1:0"

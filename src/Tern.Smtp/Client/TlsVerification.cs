@@ -20,7 +20,10 @@ public sealed record ClientTlsOptions
     /// <summary>A failed WebPKI verification fails the connection (unless <see cref="IgnoreVerificationErrors"/>).</summary>
     public bool VerifyPkix { get; init; }
 
-    /// <summary>A failed DANE verification fails the connection (unless <see cref="IgnoreVerificationErrors"/>).</summary>
+    /// <summary>
+    /// A failed DANE verification fails the connection (unless <see cref="IgnoreVerificationErrors"/>). When no record is
+    /// usable DANE does not apply (<see cref="TlsVerification.DaneValid"/> null) and this switch does not fail the handshake.
+    /// </summary>
     public bool VerifyDane { get; init; }
 
     /// <summary>Complete the handshake whatever the verifications say (opportunistic TLS, "TLS-Required: No").</summary>
@@ -35,14 +38,32 @@ public sealed record ClientTlsOptions
     /// </summary>
     public IReadOnlyList<string> DaneNames { get; init; } = [];
 
-    /// <summary>PEM bundle of trusted roots for PKIX; null: the system's store (/etc/ssl/certs).</summary>
+    /// <summary>
+    /// PEM bundle of trusted roots for PKIX (only these are trusted then); null: the system's store (/etc/ssl/certs).
+    /// Parsed per call unless the caller passes a <c>Tern.Smtp.Client.Tls.TrustStore</c>, which caches it per path.
+    /// </summary>
     public string? CaBundlePath { get; init; }
 }
 
-/// <summary>What the two verifications said about one handshake.</summary>
-/// <param name="PkixValid">The chain verifies to a trusted root and the name matches.</param>
+/// <summary>
+/// What the two verifications said about one handshake (computed by
+/// <c>Tern.Smtp.Client.Tls.TlsVerifier.Verify</c>). Both always run, whatever the switches.
+/// </summary>
+/// <param name="PkixValid">The chain verifies to a trusted root (<see cref="ClientTlsOptions.CaBundlePath"/> or the
+/// system store), no certificate is expired, and a DNS-ID (or IP-ID) matches <see cref="ClientTlsOptions.ServerName"/>
+/// (RFC 6125/9525: wildcard only as the whole left-most label, one label). Revocation is not checked.</param>
 /// <param name="PkixError">Why not (null when valid).</param>
-/// <param name="DaneValid">Null when there were no usable TLSA records; otherwise whether one matched.</param>
-/// <param name="DaneError">Why not, or why no record was usable (null when valid).</param>
-/// <param name="Accepted">Whether the handshake was let through under the options.</param>
+/// <param name="DaneValid">
+/// Null when DANE does not apply: no TLSA records, or records present but none usable (only PKIX-TA(0)/PKIX-EE(1),
+/// unknown or malformed fields; RFC 7672 sections 2.2 and 3.1.3). In the latter case TLS is still mandatory but the
+/// server is unauthenticated by DANE; that policy is the caller's. Otherwise whether a DANE-EE(3) record matched the
+/// leaf (no name or expiry check, RFC 7672 section 3.1.1) or a DANE-TA(2) record matched a certificate the leaf
+/// chains to, with the leaf's name matching <see cref="ClientTlsOptions.ServerName"/> or one of
+/// <see cref="ClientTlsOptions.DaneNames"/> (RFC 7672 sections 3.1.2, 3.2.2, 3.2.3).
+/// </param>
+/// <param name="DaneError">Why not; or, when <paramref name="DaneValid"/> is null with records present, why none was
+/// usable. Null when valid or when there were no records.</param>
+/// <param name="Accepted">Whether the handshake is let through under the options:
+/// <c>IgnoreVerificationErrors || ((!VerifyPkix || PkixValid) &amp;&amp; (!VerifyDane || DaneValid != false))</c>.
+/// A null <paramref name="DaneValid"/> never fails it.</param>
 public sealed record TlsVerification(bool PkixValid, string? PkixError, bool? DaneValid, string? DaneError, bool Accepted);

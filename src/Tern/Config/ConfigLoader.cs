@@ -14,7 +14,7 @@ namespace Tern.Config;
 /// values are all reported at once, each naming the file, line and key. Relative paths in a file are
 /// resolved against the file's directory; in the embedded default, against the working directory.
 /// </summary>
-public static class ConfigLoader
+public static partial class ConfigLoader
 {
     public const int DefaultRelayPort = 2525;
     public const int DefaultSubmissionPort = 5587;
@@ -133,6 +133,8 @@ public static class ConfigLoader
         }
 
         var spool = BindSpool(top.Table("spool"));
+        var dns = BindDns(top.Table("dns"));
+        var delivery = BindDelivery(top.Table("delivery"), top.Table("transports"), top.TableArray("routes"), baseDirectory);
         return new TernConfig
         {
             Source = sourceName,
@@ -145,6 +147,8 @@ public static class ConfigLoader
             Auth = auth,
             ShutdownGrace = grace,
             Spool = spool,
+            Dns = dns,
+            Delivery = delivery,
         };
     }
 

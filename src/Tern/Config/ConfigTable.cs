@@ -202,6 +202,50 @@ internal sealed class ConfigTable
         return null;
     }
 
+    /// <summary>
+    /// The tables of an array of tables (<c>[[routes]]</c>), each with path <c>key[i]</c> and the
+    /// line of its first key; empty when absent (or of the wrong type, which is reported).
+    /// </summary>
+    public IReadOnlyList<ConfigTable> TableArray(string key)
+    {
+        _known.Add(key);
+        if (!_table.TryGetValue(key, out var value))
+        {
+            return [];
+        }
+
+        if (value is not TomlTableArray array)
+        {
+            Error(key, $"expected an array of tables ([[{KeyPath(key)}]]), got {Describe(value)}");
+            return [];
+        }
+
+        var tables = new List<ConfigTable>(array.Count);
+        for (var i = 0; i < array.Count; i++)
+        {
+            var t = array[i];
+            var line = LineOf(key);
+            if (_metadata.TryGetProperties(t, out var props) && props is not null)
+            {
+                var first = int.MaxValue;
+                foreach (var k in t.Keys)
+                {
+                    if (props.TryGetProperty(k, out var meta) && meta?.Span is { } span)
+                    {
+                        first = Math.Min(first, span.Start.Line + 1);
+                    }
+                }
+
+                // The [[key]] header sits just above the first key.
+                line = first == int.MaxValue ? line : first;
+            }
+
+            tables.Add(new ConfigTable(File, $"{KeyPath(key)}[{i}]", line, t, _metadata, _errors));
+        }
+
+        return tables;
+    }
+
     /// <summary>Every sub-table of this table, keyed by name (for <c>[listeners.NAME]</c> style sections).</summary>
     public IEnumerable<(string Name, ConfigTable Table)> NamedTables()
     {

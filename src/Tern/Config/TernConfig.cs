@@ -34,6 +34,10 @@ public sealed record TernConfig
     public required TimeSpan ShutdownGrace { get; init; }
 
     public required SpoolConfig Spool { get; init; }
+
+    public DnsConfig Dns { get; init; } = new();
+
+    public DeliveryConfig Delivery { get; init; } = new();
 }
 
 /// <summary>The <c>[spool]</c> section: group commit, compression, the queue index and its upkeep.</summary>

@@ -9,6 +9,7 @@ using Tern.Observability.Logging;
 using Tern.Sasl;
 using Tern.Sasl.Credentials;
 using Tern.Smtp.Server;
+using Tern.Delivery;
 using Tern.Spool;
 
 namespace Tern.Hosting;
@@ -134,6 +135,8 @@ public static partial class TernHost
                 return ExitCodes.Failure;
             }
 
+            // Delivery starts once everything that accepts mail is up; it stops before the spool closes.
+            await using var delivery = config.Delivery.Enabled ? StartDelivery(config, spool, loggers) : null;
             try
             {
                 await Task.Delay(Timeout.Infinite, stop.Token);
@@ -147,12 +150,47 @@ public static partial class TernHost
             // finish (bounded), then close the store.
             await control.DisposeAsync();
             await smtp.StopAsync(config.ShutdownGrace);
+            if (delivery is not null)
+            {
+                await delivery.DisposeAsync();
+            }
+
             await http.DisposeAsync();
             DisposeAll(certificates.Values);
             LogStopped(log);
         }
 
         return ExitCodes.Ok;
+    }
+
+    /// <summary>DNS, routes and the deliverer from the configuration (validated when it was loaded), and the loop that feeds them.</summary>
+    private static DeliveryService StartDelivery(TernConfig config, Spool.Spool spool, ILoggerFactory loggers)
+    {
+        var dns = new Tern.Dns.DnsResolver(
+            new Tern.Dns.DnsOptions
+            {
+                Servers = config.Dns.Servers,
+                TrustAdBit = config.Dns.TrustAdBit,
+                Timeout = config.Dns.Timeout,
+                Attempts = config.Dns.Attempts,
+                CacheMaxEntries = config.Dns.CacheEntries,
+            },
+            loggers);
+        var d = config.Delivery;
+        var deliverer = new Deliverer(
+            RouteTable.Create(d.Routing),
+            dns,
+            new DelivererOptions
+            {
+                EhloName = d.EhloName ?? config.Hostname,
+                CaBundlePath = d.CaBundle,
+                ConnectTimeout = d.ConnectTimeout,
+                MaxRecipientsPerTransaction = d.MaxRecipientsPerTransaction,
+                Strict8BitMime = d.Strict8BitMime,
+                DirectPort = d.DirectPort,
+            },
+            loggers);
+        return new DeliveryService(spool, deliverer, d.Concurrency, d.PollInterval, loggers);
     }
 
     /// <summary>Builds the SMTP server's options; listeners without their own certificate share the self-signed one.</summary>

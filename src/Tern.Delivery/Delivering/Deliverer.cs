@@ -1,0 +1,391 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
+using Tern.Dns;
+using Tern.Observability.Logging;
+using Tern.Smtp.Client;
+using TlsaRecord = Tern.Smtp.Client.TlsaRecord;
+
+namespace Tern.Delivery;
+
+/// <summary>
+/// Delivers one batch (a message and the recipients that share a domain) through the transport its
+/// route picks: finds where to connect, connects, speaks SMTP, and returns every recipient's result
+/// with the full reply that decided it. When is the scheduler's business; this is how.
+/// </summary>
+public sealed partial class Deliverer : IAsyncDisposable
+{
+    /// <summary>Greylisting memory (RFC 6647): the address a host deferred us from, retried first; bounded.</summary>
+    private const int MaxRemembered = 10_000;
+
+    private readonly RouteTable _routes;
+    private readonly IDnsResolver _dns;
+    private readonly DestinationResolver _destinations;
+    private readonly DelivererOptions _options;
+    private readonly ILoggerFactory _loggers;
+    private readonly ILogger _log;
+    private readonly ConcurrentDictionary<string, IConnector> _connectors = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, IPAddress> _lastUsed = new(StringComparer.OrdinalIgnoreCase);
+    private readonly SessionPool _pool;
+    private readonly Tern.Smtp.Client.Tls.TrustStore _trust = new();
+    private long _sessions;
+
+    public Deliverer(RouteTable routes, IDnsResolver dns, DelivererOptions options, ILoggerFactory loggers, TimeProvider? clock = null)
+    {
+        _routes = routes;
+        _dns = dns;
+        _options = options;
+        _loggers = loggers;
+        _log = loggers.CreateLogger(LogComponents.Delivery);
+        _destinations = new DestinationResolver(dns, new DestinationOptions(), loggers);
+        _pool = new SessionPool(options.IdleReuse, options.MaxIdlePerHost, clock ?? TimeProvider.System);
+    }
+
+    public RouteTable Routes => _routes;
+
+    public async Task<BatchResult> DeliverAsync(DeliveryBatch batch, CancellationToken cancel = default)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        var message = batch.Message;
+        var route = _routes.Resolve(new RouteRequest(
+            batch.Account,
+            SenderDomain(message.Sender),
+            batch.RecipientDomain,
+            batch.Attempts,
+            batch.TransportOverride,
+            message.RequireTls));
+        if (route.Failure is { } refused || route.Transport is null)
+        {
+            var f = route.Failure ?? new DeliveryFailure(451, "4.3.5", $"transport \"{route.TransportName}\" is not configured");
+            Routed(_log, batch.MessageId, batch.RecipientDomain, route.TransportName, f.ToString());
+            return AllFailed(batch, route.TransportName, Local(f.Code, f.EnhancedCode, f.Text, SmtpFailureKind.Policy));
+        }
+
+        var transport = route.Transport;
+        Routed(_log, batch.MessageId, batch.RecipientDomain, transport.Name, route.Location?.ToString() ?? route.Source.ToString());
+        return transport switch
+        {
+            FailTransport fail => AllFailed(batch, transport.Name, Local(fail.Code, fail.EnhancedCode, fail.Text, SmtpFailureKind.Policy)),
+            SmarthostTransport smarthost => await SmarthostAsync(batch, smarthost, cancel).ConfigureAwait(false),
+            _ => await DirectAsync(batch, transport, cancel).ConfigureAwait(false),
+        };
+    }
+
+    /// <summary>
+    /// Direct delivery (also through a SOCKS proxy): the domain's MX hosts in order (RFC 5321
+    /// section 5.1); a temporary failure of one host moves the recipients still open to the next.
+    /// </summary>
+    private async Task<BatchResult> DirectAsync(DeliveryBatch batch, Transport transport, CancellationToken cancel)
+    {
+        var ehlo = (transport as DirectTransport)?.EhloName ?? (transport as SocksTransport)?.EhloName ?? _options.EhloName;
+        var destinations = await _destinations.ResolveAsync(batch.RecipientDomain, cancel).ConfigureAwait(false);
+        if (destinations.Status != DestinationStatus.Ok)
+        {
+            return AllFailed(batch, transport.Name, DnsFailure(destinations.Status, destinations.EnhancedCode, $"{batch.RecipientDomain}: {destinations.Error}"));
+        }
+
+        var results = new SmtpRecipientResult?[batch.Message.Recipients.Count];
+        SmtpFailure? last = null;
+        string? lastHost = null;
+        IPEndPoint? lastRemote = null;
+        SmtpSessionInfo? lastSession = null;
+        foreach (var host in destinations.Hosts)
+        {
+            var open = Open(results);
+            if (open.Count == 0)
+            {
+                break;
+            }
+
+            var addresses = await _destinations.ResolveHostAsync(host, cancel).ConfigureAwait(false);
+            if (addresses.Status != DestinationStatus.Ok || addresses.Addresses.Count == 0)
+            {
+                last = DnsFailure(addresses.Status == DestinationStatus.Ok ? DestinationStatus.TemporaryFailure : addresses.Status, addresses.EnhancedCode, $"{host.Name}: {addresses.Error ?? "no addresses"}");
+                continue;
+            }
+
+            // DANE (RFC 7672): only when the whole chain to the host was DNSSEC-authentic; then TLS is required and checked against TLSA.
+            var tlsa = addresses.Authentic && host.MxAuthentic ? await TlsaAsync(addresses, cancel).ConfigureAwait(false) : (Status: DnsStatus.NoData, Records: (IReadOnlyList<TlsaRecord>)[]);
+            if (tlsa.Status is DnsStatus.TemporaryFailure or DnsStatus.PermanentFailure)
+            {
+                // RFC 7672 section 2.2: a TLSA lookup that fails makes the host unusable for now.
+                last = Local(451, "4.7.5", $"{host.Name}: TLSA lookup failed", SmtpFailureKind.Tls);
+                continue;
+            }
+
+            var dane = tlsa.Records.Count > 0;
+            var tls = new ClientTlsOptions
+            {
+                ServerName = host.Name,
+                VerifyDane = dane,
+                IgnoreVerificationErrors = !dane,
+                Tlsa = tlsa.Records,
+                DaneNames = addresses.CanonicalName == host.Name ? [] : [addresses.CanonicalName],
+                CaBundlePath = _options.CaBundlePath,
+            };
+            var mode = dane || batch.Message.RequireTls ? SmtpTlsMode.Required : SmtpTlsMode.Opportunistic;
+            var ordered = AddressOrder.ForAttempt(addresses.Addresses, batch.Attempts, _lastUsed.GetValueOrDefault(host.Name));
+            var attempt = await SendAsync(batch, transport, host.Name, ordered, _options.DirectPort, mode, tls, ehlo, auth: null, open, results, cancel).ConfigureAwait(false);
+            lastHost = host.Name;
+            lastRemote = attempt.Remote ?? lastRemote;
+            lastSession = attempt.Session ?? lastSession;
+            last = attempt.Failure ?? last;
+            if (attempt.Failure is { } failure && attempt.Remote is { } remote && failure.Outcome == SmtpOutcome.TemporaryFailure && failure.Kind == SmtpFailureKind.Reply)
+            {
+                Remember(host.Name, remote.Address);
+            }
+            else if (attempt.Failure is null)
+            {
+                _lastUsed.TryRemove(host.Name, out _);
+            }
+
+            if (!attempt.TryNextHost)
+            {
+                break;
+            }
+        }
+
+        last ??= Local(451, "4.4.4", $"{batch.RecipientDomain}: no host could be reached", SmtpFailureKind.ConnectionLost);
+        return Finish(batch, transport.Name, results, last, lastHost, lastRemote, lastSession);
+    }
+
+    /// <summary>Relay through the transport's one server: its addresses (no MX), its TLS, its AUTH.</summary>
+    private async Task<BatchResult> SmarthostAsync(DeliveryBatch batch, SmarthostTransport transport, CancellationToken cancel)
+    {
+        var results = new SmtpRecipientResult?[batch.Message.Recipients.Count];
+        var host = new DestinationHost { Name = transport.Host, Address = IPAddress.TryParse(transport.Host, out var literal) ? literal : null };
+        var addresses = await _destinations.ResolveHostAsync(host, cancel).ConfigureAwait(false);
+        if (addresses.Status != DestinationStatus.Ok || addresses.Addresses.Count == 0)
+        {
+            // The smarthost is ours to fix: its name not resolving never bounces the mail.
+            return AllFailed(batch, transport.Name, DnsFailure(DestinationStatus.TemporaryFailure, DestinationCodes.DnsFailure, $"{transport.Host}: {addresses.Error ?? "no addresses"}"));
+        }
+
+        var mode = transport.Tls switch
+        {
+            SmarthostTls.Implicit => SmtpTlsMode.Implicit,
+            SmarthostTls.StartTls => SmtpTlsMode.Required,
+            _ => SmtpTlsMode.Opportunistic,
+        };
+        var verify = transport.VerifyTls && mode != SmtpTlsMode.Opportunistic;
+        var tls = new ClientTlsOptions
+        {
+            ServerName = transport.Host,
+            VerifyPkix = verify,
+            IgnoreVerificationErrors = !verify,
+            CaBundlePath = _options.CaBundlePath,
+        };
+        var auth = transport.Auth is { } a
+            ? new SmtpClientAuthOptions { Username = a.Username, Password = a.Password, Mechanisms = a.Mechanisms.Count > 0 ? a.Mechanisms : null }
+            : null;
+        var attempt = await SendAsync(batch, transport, transport.Host, AddressOrder.ForAttempt(addresses.Addresses, batch.Attempts), transport.Port, mode, tls, transport.EhloName ?? _options.EhloName, auth, Open(results), results, cancel).ConfigureAwait(false);
+        return Finish(batch, transport.Name, results, attempt.Failure, transport.Host, attempt.Remote, attempt.Session);
+    }
+
+    private readonly record struct Attempt(SmtpFailure? Failure, IPEndPoint? Remote, SmtpSessionInfo? Session, bool TryNextHost);
+
+    /// <summary>
+    /// One host: a pooled session or a new connection, then the open recipients as one message.
+    /// Results of recipients the server decided go into <paramref name="results"/>; the returned
+    /// failure stands for those still open.
+    /// </summary>
+    private async Task<Attempt> SendAsync(
+        DeliveryBatch batch, Transport transport, string host, IReadOnlyList<IPAddress> addresses, int port, SmtpTlsMode mode, ClientTlsOptions tls, string ehlo,
+        SmtpClientAuthOptions? auth, List<int> open, SmtpRecipientResult?[] results, CancellationToken cancel)
+    {
+        var verified = tls.VerifyPkix || tls.VerifyDane;
+        var key = SessionPool.Key(transport.Name, host, port, mode, verified);
+        var (session, remote, failure, pooled) = await SessionAsync(batch, transport, host, addresses, port, mode, tls, ehlo, auth, key, reuse: true, cancel).ConfigureAwait(false);
+        if (session is null)
+        {
+            // No session: connection refused, timed out, greeting or EHLO refused, TLS failed. Temporary
+            // ones move on to the next host (RFC 5321 section 5.1). So does a 5xx greeting, which says
+            // more about that host than about the mail (Postfix's smtp_skip_5xx_greeting): it only
+            // defers, with the server's lines kept. Other permanent refusals end the batch.
+            if (failure is { Stage: SmtpStage.Greeting, Outcome: SmtpOutcome.PermanentFailure })
+            {
+                failure = failure with { Outcome = SmtpOutcome.TemporaryFailure };
+            }
+
+            return new Attempt(failure, remote, null, failure is null || failure.Outcome == SmtpOutcome.TemporaryFailure);
+        }
+
+        var message = batch.Message with { Recipients = [.. open.Select(i => batch.Message.Recipients[i])] };
+        var sent = await session.SendAsync(message, cancel).ConfigureAwait(false);
+        if (pooled && sent.Failure is { Kind: SmtpFailureKind.ConnectionLost, Stage: SmtpStage.Mail })
+        {
+            // The server closed the idle connection meanwhile (its own idle timeout): a new one, once.
+            await SessionPool.CloseAsync(session).ConfigureAwait(false);
+            (session, remote, failure, _) = await SessionAsync(batch, transport, host, addresses, port, mode, tls, ehlo, auth, key, reuse: false, cancel).ConfigureAwait(false);
+            if (session is null)
+            {
+                return new Attempt(failure, remote, null, failure is null || failure.Outcome == SmtpOutcome.TemporaryFailure);
+            }
+
+            sent = await session.SendAsync(message, cancel).ConfigureAwait(false);
+        }
+
+        var info = session.Info;
+        var undecided = 0;
+        SmtpFailure? openFailure = null;
+        for (var j = 0; j < sent.Recipients.Count; j++)
+        {
+            var r = sent.Recipients[j];
+
+            // Lost with the session (no word of the server's about the recipient itself: a dropped or
+            // timed-out connection, TLS, garbage, 421 closing) stays open for the next host, as Postfix
+            // moves on after a session-level failure; a reply about the message or recipient decides.
+            // REQUIRETLS refused by this host (no verified TLS, or no REQUIRETLS keyword): another MX
+            // may do better; it becomes final only when every host refused (RFC 8689 section 4.2.1).
+            var requireTls = r.Kind == SmtpFailureKind.Policy && r.Reply.Status == "5.7.30";
+            if (requireTls || (r.Outcome == SmtpOutcome.TemporaryFailure && (r.Kind != SmtpFailureKind.Reply || r.Reply.Code == 421)))
+            {
+                undecided++;
+                openFailure ??= new SmtpFailure(r.Stage, r.Outcome, r.Reply, r.Kind);
+                continue;
+            }
+
+            results[open[j]] = r with { Recipient = batch.Message.Recipients[open[j]] };
+        }
+
+        await _pool.ReturnAsync(key, session, remote).ConfigureAwait(false);
+        var whole = sent.Failure;
+        var next = undecided > 0;
+        return new Attempt(openFailure ?? whole, remote, info, next);
+    }
+
+    private async Task<(SmtpClientSession? Session, IPEndPoint? Remote, SmtpFailure? Failure, bool Pooled)> SessionAsync(
+        DeliveryBatch batch, Transport transport, string host, IReadOnlyList<IPAddress> addresses, int port, SmtpTlsMode mode, ClientTlsOptions tls, string ehlo,
+        SmtpClientAuthOptions? auth, string key, bool reuse, CancellationToken cancel)
+    {
+        if (reuse && _pool.TryTake(key, out var pooled, out var pooledRemote))
+        {
+            Reused(_log, batch.MessageId, host, pooledRemote?.ToString() ?? string.Empty);
+            return (pooled, pooledRemote, null, true);
+        }
+
+        var connector = _connectors.GetOrAdd(transport.Name, _ => Connectors.For(transport, _loggers, _options.ConnectTimeout));
+        var options = new SmtpClientOptions
+        {
+            LocalHostname = ehlo,
+            TlsMode = mode,
+            Tls = tls,
+            Auth = auth,
+            Timeouts = _options.Timeouts,
+            MaxRecipientsPerTransaction = _options.MaxRecipientsPerTransaction,
+            Strict8BitMime = _options.Strict8BitMime,
+        };
+        var (session, remote, failure) = await ConnectAsync(connector, host, addresses, port, options, cancel).ConfigureAwait(false);
+
+        // Opportunistic TLS that fails is retried in plaintext on the same address (RFC 7435 section 3;
+        // mail-behaviour.md), never for DANE, REQUIRETLS or a smarthost that requires TLS.
+        if (session is null && failure is { Kind: SmtpFailureKind.Tls } && mode == SmtpTlsMode.Opportunistic && remote is { } tried)
+        {
+            PlaintextRetry(_log, batch.MessageId, host, failure.Reply.ToString());
+            (session, remote, failure) = await ConnectAsync(connector, host, [tried.Address], port, options with { TlsMode = SmtpTlsMode.None }, cancel).ConfigureAwait(false);
+        }
+
+        return (session, remote, failure, false);
+    }
+
+    private async Task<(SmtpClientSession? Session, IPEndPoint? Remote, SmtpFailure? Failure)> ConnectAsync(
+        IConnector connector, string host, IReadOnlyList<IPAddress> addresses, int port, SmtpClientOptions options, CancellationToken cancel)
+    {
+        var connected = await connector.ConnectAsync(host, addresses, port, cancel).ConfigureAwait(false);
+        if (connected.Socket is not { } socket)
+        {
+            return (null, null, Local(451, "4.4.1", $"{host}: {connected.Describe()}", SmtpFailureKind.ConnectionLost));
+        }
+
+        var id = $"d{Interlocked.Increment(ref _sessions)}";
+        var session = new SmtpClientSession(new NetworkStream(socket, ownsSocket: true), options, _loggers.CreateLogger(LogComponents.Delivery), id, _trust);
+        var failure = await session.OpenAsync(cancel).ConfigureAwait(false);
+        if (failure is not null)
+        {
+            await SessionPool.CloseAsync(session).ConfigureAwait(false);
+            return (null, connected.Remote, failure);
+        }
+
+        Connected(_log, id, host, connected.Remote?.ToString() ?? string.Empty, session.Info.TlsVersionName);
+        return (session, connected.Remote, null);
+    }
+
+    private async Task<(DnsStatus Status, IReadOnlyList<TlsaRecord> Records)> TlsaAsync(HostAddresses host, CancellationToken cancel)
+    {
+        // RFC 7672 section 2.2.2: TLSA at the CNAME-expanded name first, then at the original name.
+        foreach (var name in host.CanonicalName == host.Host ? [host.Host] : new[] { host.CanonicalName, host.Host })
+        {
+            var answer = await _dns.LookupTlsaAsync($"_25._tcp.{name}", cancel).ConfigureAwait(false);
+            if (answer.Status == DnsStatus.Ok && answer.Authentic)
+            {
+                return (DnsStatus.Ok, [.. answer.Records.Select(r => new TlsaRecord(r.Usage, r.Selector, r.MatchingType, r.Data))]);
+            }
+
+            if (answer.Status is DnsStatus.TemporaryFailure or DnsStatus.PermanentFailure)
+            {
+                return (answer.Status, []);
+            }
+        }
+
+        return (DnsStatus.NoData, []);
+    }
+
+    private void Remember(string host, IPAddress address)
+    {
+        if (_lastUsed.Count >= MaxRemembered)
+        {
+            _lastUsed.Clear();
+        }
+
+        _lastUsed[host] = address;
+    }
+
+    private static List<int> Open(SmtpRecipientResult?[] results) => [.. Enumerable.Range(0, results.Length).Where(i => results[i] is null)];
+
+    private static BatchResult Finish(DeliveryBatch batch, string transport, SmtpRecipientResult?[] results, SmtpFailure? last, string? host, IPEndPoint? remote, SmtpSessionInfo? session)
+    {
+        var fallback = last ?? Local(451, "4.4.4", "no host could be reached", SmtpFailureKind.ConnectionLost);
+        var all = new SmtpRecipientResult[results.Length];
+        for (var i = 0; i < all.Length; i++)
+        {
+            all[i] = results[i] ?? new SmtpRecipientResult(batch.Message.Recipients[i], fallback.Outcome, fallback.Stage, fallback.Reply, fallback.Kind);
+        }
+
+        return new BatchResult(all, transport, host, remote, session);
+    }
+
+    private static BatchResult AllFailed(DeliveryBatch batch, string transport, SmtpFailure failure) =>
+        new(SmtpTransactionResult.Failed(batch.Message, failure).Recipients, transport, null, null, null);
+
+    private static SmtpFailure DnsFailure(DestinationStatus status, string? enhanced, string text) =>
+        status == DestinationStatus.PermanentFailure
+            ? Local(550, enhanced ?? DestinationCodes.NoRoute, text, SmtpFailureKind.Policy)
+            : Local(451, enhanced ?? DestinationCodes.DnsFailure, text, SmtpFailureKind.ConnectionLost);
+
+    private static SmtpFailure Local(int code, string enhanced, string text, SmtpFailureKind kind)
+    {
+        var status = EnhancedStatusCode.TryParse(enhanced, out var parsed) ? parsed : new EnhancedStatusCode((byte)(code / 100), 0, 0);
+        return new SmtpFailure(SmtpStage.Connect, code >= 500 ? SmtpOutcome.PermanentFailure : SmtpOutcome.TemporaryFailure, SmtpReply.Local(code, status, text), kind);
+    }
+
+    private static string SenderDomain(string sender) => sender.LastIndexOf('@') is var at and >= 0 ? sender[(at + 1)..].ToLowerInvariant() : string.Empty;
+
+    public async ValueTask DisposeAsync()
+    {
+        await _pool.DisposeAsync().ConfigureAwait(false);
+        _trust.Dispose();
+    }
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "routed {id} {domain} {transport} {by}")]
+    private static partial void Routed(ILogger log, string id, string domain, string transport, string by);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "connected {cid} {host} {remote} {tls}")]
+    private static partial void Connected(ILogger log, string cid, string host, string remote, string tls);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "connection reused {id} {host} {remote}")]
+    private static partial void Reused(ILogger log, string id, string host, string remote);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "TLS failed, retrying in plaintext {id} {host} {error}")]
+    private static partial void PlaintextRetry(ILogger log, string id, string host, string error);
+}

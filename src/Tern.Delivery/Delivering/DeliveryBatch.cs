@@ -1,0 +1,68 @@
+using System.Net;
+using Tern.Smtp.Client;
+
+namespace Tern.Delivery;
+
+/// <summary>
+/// One message and those of its recipients that share a recipient domain: what one delivery
+/// attempt sends over one route. Built by the caller (the scheduler) from the queue.
+/// </summary>
+public sealed record DeliveryBatch
+{
+    /// <summary>The queue's id of the message, for log lines.</summary>
+    public required string MessageId { get; init; }
+
+    /// <summary>The recipients' domain (A-label form, or an address literal).</summary>
+    public required string RecipientDomain { get; init; }
+
+    /// <summary>The envelope (these recipients only) and the content.</summary>
+    public required SmtpMessage Message { get; init; }
+
+    /// <summary>The authenticated account that submitted the message (account routes); null for relayed mail.</summary>
+    public string? Account { get; init; }
+
+    /// <summary>Attempts already made (routes with a minimum, address family alternation).</summary>
+    public int Attempts { get; init; }
+
+    /// <summary>The transport the operator set on the message; null or empty: routes decide.</summary>
+    public string? TransportOverride { get; init; }
+}
+
+/// <summary>What one attempt of a batch came to.</summary>
+/// <param name="Recipients">One result per recipient of the batch, in its order, each with the full reply that decided it.</param>
+/// <param name="Transport">The transport's name.</param>
+/// <param name="Host">The last host talked to (MX or smarthost), null when none was reached.</param>
+/// <param name="Remote">The last address connected to.</param>
+/// <param name="Session">Facts about the last session (TLS, extensions), null when none was opened.</param>
+public sealed record BatchResult(IReadOnlyList<SmtpRecipientResult> Recipients, string Transport, string? Host, IPEndPoint? Remote, SmtpSessionInfo? Session);
+
+/// <summary>Settings of the <see cref="Deliverer"/> that are not a transport's: built by the host from <c>[delivery]</c>.</summary>
+public sealed record DelivererOptions
+{
+    /// <summary>The EHLO name of transports that set none (RFC 5321 section 4.1.1.1: this host's FQDN).</summary>
+    public required string EhloName { get; init; }
+
+    /// <summary>PEM bundle of trusted roots for PKIX; null: the system's store.</summary>
+    public string? CaBundlePath { get; init; }
+
+    /// <summary>For all addresses of one host together (mail-behaviour.md: 30 s).</summary>
+    public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    public int MaxRecipientsPerTransaction { get; init; } = 100;
+
+    public bool Strict8BitMime { get; init; }
+
+    public SmtpClientTimeouts Timeouts { get; init; } = new();
+
+    /// <summary>
+    /// An open connection waits this long for the next batch to the same host (then QUIT), as
+    /// Postfix's smtp_connection_cache_time_limit (2 s).
+    /// </summary>
+    public TimeSpan IdleReuse { get; init; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>Idle connections kept per host and transport.</summary>
+    public int MaxIdlePerHost { get; init; } = 4;
+
+    /// <summary>Port of direct delivery (25; tests point it at a loopback server).</summary>
+    public int DirectPort { get; init; } = 25;
+}

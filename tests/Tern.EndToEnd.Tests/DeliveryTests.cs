@@ -1,0 +1,240 @@
+using System.Net;
+using System.Text.RegularExpressions;
+using MailKit.Net.Smtp;
+using MailKit.Security;
+using Microsoft.Extensions.Logging.Abstractions;
+using MimeKit;
+using Tern.Delivery.Tests;
+using Tern.Dns;
+using Tern.Tests.Support;
+
+namespace Tern.EndToEnd.Tests;
+
+/// <summary>
+/// Delivery by the published binary through every kind of transport, to a second published Tern
+/// that receives (relay with STARTTLS, submission with STARTTLS and AUTH, submissions with implicit
+/// TLS and AUTH), with knot on loopback answering for example.test and a SOCKS5 proxy on loopback.
+/// </summary>
+public sealed partial class DeliveryTests
+{
+    [Fact]
+    public async Task A_message_for_example_test_is_delivered_through_every_transport()
+    {
+        using var dnsDir = new TempDir();
+        using var knot = await StartKnotAsync(dnsDir.Path);
+        await using var proxy = new Socks5TestProxy("proxyuser", "proxy pass");
+
+        // The receiving server: relay for example.test, and AUTH for the smarthost transports.
+        using var rx = new TempDir();
+        var rxConfig = rx.File("tern.toml", $"""
+            hostname = "mx.example.test"
+            data_dir = "data"
+            [relay]
+            domains = ["example.test"]
+            [delivery]
+            enabled = false
+            [shutdown]
+            grace = "2s"
+            [http]
+            listen = "127.0.0.1:{Ports.Free()}"
+            [listeners.mx]
+            kind = "relay"
+            address = "127.0.0.1:0"
+            [listeners.submission]
+            kind = "submission"
+            address = "127.0.0.1:0"
+            [listeners.submissions]
+            kind = "submissions"
+            address = "127.0.0.1:0"
+            """);
+        var (code, stdout, stderr) = await TernProcess.RunAsync(rx.Path, "account", "add", "relay", "--config", rxConfig);
+        Assert.True(code == 0, stderr);
+        var password = PasswordLine().Match(stdout).Groups[1].Value;
+        (code, _, stderr) = await TernProcess.RunAsync(rx.Path, "account", "addresses", "relay", "*", "--config", rxConfig);
+        Assert.True(code == 0, stderr);
+        await using var receiver = TernProcess.Start(rx.Path, "serve", "-c", rxConfig);
+        var mx = await receiver.ListenerAsync("mx");
+        var submission = await receiver.ListenerAsync("submission");
+        var submissions = await receiver.ListenerAsync("submissions");
+
+        // The sending server: direct delivery finds mx.example.test (127.0.0.1) through knot; routes by sender domain pick the rest.
+        using var tx = new TempDir();
+        var txConfig = tx.File("tern.toml", $"""
+            hostname = "out.sender.test"
+            data_dir = "data"
+            [dns]
+            servers = ["{knot.EndPoint}"]
+            timeout = "1s"
+            [delivery]
+            direct_port = {mx.Port}
+            poll_interval = "100ms"
+            [shutdown]
+            grace = "2s"
+            [http]
+            listen = "127.0.0.1:{Ports.Free()}"
+            [listeners.relay]
+            kind = "relay"
+            address = "127.0.0.1:0"
+
+            [transports.smarthost]
+            kind = "smtp"
+            host = "127.0.0.1"
+            port = {mx.Port}
+            verify_tls = false
+            [transports.sub]
+            kind = "submission"
+            host = "127.0.0.1"
+            port = {submission.Port}
+            verify_tls = false
+            username = "relay"
+            password = "{password}"
+            [transports.subs]
+            kind = "submissions"
+            host = "127.0.0.1"
+            port = {submissions.Port}
+            verify_tls = false
+            username = "relay"
+            password = "{password}"
+            [transports.proxied]
+            kind = "socks"
+            proxy = "127.0.0.1:{proxy.Port}"
+            username = "proxyuser"
+            password = "proxy pass"
+            ehlo_name = "proxy.sender.test"
+            public_ips = ["127.0.0.1"]
+            [transports.refuse]
+            kind = "fail"
+            code = 550
+            enhanced_code = "5.7.1"
+            text = "refused by policy"
+
+            [[routes]]
+            sender_domains = ["smtp.test"]
+            transport = "smarthost"
+            [[routes]]
+            sender_domains = ["submission.test"]
+            transport = "sub"
+            [[routes]]
+            sender_domains = ["submissions.test"]
+            transport = "subs"
+            [[routes]]
+            sender_domains = ["socks.test"]
+            transport = "proxied"
+            [[routes]]
+            sender_domains = ["fail.test"]
+            transport = "refuse"
+            """);
+        await using var sender = TernProcess.Start(tx.Path, "serve", "-c", txConfig);
+        var relay = await sender.ListenerAsync("relay");
+
+        string[] kinds = ["direct", "smtp", "submission", "submissions", "socks", "fail"];
+        using (var client = new SmtpClient())
+        {
+            await client.ConnectAsync("127.0.0.1", relay.Port, SecureSocketOptions.None);
+            foreach (var kind in kinds)
+            {
+                var message = new MimeMessage();
+                message.From.Add(MailboxAddress.Parse($"alice@{kind}.test"));
+                message.To.Add(MailboxAddress.Parse("user@example.test"));
+                message.Subject = "through " + kind;
+                message.Body = new TextPart("plain") { Text = $"sent through the {kind} transport" };
+                await client.SendAsync(message);
+            }
+
+            await client.DisconnectAsync(true);
+        }
+
+        // Each attempt's outcome is logged per recipient; wait for all six.
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (DeliveryLine().Count(sender.Stderr) < kinds.Length && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(100);
+        }
+
+        var lines = DeliveryLine().Matches(sender.Stderr).Select(m => m.Value).ToList();
+        Assert.True(lines.Count >= kinds.Length, "deliveries logged:\n" + string.Join('\n', lines) + "\n" + sender.Stderr);
+        foreach (var (kind, transport) in new[] { ("direct", "direct"), ("smtp", "smarthost"), ("submission", "sub"), ("submissions", "subs"), ("socks", "proxied") })
+        {
+            Assert.True(
+                lines.Any(l => l.Contains($"transport={transport} ", StringComparison.Ordinal) && l.Contains("result=delivered", StringComparison.Ordinal)),
+                $"{kind} through {transport} not delivered:\n" + string.Join('\n', lines));
+        }
+
+        Assert.Contains(lines, l => l.Contains("transport=refuse", StringComparison.Ordinal) && l.Contains("result=failed", StringComparison.Ordinal) && l.Contains("550 5.7.1 refused by policy", StringComparison.Ordinal));
+
+        // The receiver has the five delivered messages, one per sender domain.
+        var list = await QueueAsync(rx, rxConfig, "list");
+        foreach (var kind in kinds[..5])
+        {
+            Assert.Matches($@"(?m)\salice@{kind}\.test\s+1\s+user@example\.test pending$", list);
+        }
+
+        Assert.DoesNotContain("alice@fail.test", list, StringComparison.Ordinal);
+        Assert.EndsWith("5 of 5 messages\n", list, StringComparison.Ordinal);
+
+        // The SOCKS transport went through the proxy, to the MX's address and port.
+        Assert.Contains(proxy.Requests, r => r.EndsWith($" 127.0.0.1:{mx.Port}", StringComparison.Ordinal));
+
+        // The sender's history: five delivered, the refused one failed with the transport's reply, and a failure notice for it queued.
+        var history = await QueueAsync(tx, txConfig, "history");
+        Assert.Equal(5, Regex.Count(history, @"user@example\.test delivered"));
+        Assert.Matches(@"(?m)alice@fail\.test\s+.*user@example\.test failed", history);
+        var queued = await QueueAsync(tx, txConfig, "list");
+        Assert.Matches(@"(?m)\s<>\s+1\s+alice@fail\.test ", queued);
+    }
+
+    private static async Task<string> QueueAsync(TempDir dir, string config, params string[] args)
+    {
+        var (code, stdout, stderr) = await TernProcess.RunAsync(dir.Path, ["queue", .. args, "--config", config]);
+        Assert.True(code == 0, $"tern queue {string.Join(' ', args)}: exit {code}\n{stdout}{stderr}");
+        return stdout;
+    }
+
+    /// <summary>knot on a free loopback port, authoritative for example.test, whose MX is 127.0.0.1.</summary>
+    private static async Task<LoopbackDaemon> StartKnotAsync(string dir)
+    {
+        await File.WriteAllTextAsync(Path.Combine(dir, "example.test.zone"), """
+            $ORIGIN example.test.
+            $TTL 60
+            @   SOA ns hostmaster 1 3600 600 86400 60
+            @   NS ns
+            ns  A 127.0.0.1
+            @   MX 10 mx
+            mx  A 127.0.0.1
+            """);
+        Directory.CreateDirectory(Path.Combine(dir, "db"));
+        return await LoopbackDaemon.StartAsync("knotd", port =>
+        {
+            var conf = Path.Combine(dir, "knot.conf");
+            File.WriteAllText(conf, $"""
+                server:
+                    listen: 127.0.0.1@{port}
+                    rundir: {dir}
+                log:
+                  - target: stderr
+                    any: warning
+                database:
+                    storage: {dir}/db
+                template:
+                  - id: default
+                    storage: {dir}
+                    file: "%s.zone"
+                    zonefile-sync: -1
+                    journal-content: none
+                zone:
+                  - domain: example.test
+                """);
+            return ["-c", conf];
+        }, async port =>
+        {
+            var dns = new DnsResolver(new DnsOptions { Servers = [new IPEndPoint(IPAddress.Loopback, port)], Timeout = TimeSpan.FromMilliseconds(300), Attempts = 1, CacheMaxEntries = 0 }, NullLoggerFactory.Instance);
+            return (await dns.LookupMxAsync("example.test")).Status == DnsStatus.Ok;
+        });
+    }
+
+    [GeneratedRegex(@"(?m)^password: (\S+)$")]
+    private static partial Regex PasswordLine();
+
+    [GeneratedRegex("m=delivery c=delivery .*")]
+    private static partial Regex DeliveryLine();
+}

@@ -1,0 +1,153 @@
+using System.Net;
+using Tern.Config;
+using Tern.Delivery;
+
+namespace Tern.Tests.Config;
+
+/// <summary><c>[dns]</c>, <c>[delivery]</c>, <c>[transports.NAME]</c> and <c>[[routes]]</c>: bound into the libraries' options, every problem named by file, line and key.</summary>
+public sealed class DeliveryConfigTests
+{
+    private const string File = "tern.toml";
+
+    private static TernConfig Parse(string toml) => ConfigLoader.Parse(toml, File, "/etc/tern");
+
+    private static IReadOnlyList<ConfigError> Errors(string toml) => Assert.Throws<ConfigException>(() => Parse(toml)).Errors;
+
+    [Fact]
+    public void Defaults_deliver_directly_with_the_system_resolvers()
+    {
+        var c = ConfigLoader.Default();
+        Assert.True(c.Delivery.Enabled);
+        Assert.Null(c.Dns.Servers);
+        Assert.False(c.Dns.TrustAdBit);
+        Assert.Equal(25, c.Delivery.DirectPort);
+        Assert.Empty(c.Delivery.Routing.Transports);
+        Assert.Equal(DirectTransport.DefaultName, c.Delivery.Routing.DefaultTransport);
+        Assert.Equal(DirectTransport.DefaultName, RouteTable.Create(c.Delivery.Routing).DefaultTransport.Name);
+
+        var example = ConfigLoader.Parse(ConfigLoader.Example(), "example.toml", Directory.GetCurrentDirectory());
+        Assert.Equal(c.Dns, example.Dns);
+        var routing = new RoutingOptions();
+        Assert.Equal(c.Delivery with { Routing = routing }, example.Delivery with { Routing = routing });
+        Assert.Empty(example.Delivery.Routing.Transports);
+        Assert.Empty(example.Delivery.Routing.GlobalRoutes);
+    }
+
+    [Fact]
+    public void Transports_and_routes_are_bound_in_their_scopes()
+    {
+        var c = Parse("""
+            [dns]
+            servers = ["127.0.0.1", "[::1]:5353"]
+            trust_ad = true
+            timeout = "2s"
+            [delivery]
+            ehlo_name = "out.example.org"
+            ca_bundle = "certs/roots.pem"
+            concurrency = 4
+            default_transport = "smarthost"
+            [transports.smarthost]
+            kind = "submission"
+            host = "smtp.example.net"
+            username = "me"
+            password = "secret"
+            mechanisms = ["SCRAM-SHA-256"]
+            [transports.v4]
+            kind = "direct"
+            ipv6 = false
+            source_ipv4 = "192.0.2.7"
+            [transports.proxy]
+            kind = "socks"
+            proxy = "127.0.0.1:1080"
+            ehlo_name = "proxy.example.org"
+            public_ips = ["198.51.100.1"]
+            [transports.no]
+            kind = "fail"
+            code = 451
+            enhanced_code = "4.7.1"
+            text = "later"
+            [[routes]]
+            account = "alice"
+            transport = "no"
+            [[routes]]
+            domain = "example.org"
+            recipient_domains = [".example.com"]
+            transport = "v4"
+            [[routes]]
+            min_attempts = 3
+            transport = "proxy"
+            """);
+        Assert.Equal([new IPEndPoint(IPAddress.Loopback, 53), new IPEndPoint(IPAddress.IPv6Loopback, 5353)], c.Dns.Servers);
+        Assert.True(c.Dns.TrustAdBit);
+        Assert.Equal("out.example.org", c.Delivery.EhloName);
+        Assert.Equal("/etc/tern/certs/roots.pem", c.Delivery.CaBundle);
+        var r = c.Delivery.Routing;
+        Assert.Equal("smarthost", r.DefaultTransport);
+        var sub = Assert.IsType<SubmissionTransport>(r.Transports.Single(t => t.Name == "smarthost"));
+        Assert.Equal(("smtp.example.net", 587, "me", "secret"), (sub.Host, sub.Port, sub.Auth!.Username, sub.Auth.Password));
+        Assert.Equal(["SCRAM-SHA-256"], sub.Auth.Mechanisms);
+        var v4 = Assert.IsType<DirectTransport>(r.Transports.Single(t => t.Name == "v4"));
+        Assert.True(v4.DisableIPv6);
+        Assert.Equal(IPAddress.Parse("192.0.2.7"), v4.SourceIPv4);
+        var proxy = Assert.IsType<SocksTransport>(r.Transports.Single(t => t.Name == "proxy"));
+        Assert.Equal(("127.0.0.1", 1080), (proxy.ProxyHost, proxy.ProxyPort));
+        var no = Assert.IsType<FailTransport>(r.Transports.Single(t => t.Name == "no"));
+        Assert.Equal((451, "4.7.1", "later"), (no.Code, no.EnhancedCode, no.Text));
+
+        // Account routes first, then the sender domain's, then the global ones.
+        var table = RouteTable.Create(r);
+        Assert.Equal("no", table.Resolve(new RouteRequest("alice", "example.org", "example.com", 0)).TransportName);
+        Assert.Equal("v4", table.Resolve(new RouteRequest(null, "example.org", "mx.example.com", 0)).TransportName);
+        Assert.Equal("smarthost", table.Resolve(new RouteRequest(null, "example.org", "example.net", 0)).TransportName);
+        Assert.Equal("proxy", table.Resolve(new RouteRequest(null, "example.org", "example.net", 3)).TransportName);
+    }
+
+    [Fact]
+    public void Every_problem_names_its_line_and_key()
+    {
+        var errors = Errors("""
+            [dns]
+            servers = ["resolver.example"]
+            [transports.relay]
+            kind = "smtp"
+            [transports.odd]
+            kind = "pigeon"
+            [transports.proxy]
+            kind = "socks"
+            proxy = "proxy.example:1080"
+            ehlo_name = "p.example"
+            [transports.no]
+            kind = "fail"
+            code = 250
+            [[routes]]
+            transport = "nowhere"
+            [[routes]]
+            account = "a"
+            domain = "b.example"
+            transport = "relay"
+            """);
+        Assert.Contains(errors, e => e.Line == 2 && e.Key == "dns.servers" && e.Message.Contains("resolver.example", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.Line == 3 && e.Key == "transports.relay.host" && e.Message == "missing");
+        Assert.Contains(errors, e => e.Line == 6 && e.Key == "transports.odd.kind" && e.Message.Contains("pigeon", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.Line == 9 && e.Key == "transports.proxy.proxy" && e.Message.Contains("IP address", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.Line == 13 && e.Key == "transports.no.code");
+        Assert.Contains(errors, e => e.Line == 15 && e.Key == "routes[0].transport" && e.Message.Contains("nowhere", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.Line == 18 && e.Key == "routes[1].domain");
+        Assert.All(errors, e => Assert.Equal(File, e.File));
+    }
+
+    [Fact]
+    public void Unknown_keys_in_transports_and_routes_are_reported()
+    {
+        var errors = Errors("""
+            [transports.t]
+            kind = "direct"
+            colour = "red"
+            [[routes]]
+            transport = "t"
+            priority = 1
+            """);
+        Assert.Contains(errors, e => e.Line == 3 && e.Key == "transports.t.colour" && e.Message == "unknown key");
+        Assert.Contains(errors, e => e.Line == 6 && e.Key == "routes[0].priority" && e.Message == "unknown key");
+    }
+}

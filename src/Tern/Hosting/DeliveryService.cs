@@ -34,6 +34,7 @@ internal sealed partial class DeliveryService : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly SemaphoreSlim _slots;
     private readonly Task _loop;
+    private int _disposed;
 
     public DeliveryService(Spool.Spool spool, Deliverer deliverer, int concurrency, TimeSpan poll, ILoggerFactory loggers, TimeProvider? clock = null)
     {
@@ -170,6 +171,11 @@ internal sealed partial class DeliveryService : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
         await _stop.CancelAsync().ConfigureAwait(false);
         await _loop.ConfigureAwait(false);
 

@@ -23,11 +23,13 @@ public sealed partial class Spool
         }
 
         var due = new List<QueueEntry>();
+        var nowMs = now.ToUnixTimeMilliseconds();
         _index.ForEach((id, value) =>
         {
-            if (QueueEntryFormat.State(value) == MessageState.Queued && QueueEntryFormat.Read(id, value) is { Held: false } e && e.NextAttempt <= now)
+            // Only due entries are decoded: the scan runs every poll over the whole queue.
+            if (QueueEntryFormat.IsDue(value, nowMs))
             {
-                due.Add(e);
+                due.Add(QueueEntryFormat.Read(id, value));
             }
         });
         return [.. due.OrderBy(e => e.NextAttempt).ThenBy(e => e.Id.High).ThenBy(e => e.Id.Low).Take(limit)];

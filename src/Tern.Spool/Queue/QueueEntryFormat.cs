@@ -30,7 +30,16 @@ internal static class QueueEntryFormat
 
     public const int ReceivedOffset = 20;
 
+    public const int HeldOffset = 2;
+
+    public const int NextAttemptOffset = 40;
+
     public const int FinishedOffset = 48;
+
+    /// <summary>Queued, not held, and its next attempt at or before <paramref name="nowMs"/> (Unix ms): read at fixed offsets, nothing decoded.</summary>
+    public static bool IsDue(ReadOnlySpan<byte> value, long nowMs) =>
+        value.Length > NextAttemptOffset + 8 && value[StateOffset] == (byte)MessageState.Queued && value[HeldOffset] == 0
+        && System.Buffers.Binary.BinaryPrimitives.ReadInt64LittleEndian(value[NextAttemptOffset..]) <= nowMs;
 
     /// <summary>
     /// Builds the entry of a newly accepted message from its message record, without decoding

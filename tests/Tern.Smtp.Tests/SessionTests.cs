@@ -28,7 +28,7 @@ public sealed class SessionTests : IAsyncLifetime
         await c.ReadReplyAsync();
         var ehlo = await c.CommandAsync("EHLO client.example");
         Assert.Equal(
-            "250-mx.tern.test\n250-PIPELINING\n250-8BITMIME\n250-SMTPUTF8\n250-SIZE 52428800\n250-ENHANCEDSTATUSCODES\n250-CHUNKING\n250-DSN\n250-STARTTLS\n250 LIMITS RCPTMAX=1000",
+            "250-mx.tern.test\n250-PIPELINING\n250-8BITMIME\n250-SMTPUTF8\n250-SIZE 52428800\n250-ENHANCEDSTATUSCODES\n250-CHUNKING\n250-BINARYMIME\n250-DSN\n250-STARTTLS\n250 LIMITS RCPTMAX=1000",
             ehlo);
     }
 

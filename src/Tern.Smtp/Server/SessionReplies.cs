@@ -55,6 +55,7 @@ internal sealed class SessionReplies
             "SIZE " + listener.Limits.MaxMessageSize.ToString(CultureInfo.InvariantCulture), // RFC 1870
             "ENHANCEDSTATUSCODES", // RFC 2034
             "CHUNKING", // RFC 3030
+            "BINARYMIME", // RFC 3030 section 3: BODY=BINARYMIME (with BDAT) is accepted, so it is announced
             "DSN", // RFC 3461
         };
         if (canStartTls)

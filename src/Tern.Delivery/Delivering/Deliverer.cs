@@ -82,7 +82,7 @@ public sealed partial class Deliverer : IAsyncDisposable
         var destinations = await _destinations.ResolveAsync(batch.RecipientDomain, cancel).ConfigureAwait(false);
         if (destinations.Status != DestinationStatus.Ok)
         {
-            return AllFailed(batch, transport.Name, DnsFailure(destinations.Status, destinations.EnhancedCode, $"{batch.RecipientDomain}: {destinations.Error}"));
+            return AllFailed(batch, transport.Name, DnsFailure(destinations.Status, destinations.EnhancedCode, destinations.Error ?? batch.RecipientDomain));
         }
 
         var results = new SmtpRecipientResult?[batch.Message.Recipients.Count];
@@ -101,7 +101,9 @@ public sealed partial class Deliverer : IAsyncDisposable
             var addresses = await _destinations.ResolveHostAsync(host, cancel).ConfigureAwait(false);
             if (addresses.Status != DestinationStatus.Ok || addresses.Addresses.Count == 0)
             {
-                last = DnsFailure(addresses.Status == DestinationStatus.Ok ? DestinationStatus.TemporaryFailure : addresses.Status, addresses.EnhancedCode, $"{host.Name}: {addresses.Error ?? "no addresses"}");
+                // A later host without addresses must not turn an earlier host's temporary failure into a bounce.
+                var unresolved = DnsFailure(addresses.Status == DestinationStatus.Ok ? DestinationStatus.TemporaryFailure : addresses.Status, addresses.EnhancedCode, $"{host.Name}: {addresses.Error ?? "no addresses"}");
+                last = last is { Outcome: SmtpOutcome.TemporaryFailure } ? last : unresolved;
                 continue;
             }
 
@@ -199,28 +201,20 @@ public sealed partial class Deliverer : IAsyncDisposable
         var (session, remote, failure, pooled) = await SessionAsync(batch, transport, host, addresses, port, mode, tls, ehlo, auth, key, reuse: true, cancel).ConfigureAwait(false);
         if (session is null)
         {
-            // No session: connection refused, timed out, greeting or EHLO refused, TLS failed. Temporary
-            // ones move on to the next host (RFC 5321 section 5.1). So does a 5xx greeting, which says
-            // more about that host than about the mail (Postfix's smtp_skip_5xx_greeting): it only
-            // defers, with the server's lines kept. Other permanent refusals end the batch.
-            if (failure is { Stage: SmtpStage.Greeting, Outcome: SmtpOutcome.PermanentFailure })
-            {
-                failure = failure with { Outcome = SmtpOutcome.TemporaryFailure };
-            }
-
-            return new Attempt(failure, remote, null, failure is null || failure.Outcome == SmtpOutcome.TemporaryFailure);
+            return Unopened(failure, remote);
         }
 
         var message = batch.Message with { Recipients = [.. open.Select(i => batch.Message.Recipients[i])] };
         var sent = await session.SendAsync(message, cancel).ConfigureAwait(false);
-        if (pooled && sent.Failure is { Kind: SmtpFailureKind.ConnectionLost, Stage: SmtpStage.Mail })
+        if (pooled && sent.Failure is { Stage: SmtpStage.Mail or SmtpStage.Rset } stale && (stale.Kind == SmtpFailureKind.ConnectionLost || stale.Reply.Code == 421))
         {
-            // The server closed the idle connection meanwhile (its own idle timeout): a new one, once.
+            // The server closed the idle connection meanwhile (its own idle timeout, silently or with
+            // a 421, noticed at MAIL or at the RSET before it): a new one, once.
             await SessionPool.CloseAsync(session).ConfigureAwait(false);
             (session, remote, failure, _) = await SessionAsync(batch, transport, host, addresses, port, mode, tls, ehlo, auth, key, reuse: false, cancel).ConfigureAwait(false);
             if (session is null)
             {
-                return new Attempt(failure, remote, null, failure is null || failure.Outcome == SmtpOutcome.TemporaryFailure);
+                return Unopened(failure, remote);
             }
 
             sent = await session.SendAsync(message, cancel).ConfigureAwait(false);
@@ -253,6 +247,22 @@ public sealed partial class Deliverer : IAsyncDisposable
         var whole = sent.Failure;
         var next = undecided > 0;
         return new Attempt(openFailure ?? whole, remote, info, next);
+    }
+
+    /// <summary>
+    /// No session: connection refused, timed out, greeting or EHLO refused, TLS failed. Temporary
+    /// ones move on to the next host (RFC 5321 section 5.1). So does a 5xx greeting, which says more
+    /// about that host than about the mail (Postfix's smtp_skip_5xx_greeting): it only defers, with
+    /// the server's lines kept. Other permanent refusals end the batch.
+    /// </summary>
+    private static Attempt Unopened(SmtpFailure? failure, IPEndPoint? remote)
+    {
+        if (failure is { Stage: SmtpStage.Greeting, Outcome: SmtpOutcome.PermanentFailure })
+        {
+            failure = failure with { Outcome = SmtpOutcome.TemporaryFailure };
+        }
+
+        return new Attempt(failure, remote, null, failure is null || failure.Outcome == SmtpOutcome.TemporaryFailure);
     }
 
     private async Task<(SmtpClientSession? Session, IPEndPoint? Remote, SmtpFailure? Failure, bool Pooled)> SessionAsync(

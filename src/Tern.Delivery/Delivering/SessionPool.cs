@@ -94,11 +94,10 @@ internal sealed class SessionPool : IAsyncDisposable
     {
         try
         {
-            if (session.CanSend)
-            {
-                using var quit = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-                await session.QuitAsync(quit.Token).ConfigureAwait(false);
-            }
+            // Also after a refused greeting or EHLO: a server that greets with 554 waits for QUIT
+            // (RFC 5321 section 3.1); QuitAsync only closes a session that is broken.
+            using var quit = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+            await session.QuitAsync(quit.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {

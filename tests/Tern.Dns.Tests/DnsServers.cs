@@ -27,7 +27,7 @@ public sealed class DnsServers : IAsyncLifetime
     {
         foreach (var (zone, text) in TestZones.All)
             await File.WriteAllTextAsync(Path.Combine(_dir, zone + ".zone"), text);
-        Directory.CreateDirectory(Path.Combine(_dir, "knot-db"));
+        Directory.CreateDirectory(Path.Combine(_dir, "db"));
 
         _knot = await LoopbackDaemon.StartAsync("knotd", port => ["-c", WriteKnotConfig(port)], async port =>
         {
@@ -69,36 +69,7 @@ public sealed class DnsServers : IAsyncLifetime
             Attempts = options?.Attempts ?? 1,
         }, new ListLoggerFactory());
 
-    private string WriteKnotConfig(int port)
-    {
-        var zones = new StringBuilder();
-        foreach (var zone in TestZones.All.Keys)
-        {
-            zones.Append("  - domain: ").Append(zone).Append('\n');
-            if (zone == TestZones.Signed)
-                zones.Append("    dnssec-signing: on\n");
-        }
-        var path = Path.Combine(_dir, "knot.conf");
-        File.WriteAllText(path, $"""
-            server:
-                listen: 127.0.0.1@{port}
-                rundir: {_dir}
-            log:
-              - target: stderr
-                any: info
-            database:
-                storage: {_dir}/knot-db
-            template:
-              - id: default
-                storage: {_dir}
-                file: "%s.zone"
-                zonefile-sync: -1
-                journal-content: none
-            zone:
-            {zones}
-            """);
-        return path;
-    }
+    private string WriteKnotConfig(int port) => KnotServer.WriteConfig(_dir, port, TestZones.All.Keys, new HashSet<string> { TestZones.Signed });
 
     private string WriteUnboundConfig(int port, string dsRecords)
     {

@@ -1,11 +1,8 @@
-using System.Net;
 using System.Text.RegularExpressions;
 using MailKit.Net.Smtp;
 using MailKit.Security;
-using Microsoft.Extensions.Logging.Abstractions;
 using MimeKit;
 using Tern.Delivery.Tests;
-using Tern.Dns;
 using Tern.Tests.Support;
 
 namespace Tern.EndToEnd.Tests;
@@ -191,9 +188,9 @@ public sealed partial class DeliveryTests
     }
 
     /// <summary>knot on a free loopback port, authoritative for example.test, whose MX is 127.0.0.1.</summary>
-    private static async Task<LoopbackDaemon> StartKnotAsync(string dir)
+    private static Task<LoopbackDaemon> StartKnotAsync(string dir) => KnotServer.StartAsync(dir, new Dictionary<string, string>
     {
-        await File.WriteAllTextAsync(Path.Combine(dir, "example.test.zone"), """
+        ["example.test"] = """
             $ORIGIN example.test.
             $TTL 60
             @   SOA ns hostmaster 1 3600 600 86400 60
@@ -201,36 +198,8 @@ public sealed partial class DeliveryTests
             ns  A 127.0.0.1
             @   MX 10 mx
             mx  A 127.0.0.1
-            """);
-        Directory.CreateDirectory(Path.Combine(dir, "db"));
-        return await LoopbackDaemon.StartAsync("knotd", port =>
-        {
-            var conf = Path.Combine(dir, "knot.conf");
-            File.WriteAllText(conf, $"""
-                server:
-                    listen: 127.0.0.1@{port}
-                    rundir: {dir}
-                log:
-                  - target: stderr
-                    any: warning
-                database:
-                    storage: {dir}/db
-                template:
-                  - id: default
-                    storage: {dir}
-                    file: "%s.zone"
-                    zonefile-sync: -1
-                    journal-content: none
-                zone:
-                  - domain: example.test
-                """);
-            return ["-c", conf];
-        }, async port =>
-        {
-            var dns = new DnsResolver(new DnsOptions { Servers = [new IPEndPoint(IPAddress.Loopback, port)], Timeout = TimeSpan.FromMilliseconds(300), Attempts = 1, CacheMaxEntries = 0 }, NullLoggerFactory.Instance);
-            return (await dns.LookupMxAsync("example.test")).Status == DnsStatus.Ok;
-        });
-    }
+            """,
+    }, "example.test");
 
     [GeneratedRegex(@"(?m)^password: (\S+)$")]
     private static partial Regex PasswordLine();

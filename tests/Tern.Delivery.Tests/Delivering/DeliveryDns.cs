@@ -56,35 +56,8 @@ public sealed class DeliveryDns : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        Directory.CreateDirectory(Path.Combine(_dir, "db"));
-        await File.WriteAllTextAsync(Path.Combine(_dir, "example.test.zone"), Zone + "\n");
-        _knot = await LoopbackDaemon.StartAsync("knotd", port =>
-        {
-            var conf = Path.Combine(_dir, "knot.conf");
-            File.WriteAllText(conf, $"""
-                server:
-                    listen: 127.0.0.1@{port}
-                    rundir: {_dir}
-                log:
-                  - target: stderr
-                    any: warning
-                database:
-                    storage: {_dir}/db
-                template:
-                  - id: default
-                    storage: {_dir}
-                    file: "%s.zone"
-                    zonefile-sync: -1
-                    journal-content: none
-                zone:
-                  - domain: example.test
-                """);
-            return ["-c", conf];
-        }, async port =>
-        {
-            var dns = new DnsResolver(new DnsOptions { Servers = [new IPEndPoint(IPAddress.Loopback, port)], Timeout = TimeSpan.FromMilliseconds(300), Attempts = 1, CacheMaxEntries = 0 }, NullLoggerFactory.Instance);
-            return (await dns.LookupMxAsync("two.example.test")).Status == DnsStatus.Ok;
-        });
+        Directory.CreateDirectory(_dir);
+        _knot = await KnotServer.StartAsync(_dir, new Dictionary<string, string> { ["example.test"] = Zone }, "two.example.test");
         SmtpPort = FreeOnAll();
     }
 

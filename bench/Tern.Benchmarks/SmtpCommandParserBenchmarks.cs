@@ -171,22 +171,4 @@ public class SmtpCommandParserBenchmarks
     }
 
     private static ReadOnlySequence<byte> Line(string command) => new(Encoding.ASCII.GetBytes(command + "\r\n"));
-
-    /// <summary>A linked segment, to build a multi-segment sequence as a pipe hands it over.</summary>
-    private sealed class Segment : ReadOnlySequenceSegment<byte>
-    {
-        private Segment(ReadOnlyMemory<byte> memory, long runningIndex)
-        {
-            Memory = memory;
-            RunningIndex = runningIndex;
-        }
-
-        public static ReadOnlySequence<byte> Split(byte[] data, int at)
-        {
-            var first = new Segment(data.AsMemory(0, at), 0);
-            var second = new Segment(data.AsMemory(at), at);
-            first.Next = second;
-            return new ReadOnlySequence<byte>(first, 0, second, second.Memory.Length);
-        }
-    }
 }

@@ -328,13 +328,7 @@ public sealed partial class BinaryTests
         Assert.Contains("tern_smtp_commands_total{verb=\"DATA\",class=\"3xx\"} 1", text, StringComparison.Ordinal);
         Assert.Contains("tern_build_info{version=", text, StringComparison.Ordinal);
 
-        var path = dir.File("metrics.txt", text);
-        var check = Process.Start(new ProcessStartInfo("promtool", ["check", "metrics"]) { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true })!;
-        await check.StandardInput.WriteAsync(text);
-        check.StandardInput.Close();
-        var output = await check.StandardOutput.ReadToEndAsync() + await check.StandardError.ReadToEndAsync();
-        await check.WaitForExitAsync();
-        Assert.True(check.ExitCode == 0, output);
+        await Promtool.AssertValidAsync(text);
 
         tern.Signal(TernProcess.SIGTERM);
         Assert.Equal(0, await tern.WaitForExitAsync(TimeSpan.FromSeconds(5)));

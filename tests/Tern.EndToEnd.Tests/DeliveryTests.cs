@@ -56,6 +56,7 @@ public sealed partial class DeliveryTests
 
         // The sending server: direct delivery finds mx.example.test (127.0.0.1) through knot; routes by sender domain pick the rest.
         using var tx = new TempDir();
+        var txHttp = Ports.Free();
         var txConfig = tx.File("tern.toml", $"""
             hostname = "out.sender.test"
             data_dir = "data"
@@ -68,7 +69,7 @@ public sealed partial class DeliveryTests
             [shutdown]
             grace = "2s"
             [http]
-            listen = "127.0.0.1:{Ports.Free()}"
+            listen = "127.0.0.1:{txHttp}"
             [listeners.relay]
             kind = "relay"
             address = "127.0.0.1:0"
@@ -178,6 +179,19 @@ public sealed partial class DeliveryTests
         Assert.Matches(@"(?m)alice@fail\.test\s+.*user@example\.test failed", history);
         var queued = await QueueAsync(tx, txConfig, "list");
         Assert.Matches(@"(?m)\s<>\s+1\s+alice@fail\.test ", queued);
+
+        // The sender's metrics count each attempt by result and transport kind, and pass promtool.
+        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{txHttp}") };
+        var metrics = await http.GetStringAsync("/metrics");
+        foreach (var kind in new[] { "direct", "smtp", "submission", "submissions", "socks" })
+        {
+            Assert.Contains($"tern_delivery_attempts_total{{result=\"delivered\",transport=\"{kind}\"}} 1", metrics, StringComparison.Ordinal);
+        }
+
+        Assert.Contains("tern_delivery_attempts_total{result=\"failed\",transport=\"fail\"} 1", metrics, StringComparison.Ordinal);
+        Assert.Matches(@"(?m)^tern_delivery_connections_opened_total [5-9]", metrics);
+        Assert.Contains("tern_delivery_duration_seconds_bucket{result=\"delivered\",transport=\"submissions\",tls=\"opportunistic\",le=", metrics, StringComparison.Ordinal);
+        await Promtool.AssertValidAsync(metrics);
     }
 
     private static async Task<string> QueueAsync(TempDir dir, string config, params string[] args)

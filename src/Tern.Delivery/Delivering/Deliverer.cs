@@ -4,6 +4,7 @@ using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 using Tern.Dns;
 using Tern.Observability.Logging;
+using Tern.Observability.Metrics;
 using Tern.Smtp.Client;
 using TlsaRecord = Tern.Smtp.Client.TlsaRecord;
 
@@ -28,11 +29,13 @@ public sealed partial class Deliverer : IAsyncDisposable
     private readonly ConcurrentDictionary<string, IConnector> _connectors = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, IPAddress> _lastUsed = new(StringComparer.OrdinalIgnoreCase);
     private readonly SessionPool _pool;
+    private readonly DeliveryMetrics _metrics;
     private readonly Tern.Smtp.Client.Tls.TrustStore _trust = new();
     private long _sessions;
 
-    public Deliverer(RouteTable routes, IDnsResolver dns, DelivererOptions options, ILoggerFactory loggers, TimeProvider? clock = null)
+    public Deliverer(RouteTable routes, IDnsResolver dns, DelivererOptions options, ILoggerFactory loggers, TimeProvider? clock = null, IMetrics? metrics = null)
     {
+        _metrics = new DeliveryMetrics(metrics ?? NullMetrics.Instance);
         _routes = routes;
         _dns = dns;
         _options = options;
@@ -47,6 +50,37 @@ public sealed partial class Deliverer : IAsyncDisposable
     public async Task<BatchResult> DeliverAsync(DeliveryBatch batch, CancellationToken cancel = default)
     {
         ArgumentNullException.ThrowIfNull(batch);
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        var (result, kind) = await RouteAndDeliverAsync(batch, cancel).ConfigureAwait(false);
+        var transport = kind.ToString().ToLowerInvariant();
+        var worst = "delivered";
+        foreach (var r in result.Recipients)
+        {
+            var outcome = r.Outcome switch
+            {
+                SmtpOutcome.Delivered => "delivered",
+                SmtpOutcome.PermanentFailure => "failed",
+                _ => "deferred",
+            };
+            _metrics.Recipients.Labels(outcome, transport).Inc();
+            worst = outcome == "failed" || (outcome == "deferred" && worst == "delivered") ? outcome : worst;
+        }
+
+        _metrics.Duration.Labels(worst, transport, TlsMode(result.Session)).Observe(System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds);
+        return result;
+    }
+
+    /// <summary>"none", "opportunistic" (unverified), "pkix" or "dane": how the last session's TLS was checked.</summary>
+    private static string TlsMode(SmtpSessionInfo? session) => session switch
+    {
+        null or { Tls: false } => "none",
+        { Verification: { DaneValid: true } } => "dane",
+        { Verification: { PkixValid: true } } => "pkix",
+        _ => "opportunistic",
+    };
+
+    private async Task<(BatchResult Result, TransportKind Kind)> RouteAndDeliverAsync(DeliveryBatch batch, CancellationToken cancel)
+    {
         var message = batch.Message;
         var route = _routes.Resolve(new RouteRequest(
             batch.Account,
@@ -59,17 +93,18 @@ public sealed partial class Deliverer : IAsyncDisposable
         {
             var f = route.Failure ?? new DeliveryFailure(451, "4.3.5", $"transport \"{route.TransportName}\" is not configured");
             Routed(_log, batch.MessageId, batch.RecipientDomain, route.TransportName, f.ToString());
-            return AllFailed(batch, route.TransportName, Local(f.Code, f.EnhancedCode, f.Text, SmtpFailureKind.Policy));
+            return (AllFailed(batch, route.TransportName, Local(f.Code, f.EnhancedCode, f.Text, SmtpFailureKind.Policy)), route.Transport?.Kind ?? TransportKind.Fail);
         }
 
         var transport = route.Transport;
         Routed(_log, batch.MessageId, batch.RecipientDomain, transport.Name, route.Location?.ToString() ?? route.Source.ToString());
-        return transport switch
+        var result = transport switch
         {
             FailTransport fail => AllFailed(batch, transport.Name, Local(fail.Code, fail.EnhancedCode, fail.Text, SmtpFailureKind.Policy)),
             SmarthostTransport smarthost => await SmarthostAsync(batch, smarthost, cancel).ConfigureAwait(false),
             _ => await DirectAsync(batch, transport, cancel).ConfigureAwait(false),
         };
+        return (result, transport.Kind);
     }
 
     /// <summary>
@@ -272,6 +307,7 @@ public sealed partial class Deliverer : IAsyncDisposable
         if (reuse && _pool.TryTake(key, out var pooled, out var pooledRemote))
         {
             Reused(_log, batch.MessageId, host, pooledRemote?.ToString() ?? string.Empty);
+            _metrics.Reused.Inc();
             return (pooled, pooledRemote, null, true);
         }
 
@@ -293,6 +329,7 @@ public sealed partial class Deliverer : IAsyncDisposable
         if (session is null && failure is { Kind: SmtpFailureKind.Tls } && mode == SmtpTlsMode.Opportunistic && remote is { } tried)
         {
             PlaintextRetry(_log, batch.MessageId, host, failure.Reply.ToString());
+            _metrics.PlaintextFallbacks.Inc();
             (session, remote, failure) = await ConnectAsync(connector, host, [tried.Address], port, options with { TlsMode = SmtpTlsMode.None }, cancel).ConfigureAwait(false);
         }
 
@@ -308,6 +345,7 @@ public sealed partial class Deliverer : IAsyncDisposable
             return (null, null, Local(451, "4.4.1", $"{host}: {connected.Describe()}", SmtpFailureKind.ConnectionLost));
         }
 
+        _metrics.Opened.Inc();
         var id = $"d{Interlocked.Increment(ref _sessions)}";
         var session = new SmtpClientSession(new NetworkStream(socket, ownsSocket: true), options, _loggers.CreateLogger(LogComponents.Delivery), id, _trust);
         var failure = await session.OpenAsync(cancel).ConfigureAwait(false);

@@ -136,7 +136,7 @@ public static partial class TernHost
             }
 
             // Delivery starts once everything that accepts mail is up; it stops before the spool closes.
-            await using var delivery = config.Delivery.Enabled ? StartDelivery(config, spool, loggers) : null;
+            await using var delivery = config.Delivery.Enabled ? StartDelivery(config, spool, loggers, metrics) : null;
             try
             {
                 await Task.Delay(Timeout.Infinite, stop.Token);
@@ -164,7 +164,7 @@ public static partial class TernHost
     }
 
     /// <summary>DNS, routes and the deliverer from the configuration (validated when it was loaded), and the loop that feeds them.</summary>
-    private static DeliveryService StartDelivery(TernConfig config, Spool.Spool spool, ILoggerFactory loggers)
+    private static DeliveryService StartDelivery(TernConfig config, Spool.Spool spool, ILoggerFactory loggers, Tern.Observability.Metrics.IMetrics metrics)
     {
         var dns = new Tern.Dns.DnsResolver(
             new Tern.Dns.DnsOptions
@@ -189,7 +189,8 @@ public static partial class TernHost
                 Strict8BitMime = d.Strict8BitMime,
                 DirectPort = d.DirectPort,
             },
-            loggers);
+            loggers,
+            metrics: metrics);
         return new DeliveryService(spool, deliverer, d.Concurrency, d.PollInterval, loggers);
     }
 

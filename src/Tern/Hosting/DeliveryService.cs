@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
 using Tern.Delivery;
 using Tern.Observability.Logging;
+using Tern.Observability.Metrics;
 using Tern.Smtp.Client;
 using Tern.Smtp.Protocol;
 using Tern.Spool;
@@ -34,10 +35,12 @@ internal sealed partial class DeliveryService : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly SemaphoreSlim _slots;
     private readonly Task _loop;
+    private readonly ICounter _panics;
     private int _disposed;
 
-    public DeliveryService(Spool.Spool spool, Deliverer deliverer, int concurrency, TimeSpan poll, ILoggerFactory loggers, TimeProvider? clock = null)
+    public DeliveryService(Spool.Spool spool, Deliverer deliverer, int concurrency, TimeSpan poll, ILoggerFactory loggers, IMetrics metrics, TimeProvider? clock = null)
     {
+        _panics = Panics.For(metrics, LogComponents.Delivery);
         _spool = spool;
         _deliverer = deliverer;
         _poll = poll;
@@ -77,9 +80,16 @@ internal sealed partial class DeliveryService : IAsyncDisposable
             {
                 return;
             }
-            catch (Exception e) when (e is IOException or SpoolException or FASTER.core.FasterException)
+            catch (Exception e)
             {
-                // The spool is failing (disk full): nothing is lost, the loop looks again later.
+                // The loop's boundary: a failing spool (disk full), or a listing that read an entry while the
+                // applier rewrote it (FormatException), passes; anything else is a bug, counted, and the loop
+                // goes on (it must never die silently and leave mail undelivered).
+                if (e is not (IOException or SpoolException or FASTER.core.FasterException or FormatException))
+                {
+                    _panics.Inc();
+                }
+
                 LoopFailed(_log, e);
                 await Task.Delay(_poll, _clock, CancellationToken.None).ConfigureAwait(false);
             }
@@ -139,14 +149,39 @@ internal sealed partial class DeliveryService : IAsyncDisposable
         {
             // Stopping: the attempt is not recorded; the message is due again at the next start.
         }
-        catch (Exception e) when (e is IOException or SpoolException or FASTER.core.FasterException)
+        catch (Exception e)
         {
+            // An attempt's boundary: the message stays due and is tried again at a later poll.
             AttemptNotRecorded(_log, entry.Id.ToString(), e);
+            if (e is not (IOException or SpoolException or FASTER.core.FasterException))
+            {
+                // A bug: the open recipients are deferred on the retry schedule, so that one message
+                // does not fail again at every poll.
+                _panics.Inc();
+                await DeferAfterBugAsync(entry).ConfigureAwait(false);
+            }
         }
         finally
         {
             _inFlight.TryRemove(entry.Id, out _);
             _slots.Release();
+        }
+    }
+
+    private async Task DeferAfterBugAsync(QueueEntry entry)
+    {
+        try
+        {
+            var outcomes = entry.Recipients
+                .Select((r, i) => (r, i))
+                .Where(x => x.r.Status is RecipientStatus.Pending or RecipientStatus.Deferred)
+                .Select(x => new AttemptOutcome(x.i, RecipientStatus.Deferred, "451 4.3.0 internal error in delivery (see the log)"))
+                .ToList();
+            await _spool.RecordAttemptAsync(entry.Id, outcomes, _clock.GetUtcNow() + RetryDelay(entry.Attempts), CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or SpoolException or FASTER.core.FasterException)
+        {
+            AttemptNotRecorded(_log, entry.Id.ToString(), e);
         }
     }
 

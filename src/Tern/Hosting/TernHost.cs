@@ -191,7 +191,7 @@ public static partial class TernHost
             },
             loggers,
             metrics: metrics);
-        return new DeliveryService(spool, deliverer, d.Concurrency, d.PollInterval, loggers);
+        return new DeliveryService(spool, deliverer, d.Concurrency, d.PollInterval, loggers, metrics);
     }
 
     /// <summary>Builds the SMTP server's options; listeners without their own certificate share the self-signed one.</summary>

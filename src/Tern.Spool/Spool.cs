@@ -116,13 +116,14 @@ public sealed partial class Spool : IAsyncDisposable
         var logger = loggers.CreateLogger(LogComponents.Spool);
         LogInstance? instance = null;
         QueueIndex? index = null;
+        Spool? opened = null;
         try
         {
             Directory.CreateDirectory(options.Directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
             var started = Stopwatch.GetTimestamp();
             instance = LogInstance.Open(options, generation: 1);
             index = OpenIndex(options, instance, logger);
-            var spool = new Spool(options, instance, index, logger, metrics, clock ?? TimeProvider.System);
+            var spool = opened = new Spool(options, instance, index, logger, metrics, clock ?? TimeProvider.System);
             spool.StartApplier();
             // Ready means the index is current: the log after the checkpoint has been replayed.
             spool.CaughtUpAsync().AsTask().GetAwaiter().GetResult();
@@ -136,9 +137,31 @@ public sealed partial class Spool : IAsyncDisposable
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or FasterException or FormatException)
         {
+            opened?.StopBackground();
             index?.Dispose();
             instance?.Dispose();
             throw new SpoolException($"spool {options.Directory}: cannot open: {e.Message}", e);
+        }
+    }
+
+    /// <summary>
+    /// An Open that failed after the spool was built: its background loops (commit, checkpoint timer,
+    /// compactor, applier) are stopped before the log and index they use are disposed.
+    /// </summary>
+    private void StopBackground()
+    {
+        _stop.Cancel();
+        _commitRequested.Set();
+        _compactRequested.Release();
+        _stopping = true;
+        Wake();
+        try
+        {
+            Task.WaitAll([_commitLoop, _checkpointTimer, _compactor, _applier], TimeSpan.FromSeconds(10));
+        }
+        catch (AggregateException)
+        {
+            // They failed on the way out; what matters is that they no longer run.
         }
     }
 

@@ -27,6 +27,9 @@ public sealed partial class Spool
     private volatile HoldRuleSet _rules = HoldRuleSet.Empty;
     private Task _applier = Task.CompletedTask;
     private volatile bool _stopping;
+
+    /// <summary>Log address of the last Rules record applied (-1: none since this process started reading).</summary>
+    private long _rulesAddress = -1;
     private volatile bool _applierStopped;
     private volatile bool _checkpointDue;
     private long _compactBelow;
@@ -206,6 +209,7 @@ public sealed partial class Spool
                 var payload = record[RecordFormat.HeaderSize..];
                 _rules = HoldRuleSet.Read(payload);
                 _index.Upsert(QueueIndex.RulesKey, payload);
+                _rulesAddress = address;
                 break;
             default:
                 break;
@@ -346,6 +350,21 @@ public sealed partial class Spool
 
             if (until > log.BeginAddress)
             {
+                // The index is a view of the log: the hold rules must stay in the log too, or an index
+                // rebuilt from it would lose them. So a Rules record about to be cut off is written again
+                // first (skipped while an operator holds the rules: a new record is coming anyway).
+                if (_rulesAddress >= 0 && _rulesAddress < until && RulesLock.Wait(0))
+                {
+                    try
+                    {
+                        RewriteRules(instance);
+                    }
+                    finally
+                    {
+                        RulesLock.Release();
+                    }
+                }
+
                 // Takes effect (and old segment files are deleted) with the next commit: ask for one.
                 log.TruncateUntil(until);
                 _commitRequested.Set();

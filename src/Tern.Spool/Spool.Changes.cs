@@ -106,20 +106,30 @@ public sealed partial class Spool
     internal async Task SetRulesAsync(HoldRuleSet rules, CancellationToken cancel)
     {
         var instance = _current;
+        var address = AppendRules(rules, instance);
+        await SettleAsync(instance, address, cancel).ConfigureAwait(false);
+    }
+
+    /// <summary>The rules in force, appended again (the log is about to be truncated past their record); committed with the next commit.</summary>
+    private void RewriteRules(LogInstance instance)
+    {
+        AppendRules(_rules, instance);
+        _commitRequested.Set();
+    }
+
+    private long AppendRules(HoldRuleSet rules, LogInstance instance)
+    {
         var w = new RecordWriter(ArrayPool<byte>.Shared.Rent(1024));
-        long address;
         try
         {
             RecordFormat.WriteHeader(w.Reserve(RecordFormat.HeaderSize), RecordKind.Rules, RecordFlags.None, default);
             rules.Write(ref w);
-            address = Append(w.Written, instance.Generation);
+            return Append(w.Written, instance.Generation);
         }
         finally
         {
             ArrayPool<byte>.Shared.Return(w.Buffer);
         }
-
-        await SettleAsync(instance, address, cancel).ConfigureAwait(false);
     }
 
     /// <summary>Waits until the record at <paramref name="address"/> is durable and applied to the index.</summary>

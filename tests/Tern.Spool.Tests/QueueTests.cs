@@ -241,6 +241,37 @@ public sealed class QueueTests : IDisposable
     }
 
     [Fact]
+    public async Task Hold_rules_survive_an_index_rebuilt_from_a_log_truncated_past_their_record()
+    {
+        await using (var spool = Open(o => o with { CheckpointBytes = long.MaxValue }))
+        {
+            await spool.Queue.AddHoldRuleAsync(new HoldRule { SenderDomain = "spam.example" });
+            await spool.Queue.SetPausedAsync(true);
+
+            // Enough finished mail to move the log's begin past the Rules record.
+            var filler = new string('y', 30_000);
+            var done = new List<MessageId>();
+            for (var i = 0; i < 60; i++)
+            {
+                done.Add(await Store(spool, "a@example.org", ["c@example.net"], filler));
+            }
+
+            await spool.Queue.DropAsync(new QueueFilter { Ids = done });
+            await spool.CheckpointNowAsync();
+            await spool.CheckpointNowAsync();
+            Assert.True(spool.LogBeginAddress > 0, "the log was not truncated");
+        }
+
+        // The index is lost: everything it knew must come back from what is left of the log.
+        Directory.Delete(Path.Combine(_dir, "index"), recursive: true);
+        await using (var spool = Open())
+        {
+            Assert.True(spool.Queue.Paused);
+            Assert.Equal("spam.example", Assert.Single(spool.Queue.HoldRules).SenderDomain);
+        }
+    }
+
+    [Fact]
     public async Task A_torn_tail_is_cut_off_not_replayed()
     {
         var ids = new List<MessageId>();

@@ -35,6 +35,11 @@ internal static class Budgets
         // A line that is written: measured only.
         ["LoggingBenchmarks.DebugOn"] = null,
 
+        // The scheduler's timing wheel: pooled nodes and a reused inbox, nothing per entry at any queue size.
+        ["TimingWheelBenchmarks.TakeAndReschedule"] = 0,
+        ["TimingWheelBenchmarks.TakeAndRepost"] = 0,
+        ["TimingWheelBenchmarks.ScheduleCancel"] = 0,
+
         // Durable commits: FASTER allocates per commit (~1.8 KB, shared by the group); measured only.
         ["SpoolCommitBenchmarks.DurableCommit"] = null,
     };

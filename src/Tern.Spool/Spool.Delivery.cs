@@ -22,16 +22,27 @@ public sealed partial class Spool
             return [];
         }
 
-        var due = new List<QueueEntry>();
+        var ids = new List<MessageId>();
         var nowMs = now.ToUnixTimeMilliseconds();
         _index.ForEach((id, value) =>
         {
-            // Only due entries are decoded: the scan runs every poll over the whole queue.
+            // Only due entries are read whole: the scan runs every poll over the whole queue.
             if (QueueEntryFormat.IsDue(value, nowMs))
             {
-                due.Add(QueueEntryFormat.Read(id, value));
+                ids.Add(id);
             }
         });
+
+        // Each due entry is read again through the index (a copy): the scan's bytes may be rewritten in place meanwhile.
+        var due = new List<QueueEntry>(ids.Count);
+        foreach (var id in ids)
+        {
+            if (ReadEntry(id) is { State: MessageState.Queued, Held: false } e && e.NextAttempt <= now)
+            {
+                due.Add(e);
+            }
+        }
+
         return [.. due.OrderBy(e => e.NextAttempt).ThenBy(e => e.Id.High).ThenBy(e => e.Id.Low).Take(limit)];
     }
 

@@ -272,6 +272,38 @@ public sealed class QueueTests : IDisposable
     }
 
     [Fact]
+    public async Task Listing_while_the_applier_rewrites_entries_never_fails()
+    {
+        await using var spool = Open();
+        var ids = new List<MessageId>();
+        for (var i = 0; i < 50; i++)
+        {
+            ids.Add(await Store(spool, "a@example.org", ["b@example.net"], "x\r\n"));
+        }
+
+        // Entries rewritten in place by the applier while listings and due-scans read the index.
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(3));
+        var writer = Task.Run(async () =>
+        {
+            var n = 0;
+            while (!stop.IsCancellationRequested)
+            {
+                await spool.Queue.RetryAsync(new QueueFilter { Ids = [ids[n++ % ids.Count]] }, TimeSpan.FromMinutes(n % 7));
+            }
+        });
+        var listings = 0;
+        while (!stop.IsCancellationRequested)
+        {
+            Assert.Equal(50, spool.Queue.List(new QueueFilter { Limit = 1000 }).Total);
+            Assert.True(spool.Due(_clock.GetUtcNow() + TimeSpan.FromDays(1), 1000).Count == 50);
+            listings++;
+        }
+
+        await writer;
+        Assert.True(listings > 10, $"only {listings} listings");
+    }
+
+    [Fact]
     public async Task A_torn_tail_is_cut_off_not_replayed()
     {
         var ids = new List<MessageId>();

@@ -133,6 +133,7 @@ internal sealed class QueueIndex : IDisposable
     public void ForEach(EntryVisitor visit)
     {
         var latest = new Dictionary<MessageId, long>();
+        List<MessageId>? torn = null;
         var log = _kv.Log;
         var end = log.TailAddress;
         using (var it = log.Scan(log.BeginAddress, end))
@@ -153,7 +154,32 @@ internal sealed class QueueIndex : IDisposable
             {
                 if (!info.Invalid && !info.Tombstone && Id(ref it.GetKey()) is { } id && latest.TryGetValue(id, out var at) && at == it.CurrentAddress)
                 {
-                    visit(id, it.GetValue().AsReadOnlySpan());
+                    try
+                    {
+                        visit(id, it.GetValue().AsReadOnlySpan());
+                    }
+                    catch (Exception e) when (e is FormatException or ArgumentOutOfRangeException or IndexOutOfRangeException)
+                    {
+                        // The scan reads values in place, and the applier may be rewriting this one in
+                        // place right now (a torn read): it is read again after the scan, through a
+                        // session, which copies it.
+                        (torn ??= []).Add(id);
+                    }
+                }
+            }
+        }
+
+        foreach (var id in torn ?? [])
+        {
+            if (Read(id, out var n) is { } copy)
+            {
+                try
+                {
+                    visit(id, copy.AsSpan(0, n));
+                }
+                finally
+                {
+                    System.Buffers.ArrayPool<byte>.Shared.Return(copy);
                 }
             }
         }

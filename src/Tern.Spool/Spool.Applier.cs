@@ -183,6 +183,15 @@ public sealed partial class Spool
                 var w = new RecordWriter(_value);
                 var held = (flags & RecordFlags.Held) != 0;
                 QueueEntryFormat.FromMessageRecord(record, address, held, held ? "hold rule"u8 : [], ref w);
+                if (!held && _rules.Rules.Count > 0 && RuleMatches(id, w.Written))
+                {
+                    // The writer checked the rules in force when it committed; a rule whose record came
+                    // into the log before this message but was not applied yet then was missed. The
+                    // applier sees rules and messages in log order, so it holds the message here.
+                    w = new RecordWriter(w.Buffer);
+                    QueueEntryFormat.FromMessageRecord(record, address, held: true, "hold rule"u8, ref w);
+                }
+
                 _value = w.Buffer;
                 _index.Upsert(id, w.Written);
                 _inFlight.TryRemove(id, out _);
@@ -357,7 +366,7 @@ public sealed partial class Spool
                 {
                     try
                     {
-                        RewriteRules(instance);
+                        PostRules(_rules, instance);
                     }
                     finally
                     {
@@ -421,6 +430,20 @@ public sealed partial class Spool
         {
             ArrayPool<byte>.Shared.Return(meta);
         }
+    }
+
+    private bool RuleMatches(MessageId id, ReadOnlySpan<byte> entry)
+    {
+        var e = QueueEntryFormat.Read(id, entry);
+        foreach (var rule in _rules.Rules)
+        {
+            if (HoldRuleSet.Matches(rule, e))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private void ReadRules()

@@ -110,10 +110,13 @@ public sealed partial class Spool
         await SettleAsync(instance, address, cancel).ConfigureAwait(false);
     }
 
-    /// <summary>The rules in force, appended again (the log is about to be truncated past their record); committed with the next commit.</summary>
-    private void RewriteRules(LogInstance instance)
+    /// <summary>
+    /// Appends a Rules record without waiting for it: the rules in force again when the log is about to
+    /// be truncated past their record (tests also use it to race a rule against an acceptance).
+    /// </summary>
+    internal void PostRules(HoldRuleSet rules, LogInstance? instance = null)
     {
-        AppendRules(_rules, instance);
+        AppendRules(rules, instance ?? _current);
         _commitRequested.Set();
     }
 

@@ -304,6 +304,24 @@ public sealed class QueueTests : IDisposable
     }
 
     [Fact]
+    public async Task A_rule_racing_an_acceptance_still_holds_the_message()
+    {
+        await using var spool = Open();
+
+        // The rule's record goes into the log just before each message; the writer may check the
+        // rules before the applier has taken the record in. The message must be held either way.
+        var ids = new List<MessageId>();
+        for (var i = 0; i < 20; i++)
+        {
+            spool.PostRules(new HoldRuleSet(false, i + 2, [new HoldRule { Id = i + 1, SenderDomain = $"r{i}.example" }]));
+            ids.Add(await Store(spool, $"a@r{i}.example", ["b@example.net"], "x\r\n"));
+        }
+
+        await spool.CaughtUpAsync();
+        Assert.All(spool.Queue.List(new QueueFilter { Ids = ids }).Entries, e => Assert.True(e.Held, $"{e.Id} not held"));
+    }
+
+    [Fact]
     public async Task A_torn_tail_is_cut_off_not_replayed()
     {
         var ids = new List<MessageId>();

@@ -70,7 +70,10 @@ internal sealed class LogInstance : IDisposable
         }
     }
 
-    private bool _disposed;
+    private volatile bool _disposed;
+
+    /// <summary>Retired after an I/O failure and not yet replaced (the disk may still be full).</summary>
+    public bool Disposed => _disposed;
 
     public void Dispose()
     {

@@ -185,7 +185,13 @@ public sealed partial class Spool : IAsyncDisposable
             return null;
         }
 
-        var (record, length) = await _current.Log.ReadAsync(entry.Address, token: cancel);
+        var instance = _current;
+        if (instance.Disposed)
+        {
+            throw new IOException("the spool's log is failing (disk full or I/O error); it is reopened every few seconds");
+        }
+
+        var (record, length) = await instance.Log.ReadAsync(entry.Address, token: cancel);
         return ParseMessage(entry, record.AsSpan(0, length), out var chunks, out var inline) is { } envelope
             ? new StoredMessage(entry, envelope, chunks.Count == 0 ? inline : await ReadChunksAsync(id, chunks, entry.BodyLength, cancel))
             : null;
@@ -248,6 +254,12 @@ public sealed partial class Spool : IAsyncDisposable
             if (instance.Generation != generation)
             {
                 throw new IOException("the spool's log was reopened after an I/O failure");
+            }
+
+            if (instance.Disposed)
+            {
+                // The failed log is retired and a new one could not be opened yet (disk still full).
+                throw new IOException("the spool's log is failing (disk full or I/O error); it is reopened every few seconds");
             }
 
             var address = instance.Log.Enqueue(record);

@@ -198,36 +198,11 @@ public static partial class ConfigLoader
                     EhloName = t.OptionalString("ehlo_name"),
                 };
             case "smtp":
-                return new SmtpTransport
-                {
-                    Name = name,
-                    Host = Required(t, "host"),
-                    Port = (int)t.Integer("port", SmtpTransport.DefaultPort, 1, 65535),
-                    RequireTls = t.Bool("require_tls", true),
-                    VerifyTls = t.Bool("verify_tls", true),
-                    Auth = Auth(t),
-                    EhloName = t.OptionalString("ehlo_name"),
-                };
+                return Smarthost(t, new SmtpTransport { Name = name, Host = string.Empty, RequireTls = t.Bool("require_tls", true) });
             case "submission":
-                return new SubmissionTransport
-                {
-                    Name = name,
-                    Host = Required(t, "host"),
-                    Port = (int)t.Integer("port", SubmissionTransport.DefaultPort, 1, 65535),
-                    VerifyTls = t.Bool("verify_tls", true),
-                    Auth = Auth(t),
-                    EhloName = t.OptionalString("ehlo_name"),
-                };
+                return Smarthost(t, new SubmissionTransport { Name = name, Host = string.Empty });
             case "submissions":
-                return new SubmissionsTransport
-                {
-                    Name = name,
-                    Host = Required(t, "host"),
-                    Port = (int)t.Integer("port", SubmissionsTransport.DefaultPort, 1, 65535),
-                    VerifyTls = t.Bool("verify_tls", true),
-                    Auth = Auth(t),
-                    EhloName = t.OptionalString("ehlo_name"),
-                };
+                return Smarthost(t, new SubmissionsTransport { Name = name, Host = string.Empty });
             case "socks":
             {
                 var proxy = Required(t, "proxy");
@@ -285,6 +260,16 @@ public static partial class ConfigLoader
                 return null;
         }
     }
+
+    /// <summary>The keys every smarthost kind shares; <paramref name="kind"/> brings its own default port.</summary>
+    private static SmarthostTransport Smarthost(ConfigTable t, SmarthostTransport kind) => kind with
+    {
+        Host = Required(t, "host"),
+        Port = (int)t.Integer("port", kind.Port, 1, 65535),
+        VerifyTls = t.Bool("verify_tls", true),
+        Auth = Auth(t),
+        EhloName = t.OptionalString("ehlo_name"),
+    };
 
     private static string Required(ConfigTable t, string key)
     {

@@ -188,6 +188,10 @@ public static partial class TernHost
                 MaxRecipientsPerTransaction = d.MaxRecipientsPerTransaction,
                 Strict8BitMime = d.Strict8BitMime,
                 DirectPort = d.DirectPort,
+
+                // As many idle connections per host as messages may be in flight (at most 20, Postfix's
+                // default destination concurrency), so that parallel batches to one host reuse them.
+                MaxIdlePerHost = Math.Min(d.Concurrency, 20),
             },
             loggers,
             metrics: metrics);

@@ -52,21 +52,14 @@ public sealed partial class Deliverer : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(batch);
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
         var (result, kind) = await RouteAndDeliverAsync(batch, cancel).ConfigureAwait(false);
-        var transport = kind.ToString().ToLowerInvariant();
-        var worst = "delivered";
+        var worst = SmtpOutcome.Delivered;
         foreach (var r in result.Recipients)
         {
-            var outcome = r.Outcome switch
-            {
-                SmtpOutcome.Delivered => "delivered",
-                SmtpOutcome.PermanentFailure => "failed",
-                _ => "deferred",
-            };
-            _metrics.Recipients.Labels(outcome, transport).Inc();
-            worst = outcome == "failed" || (outcome == "deferred" && worst == "delivered") ? outcome : worst;
+            _metrics.Attempt(kind, r.Outcome);
+            worst = r.Outcome > worst ? r.Outcome : worst; // the enum runs delivered < deferred < failed
         }
 
-        _metrics.Duration.Labels(worst, transport, TlsMode(result.Session)).Observe(System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds);
+        _metrics.Duration.Labels(DeliveryMetrics.Results[(int)worst], DeliveryMetrics.KindLabels[(int)kind], TlsMode(result.Session)).Observe(System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds);
         return result;
     }
 

@@ -16,17 +16,28 @@ internal sealed class DeliveryMetrics
         Reused = metrics.Counter("tern_delivery_connections_reused_total", "Batches sent over a connection kept open from an earlier batch.");
         PlaintextFallbacks = metrics.Counter("tern_delivery_plaintext_fallbacks_total", "Opportunistic STARTTLS that failed and was retried in plaintext.");
 
-        // Every series exists from the start, so that rate() and increase() see the first event.
-        foreach (var transport in Enum.GetNames<TransportKind>())
+        // Every series exists from the start, so that rate() and increase() see the first event; the
+        // children are resolved once, so that counting a recipient allocates nothing.
+        _attempts = new ICounter[KindLabels.Length, Results.Length];
+        for (var k = 0; k < KindLabels.Length; k++)
         {
-            foreach (var result in Results)
+            for (var r = 0; r < Results.Length; r++)
             {
-                Recipients.Labels(result, transport.ToLowerInvariant());
+                _attempts[k, r] = Recipients.Labels(Results[r], KindLabels[k]);
             }
         }
     }
 
-    private static readonly string[] Results = ["delivered", "deferred", "failed"];
+    /// <summary>The result label of each <see cref="Tern.Smtp.Client.SmtpOutcome"/> (Delivered, TemporaryFailure, PermanentFailure).</summary>
+    public static readonly string[] Results = ["delivered", "deferred", "failed"];
+
+    /// <summary>The transport label of each <see cref="TransportKind"/>, by its value.</summary>
+    public static readonly string[] KindLabels = [.. Enum.GetValues<TransportKind>().Select(k => k.ToString().ToLowerInvariant())];
+
+    private readonly ICounter[,] _attempts;
+
+    /// <summary>Counts one recipient's attempt.</summary>
+    public void Attempt(TransportKind kind, Tern.Smtp.Client.SmtpOutcome outcome) => _attempts[(int)kind, (int)outcome].Inc();
 
     public ICounterFamily Recipients { get; }
 

@@ -39,6 +39,9 @@ internal static class Budgets
         ["TimingWheelBenchmarks.TakeAndReschedule"] = 0,
         ["TimingWheelBenchmarks.TakeAndRepost"] = 0,
         ["TimingWheelBenchmarks.ScheduleCancel"] = 0,
+        ["MessageScheduleBenchmarks.Move"] = 0,
+        ["MessageScheduleBenchmarks.TakeAndSet"] = 0,
+        ["MessageScheduleBenchmarks.RemoveAndSet"] = 0,
 
         // Durable commits: FASTER allocates per commit (~1.8 KB, shared by the group); measured only.
         ["SpoolCommitBenchmarks.DurableCommit"] = null,

@@ -19,6 +19,13 @@ internal enum RecordKind : byte
 
     /// <summary>The hold rules and the global pause, as a whole (the id is zero).</summary>
     Rules = 5,
+
+    /// <summary>
+    /// A queued message's next attempt time, alone (header and one i64): written before each delivery
+    /// attempt, so much smaller than a State snapshot. It patches the entry's next attempt; ignored
+    /// when the message is no longer queued.
+    /// </summary>
+    NextAttempt = 6,
 }
 
 [Flags]
@@ -38,7 +45,10 @@ internal enum RecordFlags : ushort
 
 /// <summary>
 /// Version 1 of the log's record layout (all integers little-endian). A reader refuses a version it
-/// does not know rather than guess; later versions add kinds or append fields after the ones below.
+/// does not know rather than guess; later versions append fields after the ones below. New kinds
+/// are added within version 1 (NextAttempt came after the first five): a reader skips a kind it does
+/// not know, so a spool written by a newer Tern stays readable by an older one (which then misses
+/// only what the new kind says).
 /// FasterLog adds a per-entry checksum and length around each record, so a torn or corrupt tail is
 /// detected on recovery and never replayed.
 /// <code>
@@ -51,6 +61,8 @@ internal enum RecordFlags : ushort
 /// State:               header | queue entry (see QueueEntryFormat, which has its own version byte)
 /// Rules:               header (id zero) | u8 paused | i64 next rule id | u32 N
 ///                      | N x (i64 id | str sender domain | str recipient domain | str account)
+/// NextAttempt:         header | i64 next attempt (Unix ms)   (28 bytes; replaces the entry's next attempt
+///                      when the message is still queued; a later State snapshot replaces it in turn)
 /// envelope:            u8 flags (1 smtputf8, 2 requiretls, 4 8bit, 8 tls) | u8 body type | u8 ret
 ///                      | str sender | str envid | str auth user | str client | str listener
 ///                      | u32 recipient count R | R x (str address | u8 notify | str orcpt)
@@ -62,6 +74,9 @@ internal static class RecordFormat
     public const byte Version = 1;
     public const int HeaderSize = 20;
     public const int ChunkHeaderSize = HeaderSize + 8;
+
+    /// <summary>Size of a NextAttempt record: the header and one i64.</summary>
+    public const int NextAttemptSize = HeaderSize + 8;
 
     public static void WriteHeader(Span<byte> destination, RecordKind kind, RecordFlags flags, MessageId id)
     {

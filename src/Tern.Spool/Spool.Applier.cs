@@ -24,6 +24,9 @@ public sealed partial class Spool
     private long _lastSurveyTicks = Environment.TickCount64;
     private long _checkpoints;
     private byte[] _value = new byte[4096];
+
+    /// <summary>The applier's buffer for entries patched in place (NextAttempt records).</summary>
+    private readonly byte[] _patch = new byte[4096];
     private volatile HoldRuleSet _rules = HoldRuleSet.Empty;
     private Task _applier = Task.CompletedTask;
     private volatile bool _stopping;
@@ -196,6 +199,7 @@ public sealed partial class Spool
                 _index.Upsert(id, w.Written);
                 _inFlight.TryRemove(id, out _);
                 Interlocked.Increment(ref _queued);
+                Notify(id, w.Written);
                 break;
             case RecordKind.Abandoned:
                 _inFlight.TryRemove(id, out _);
@@ -208,17 +212,22 @@ public sealed partial class Spool
 
                     ArrayPool<byte>.Shared.Return(abandoned);
                     _index.Delete(id);
+                    NotifyRemoved(id);
                 }
 
                 break;
             case RecordKind.State:
                 ApplyState(id, record[RecordFormat.HeaderSize..]);
                 break;
+            case RecordKind.NextAttempt:
+                ApplyNextAttempt(id, record[RecordFormat.HeaderSize..]);
+                break;
             case RecordKind.Rules:
                 var payload = record[RecordFormat.HeaderSize..];
                 _rules = HoldRuleSet.Read(payload);
                 _index.Upsert(QueueIndex.RulesKey, payload);
                 _rulesAddress = address;
+                NotifyRules(_rules.Paused);
                 break;
             default:
                 break;
@@ -236,7 +245,7 @@ public sealed partial class Spool
         try
         {
             var old = current.AsSpan(0, n);
-            if (snapshot.Length < QueueEntryFormat.FinishedOffset + 8 || snapshot[0] != QueueEntryFormat.Version)
+            if (snapshot.Length < QueueEntryFormat.FinishedOffset + 8 || !QueueEntryFormat.IsKnownVersion(snapshot[0]))
             {
                 throw new FormatException("state record: unknown entry version");
             }
@@ -255,10 +264,49 @@ public sealed partial class Spool
             }
 
             _index.Upsert(id, value);
+            Notify(id, value);
         }
         finally
         {
             ArrayPool<byte>.Shared.Return(current);
+        }
+    }
+
+    /// <summary>
+    /// A NextAttempt record patches the next attempt of a queued entry (a retired one keeps its own):
+    /// the rest of the entry is as the last snapshot left it.
+    /// </summary>
+    private void ApplyNextAttempt(MessageId id, ReadOnlySpan<byte> payload)
+    {
+        if (payload.Length < 8)
+        {
+            throw new FormatException("next attempt record truncated");
+        }
+
+        // Read into the applier's own buffer: one NextAttempt per delivery attempt allocates nothing.
+        if (!_index.TryRead(id, _patch, out var n, out var rented))
+        {
+            return;
+        }
+
+        try
+        {
+            var value = rented is null ? _patch.AsSpan(0, n) : rented.AsSpan(0, n);
+            if (value.Length < QueueEntryFormat.FinishedOffset + 8 || QueueEntryFormat.State(value) != MessageState.Queued)
+            {
+                return;
+            }
+
+            QueueEntryFormat.SetNextAttempt(value, System.Buffers.Binary.BinaryPrimitives.ReadInt64LittleEndian(payload));
+            _index.Upsert(id, value);
+            Notify(id, value);
+        }
+        finally
+        {
+            if (rented is not null)
+            {
+                ArrayPool<byte>.Shared.Return(rented);
+            }
         }
     }
 
@@ -275,6 +323,7 @@ public sealed partial class Spool
             _value = w.Buffer;
             _index.Upsert(id, w.Written);
             Interlocked.Increment(ref _queued);
+            Notify(id, w.Written);
             return;
         }
 
@@ -348,6 +397,7 @@ public sealed partial class Spool
             foreach (var id in expired)
             {
                 _index.Delete(id);
+                NotifyRemoved(id);
             }
 
             var log = instance.Log;

@@ -8,7 +8,8 @@ namespace Tern.Spool;
 /// Changes to queued messages. A change reads the entry, computes the new one, appends it as a State
 /// record and returns once that record is durable and applied to the index. Changes to one message
 /// are serialised by a lock stripe (so none is lost to another's stale read); a change of many
-/// messages takes every stripe, in order, and shares one commit.
+/// messages takes every stripe, in order, and shares one commit. Scheduling (the next attempt alone,
+/// as a NextAttempt record) takes the stripes of its messages, in the same order.
 /// </summary>
 public sealed partial class Spool
 {
@@ -71,18 +72,7 @@ public sealed partial class Spool
                     continue;
                 }
 
-                var w = new RecordWriter(ArrayPool<byte>.Shared.Rent(1024));
-                try
-                {
-                    RecordFormat.WriteHeader(w.Reserve(RecordFormat.HeaderSize), RecordKind.State, RecordFlags.None, id);
-                    QueueEntryFormat.Write(updated, ref w);
-                    last = Append(w.Written, instance.Generation);
-                }
-                finally
-                {
-                    ArrayPool<byte>.Shared.Return(w.Buffer);
-                }
-
+                last = AppendState(id, updated, instance.Generation);
                 changed++;
             }
 
@@ -99,6 +89,104 @@ public sealed partial class Spool
             {
                 stripes[i].Release();
             }
+        }
+    }
+
+    /// <summary>
+    /// Sets the next attempt of each message in <paramref name="ids"/> that is still queued (held or
+    /// not) to <paramref name="next"/>: one small NextAttempt record per message, all in one commit.
+    /// Returns how many were set (an id given twice counts twice), once their records are durable
+    /// and applied to the index (so a crash after it returns never loses them); throws
+    /// <see cref="IOException"/> when the log could not make them durable (some may still take effect).
+    /// <para>
+    /// Races: it holds the lock stripes of the messages (like every change) from the read of their
+    /// state until its records are applied, so it is ordered with every other change of the same
+    /// message and the later one wins. A change after it (an attempt recorded, hold, retry...) reads
+    /// the entry with this next attempt, so its snapshot keeps it unless the change sets the next
+    /// attempt itself; a change before it is applied before this reads the state. When the caller's
+    /// token cancels the wait, the records may still be applied, later.
+    /// </para>
+    /// </summary>
+    public async Task<int> ScheduleAsync(IReadOnlyList<MessageId> ids, DateTimeOffset next, CancellationToken cancel = default)
+    {
+        ArgumentNullException.ThrowIfNull(ids);
+        if (ids.Count == 0)
+        {
+            return 0;
+        }
+
+        // Only the stripes of these messages, taken in ascending order like ChangeAsync takes all of
+        // them, so that the two never deadlock.
+        var wanted = 0UL;
+        for (var i = 0; i < ids.Count; i++)
+        {
+            wanted |= 1UL << Stripe(ids[i]);
+        }
+
+        var taken = 0UL;
+        try
+        {
+            for (var left = wanted; left != 0; left &= left - 1)
+            {
+                var stripe = System.Numerics.BitOperations.TrailingZeroCount(left);
+                await _stripes[stripe].WaitAsync(cancel).ConfigureAwait(false);
+                taken |= 1UL << stripe;
+            }
+
+            var instance = _current;
+            var (last, count) = AppendNextAttempts(ids, next.ToUnixTimeMilliseconds(), instance.Generation);
+            if (last >= 0)
+            {
+                await SettleAsync(instance, last, cancel).ConfigureAwait(false);
+            }
+
+            return count;
+        }
+        finally
+        {
+            for (var left = taken; left != 0; left &= left - 1)
+            {
+                _stripes[System.Numerics.BitOperations.TrailingZeroCount(left)].Release();
+            }
+        }
+    }
+
+    /// <summary>Appends a NextAttempt record for each queued message; returns the last record's address (-1: none) and how many.</summary>
+    private (long Last, int Count) AppendNextAttempts(IReadOnlyList<MessageId> ids, long nextMs, int generation)
+    {
+        Span<byte> record = stackalloc byte[RecordFormat.NextAttemptSize];
+        var last = -1L;
+        var count = 0;
+        for (var i = 0; i < ids.Count; i++)
+        {
+            var id = ids[i];
+            if (_index.ReadState(id) != MessageState.Queued)
+            {
+                continue;
+            }
+
+            RecordFormat.WriteHeader(record, RecordKind.NextAttempt, RecordFlags.None, id);
+            System.Buffers.Binary.BinaryPrimitives.WriteInt64LittleEndian(record[RecordFormat.HeaderSize..], nextMs);
+            last = Append(record, generation);
+            count++;
+        }
+
+        return (last, count);
+    }
+
+    /// <summary>Appends a State record (the whole entry); returns its address.</summary>
+    private long AppendState(MessageId id, QueueEntry entry, int generation)
+    {
+        var w = new RecordWriter(ArrayPool<byte>.Shared.Rent(1024));
+        try
+        {
+            RecordFormat.WriteHeader(w.Reserve(RecordFormat.HeaderSize), RecordKind.State, RecordFlags.None, id);
+            QueueEntryFormat.Write(entry, ref w);
+            return Append(w.Written, generation);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(w.Buffer);
         }
     }
 
@@ -133,6 +221,14 @@ public sealed partial class Spool
         {
             ArrayPool<byte>.Shared.Return(w.Buffer);
         }
+    }
+
+    /// <summary>Commits whatever was appended and waits until it is applied (tests append raw records).</summary>
+    internal Task CommitNowAsync(CancellationToken cancel = default)
+    {
+        var instance = _current;
+        var tail = instance.Log.TailAddress;
+        return tail <= instance.Log.BeginAddress ? Task.CompletedTask : SettleAsync(instance, tail - 1, cancel);
     }
 
     /// <summary>Waits until the record at <paramref name="address"/> is durable and applied to the index.</summary>

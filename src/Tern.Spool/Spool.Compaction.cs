@@ -10,7 +10,8 @@ namespace Tern.Spool;
 /// finished message around it. When the log grows beyond <see cref="SpoolOptions.CompactAbove"/>
 /// and its oldest segment is pinned, the queued messages in the oldest part are copied forward (a
 /// Copy record: same id, same envelope, new body address), so the next checkpoint can truncate the
-/// log. Copies are ordinary appends, one message at a time, so acceptance never stalls.
+/// log. Copies are ordinary appends, one message at a time, so acceptance never stalls. Each copy is
+/// followed by a State record of the message's entry, so the copy carries its state too.
 /// </summary>
 public sealed partial class Spool
 {
@@ -102,6 +103,10 @@ public sealed partial class Spool
                     ArrayPool<byte>.Shared.Return(record);
                 }
 
+                // The entry is carried forward with its body: once the log is truncated past the
+                // original, an index rebuilt from the log still finds the message's state (attempts,
+                // hold, next attempt, recipients) after the copy, not a fresh message.
+                address = AppendState(id, entry, instance.Generation);
                 await SettleAsync(instance, address, cancel).ConfigureAwait(false);
             }
             finally

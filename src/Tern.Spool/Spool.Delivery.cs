@@ -4,9 +4,27 @@ namespace Tern.Spool;
 
 /// <summary>The result of one delivery attempt for one recipient of a queued message.</summary>
 /// <param name="Recipient">Index of the recipient in <see cref="QueueEntry.Recipients"/>.</param>
-/// <param name="Status">Delivered, Deferred (temporary failure) or Failed (permanent).</param>
+/// <param name="Status">Delivered, Deferred (temporary failure) or Failed (permanent, or its retries ran out).</param>
 /// <param name="Reply">The remote server's full reply (every line, CRLF-separated) or the local reason.</param>
-public sealed record AttemptOutcome(int Recipient, RecipientStatus Status, string Reply);
+public sealed record AttemptOutcome(int Recipient, RecipientStatus Status, string Reply)
+{
+    /// <summary>Host name of the MTA that gave <see cref="Reply"/> (Remote-MTA in a DSN), if one answered.</summary>
+    public string? RemoteMta { get; init; }
+
+    /// <summary>IP address of that MTA, if known.</summary>
+    public System.Net.IPAddress? RemoteAddress { get; init; }
+
+    /// <summary>
+    /// Delivered to a next hop that does not support the DSN extension (RFC 3461 5.2.2.1): a
+    /// recipient whose NOTIFY includes SUCCESS gets a "relayed" notice.
+    /// </summary>
+    public bool Relayed { get; init; }
+}
+
+/// <summary>Notices the caller wants for one recorded attempt, beyond failures and relays (which are always considered).</summary>
+/// <param name="Delay">Send a delay notice (Action: delayed) to recipients still deferred after the attempt that ask for one.</param>
+/// <param name="WillRetryUntil">Until when delivery is retried (Will-Retry-Until in the delay notice).</param>
+public readonly record struct AttemptNotices(bool Delay, DateTimeOffset? WillRetryUntil);
 
 /// <summary>What delivery needs from the spool: the messages that are due, and recording attempts.</summary>
 public sealed partial class Spool
@@ -49,57 +67,147 @@ public sealed partial class Spool
     /// <summary>The queue entry of a message (queued or retired), or null.</summary>
     public QueueEntry? Entry(MessageId id) => ReadEntry(id);
 
+    /// <summary>Records one attempt without a delay notice (see the overload with <see cref="AttemptNotices"/>).</summary>
+    public Task<QueueEntry?> RecordAttemptAsync(MessageId id, IReadOnlyList<AttemptOutcome> outcomes, DateTimeOffset nextAttempt, CancellationToken cancel = default) =>
+        RecordAttemptAsync(id, outcomes, nextAttempt, default, cancel);
+
     /// <summary>
     /// Records one attempt: each outcome's recipient takes its status and reply, the attempt count
     /// rises, the next attempt is set, and the message retires once no recipient is pending or
-    /// deferred. Recipients that failed get a failure notice (DSN) when they asked for one. Returns
-    /// the new entry, or null when the message is no longer queued (dropped or failed meanwhile).
-    /// Throws <see cref="IOException"/> when the log could not make the change durable.
+    /// deferred. Then at most one notice (DSN, RFC 3464) of each kind is queued to the envelope
+    /// sender, never for a message from the null sender, each for the recipients whose NOTIFY asks
+    /// for it: a failure notice for recipients newly failed, a delay notice for recipients still
+    /// deferred when <paramref name="notices"/> asks for one, and a success notice ("relayed") for
+    /// recipients newly delivered to a next hop without DSN support. Returns the new entry, or null
+    /// when the message is no longer queued (dropped or failed meanwhile). Throws
+    /// <see cref="IOException"/> when the log could not make the change durable, or could not store a
+    /// notice (the attempt is recorded then).
     /// </summary>
-    public async Task<QueueEntry?> RecordAttemptAsync(MessageId id, IReadOnlyList<AttemptOutcome> outcomes, DateTimeOffset nextAttempt, CancellationToken cancel = default)
+    public async Task<QueueEntry?> RecordAttemptAsync(MessageId id, IReadOnlyList<AttemptOutcome> outcomes, DateTimeOffset nextAttempt, AttemptNotices notices, CancellationToken cancel = default)
     {
         var now = _clock.GetUtcNow();
         QueueEntry? before = null;
         QueueEntry? after = null;
-        await ChangeAsync([id], e =>
+        AttemptOutcome?[] applied = [];
+        var pinned = false;
+        try
         {
-            var recipients = e.Recipients.ToArray();
-            foreach (var o in outcomes)
+            await ChangeAsync([id], e =>
             {
-                if ((uint)o.Recipient < (uint)recipients.Length && recipients[o.Recipient].Status is RecipientStatus.Pending or RecipientStatus.Deferred)
+                var recipients = e.Recipients.ToArray();
+                applied = new AttemptOutcome?[recipients.Length];
+                foreach (var o in outcomes)
                 {
-                    recipients[o.Recipient] = recipients[o.Recipient] with { Status = o.Status, LastAttempt = now, LastReply = o.Reply };
+                    if ((uint)o.Recipient < (uint)recipients.Length && recipients[o.Recipient].Status is RecipientStatus.Pending or RecipientStatus.Deferred)
+                    {
+                        recipients[o.Recipient] = recipients[o.Recipient] with { Status = o.Status, LastAttempt = now, LastReply = o.Reply };
+                        applied[o.Recipient] = o;
+                    }
                 }
+
+                var open = recipients.Any(r => r.Status is RecipientStatus.Pending or RecipientStatus.Deferred);
+                before = e;
+                after = e with
+                {
+                    Attempts = e.Attempts + 1,
+                    NextAttempt = nextAttempt,
+                    Recipients = recipients,
+                    State = open ? MessageState.Queued : MessageState.Retired,
+                    Finished = open ? null : now,
+                };
+
+                // A notice returns the original's headers (or all of it): its body must stay in the log
+                // until it is read, though the message may retire now (truncation spares pinned bodies).
+                if (NoticesWanted(before, after, applied, notices))
+                {
+                    PinInFlight(id, e.FirstAddress);
+                    pinned = true;
+                }
+
+                return after;
+            }, cancel).ConfigureAwait(false);
+
+            if (before is null || after is null)
+            {
+                return null;
             }
 
-            var open = recipients.Any(r => r.Status is RecipientStatus.Pending or RecipientStatus.Deferred);
-            before = e;
-            after = e with
+            if (pinned)
             {
-                Attempts = e.Attempts + 1,
-                NextAttempt = nextAttempt,
-                Recipients = recipients,
-                State = open ? MessageState.Queued : MessageState.Retired,
-                Finished = open ? null : now,
-            };
+                await QueueNoticesAsync(before, after, applied, notices, cancel).ConfigureAwait(false);
+            }
+
             return after;
-        }, cancel).ConfigureAwait(false);
-
-        if (before is null || after is null)
+        }
+        finally
         {
-            return null;
+            if (pinned)
+            {
+                UnpinInFlight(id);
+            }
+        }
+    }
+
+    private static bool NoticesWanted(QueueEntry before, QueueEntry after, AttemptOutcome?[] applied, AttemptNotices notices)
+    {
+        if (after.Envelope.Sender.Length == 0)
+        {
+            return false;
         }
 
-        var failed = FailureNotices.NewlyFailed(before, after);
-        if (FailureNotices.Wanted(after, failed))
+        for (var i = 0; i < after.Recipients.Count; i++)
         {
-            var body = (await ReadAsync(id, cancel).ConfigureAwait(false))?.Body ?? [];
-            if (!await FailureNotices.QueueAsync(this, after, failed, body, cancel).ConfigureAwait(false))
+            if ((FailureNotices.IsNewlyFailed(before, after, i) && Notices.Wants(after, after.Recipients[i], Tern.Dsn.DsnKind.Failure))
+                || (notices.Delay && DelayNotices.Wants(after, i))
+                || SuccessNotices.Wants(before, after, i, applied[i]))
             {
-                throw new IOException($"message {id}: the attempt is recorded, but its failure notice could not be stored (spool failing)");
+                return true;
             }
         }
 
-        return after;
+        return false;
+    }
+
+    /// <summary>Queues the failure, delay and success notices of one attempt (each only when it reports someone).</summary>
+    private async Task QueueNoticesAsync(QueueEntry before, QueueEntry after, AttemptOutcome?[] applied, AttemptNotices notices, CancellationToken cancel)
+    {
+        var failed = new List<Tern.Dsn.DsnRecipient>();
+        var delayed = new List<Tern.Dsn.DsnRecipient>();
+        var relayed = new List<Tern.Dsn.DsnRecipient>();
+        for (var i = 0; i < after.Recipients.Count; i++)
+        {
+            var r = after.Recipients[i];
+            if (FailureNotices.IsNewlyFailed(before, after, i) && Notices.Wants(after, r, Tern.Dsn.DsnKind.Failure))
+            {
+                failed.Add(FailureNotices.Recipient(r, applied[i]));
+            }
+            else if (notices.Delay && DelayNotices.Wants(after, i))
+            {
+                delayed.Add(DelayNotices.Recipient(r, applied[i], notices.WillRetryUntil));
+            }
+            else if (SuccessNotices.Wants(before, after, i, applied[i]))
+            {
+                relayed.Add(SuccessNotices.Recipient(r, applied[i]!));
+            }
+        }
+
+        byte[] body;
+        try
+        {
+            body = (await ReadAsync(after.Id, cancel).ConfigureAwait(false))?.Body ?? [];
+        }
+        catch (Exception e) when (e is IOException or SpoolException or FASTER.core.FasterException)
+        {
+            // A notice without the original's headers is still a notice.
+            body = [];
+        }
+
+        foreach (var (kind, recipients) in new[] { (Tern.Dsn.DsnKind.Failure, failed), (Tern.Dsn.DsnKind.Delay, delayed), (Tern.Dsn.DsnKind.Success, relayed) })
+        {
+            if (recipients.Count > 0 && !await Notices.QueueAsync(this, after, kind, recipients, body, cancel).ConfigureAwait(false))
+            {
+                throw new IOException($"message {after.Id}: the attempt is recorded, but its {kind.ToString().ToLowerInvariant()} notice could not be stored (spool failing)");
+            }
+        }
     }
 }

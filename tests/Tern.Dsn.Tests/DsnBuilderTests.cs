@@ -462,6 +462,43 @@ public class DsnBuilderTests
         Assert.Equal("smtp; 550 5.1.1 No such user", groups[2]["Diagnostic-Code"]);
     }
 
+    [Theory]
+    [InlineData(DsnKind.Delay, DsnAction.Delayed, "4.7.1", "451")]
+    [InlineData(DsnKind.Success, DsnAction.Relayed, "2.6.0", "250")]
+    [InlineData(DsnKind.Failure, DsnAction.Failed, "4.4.7", "421")]
+    public void Every_kind_keeps_every_line_of_a_multi_line_reply_verbatim(DsnKind kind, DsnAction action, string status, string code)
+    {
+        // Odd but legal replies: an indented line, trailing spaces, a tab, an empty line in the middle.
+        string[] lines =
+        [
+            $"{code}-{status} first line",
+            $"{code}-    indented continuation   ",
+            $"{code}-a\ttab",
+            string.Empty,
+            $"{code} {status} last line",
+        ];
+        var reply = string.Join("\r\n", lines);
+        var request = Failure(Failed() with { Action = action, Status = status, DiagnosticCode = reply, WillRetryUntil = Now.AddDays(4) }) with { Kind = kind, Ret = DsnRet.Full };
+        var (bytes, message, _) = BuildAndParse(request);
+
+        var text = Text(message).ReplaceLineEndings("\r\n");
+        Assert.Contains(string.Concat(lines.Select(l => "    " + l + "\r\n")), text, StringComparison.Ordinal);
+        Assert.Contains("mx1.example.net [198.51.100.25]", text, StringComparison.Ordinal);
+
+        var r = Status(message).StatusGroups[1];
+        Assert.Equal(DsnBuilder.ActionName(action), r["Action"]);
+        Assert.Equal(status, r["Status"]);
+        Assert.Equal("dns; mx1.example.net (198.51.100.25)", r["Remote-MTA"]);
+        Assert.Equal(kind == DsnKind.Delay ? "Sat, 7 Mar 2026 10:04:06 +0000" : null, r["Will-Retry-Until"]);
+
+        // Diagnostic-Code: every non-empty line, each on its own folded line.
+        var nonEmpty = lines.Where(l => l.Length > 0).ToArray();
+        Assert.Contains("Diagnostic-Code: smtp; " + string.Join("\r\n ", nonEmpty) + "\r\n", Ascii(bytes), StringComparison.Ordinal);
+
+        // The original: the whole message for a failure with RET=FULL, the headers otherwise.
+        Assert.Equal(kind == DsnKind.Failure ? "message/rfc822" : "text/rfc822-headers", Report(message)[2].ContentType.MimeType);
+    }
+
     [Fact]
     public void The_null_sender_gets_no_DSN()
     {

@@ -65,7 +65,6 @@ public sealed partial class DeliveryTests
             timeout = "1s"
             [delivery]
             direct_port = {mx.Port}
-            poll_interval = "100ms"
             [shutdown]
             grace = "2s"
             [http]

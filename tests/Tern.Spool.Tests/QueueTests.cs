@@ -585,8 +585,10 @@ public sealed class QueueTests : IDisposable
     [InlineData("550 5.1234.1 too long", "5.0.0")]
     [InlineData("550 55.1.1 class", "5.0.0")]
     [InlineData("failed by the operator", "5.0.0")]
-    [InlineData("450 4.2.0 temporary", "5.0.0")]
-    public void The_notice_status_is_the_remote_enhanced_code_when_it_is_a_permanent_one(string reply, string status) =>
+    [InlineData("450 4.2.0 temporary", "4.2.0")]
+    [InlineData("450 temporary, retries ran out", "4.4.7")]
+    [InlineData("450 5.2.0 wrong class", "4.4.7")]
+    public void The_notice_status_is_the_remote_enhanced_code_of_the_reply_class(string reply, string status) =>
         Assert.Equal(status, FailureNotices.StatusOf(reply));
 
     [Fact]

@@ -15,7 +15,7 @@ namespace Tern.Delivery;
 /// route picks: finds where to connect, connects, speaks SMTP, and returns every recipient's result
 /// with the full reply that decided it. When is the scheduler's business; this is how.
 /// </summary>
-public sealed partial class Deliverer : IAsyncDisposable
+public sealed partial class Deliverer : IBatchDeliverer, IAsyncDisposable
 {
     /// <summary>Greylisting memory (RFC 6647): the address a host deferred us from, retried first; bounded.</summary>
     private const int MaxRemembered = 10_000;
@@ -46,6 +46,41 @@ public sealed partial class Deliverer : IAsyncDisposable
     }
 
     public RouteTable Routes => _routes;
+
+    public async ValueTask<DeliveryDestination> DestinationAsync(RouteRequest request, CancellationToken cancel = default)
+    {
+        var route = _routes.Resolve(request);
+        var name = route.TransportName;
+        switch (route.Transport)
+        {
+            case null or FailTransport:
+                return new DeliveryDestination(name, name, []);
+            case SmarthostTransport smarthost:
+                return new DeliveryDestination($"{name}|{smarthost.Host}:{smarthost.Port}", name, [smarthost.Host]);
+        }
+
+        if (route.Failure is not null)
+        {
+            return new DeliveryDestination(name, name, []);
+        }
+
+        // Direct (or through SOCKS): the MX host set, in name order so that the same set is one key
+        // whatever the preferences; the cache answers after the first lookup of a domain.
+        var destinations = await _destinations.ResolveAsync(request.RecipientDomain, cancel).ConfigureAwait(false);
+        if (destinations.Status != DestinationStatus.Ok || destinations.Hosts.Count == 0)
+        {
+            return new DeliveryDestination($"{name}|{request.RecipientDomain}", name, []);
+        }
+
+        var hosts = new string[destinations.Hosts.Count];
+        for (var i = 0; i < hosts.Length; i++)
+        {
+            hosts[i] = destinations.Hosts[i].Name.ToLowerInvariant();
+        }
+
+        Array.Sort(hosts, StringComparer.Ordinal);
+        return new DeliveryDestination($"{name}|{string.Join(',', hosts)}", name, hosts);
+    }
 
     public async Task<BatchResult> DeliverAsync(DeliveryBatch batch, CancellationToken cancel = default)
     {
@@ -271,7 +306,7 @@ public sealed partial class Deliverer : IAsyncDisposable
             results[open[j]] = r with { Recipient = batch.Message.Recipients[open[j]] };
         }
 
-        await _pool.ReturnAsync(key, session, remote).ConfigureAwait(false);
+        await _pool.ReturnAsync(key, session, remote, batch.Limits).ConfigureAwait(false);
         var whole = sent.Failure;
         var next = undecided > 0;
         return new Attempt(openFailure ?? whole, remote, info, next);
@@ -312,7 +347,7 @@ public sealed partial class Deliverer : IAsyncDisposable
             Tls = tls,
             Auth = auth,
             Timeouts = _options.Timeouts,
-            MaxRecipientsPerTransaction = _options.MaxRecipientsPerTransaction,
+            MaxRecipientsPerTransaction = batch.Limits?.MaxRecipientsPerTransaction ?? _options.MaxRecipientsPerTransaction,
             Strict8BitMime = _options.Strict8BitMime,
         };
         var (session, remote, failure) = await ConnectAsync(connector, host, addresses, port, options, cancel).ConfigureAwait(false);

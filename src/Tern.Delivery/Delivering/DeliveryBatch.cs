@@ -26,7 +26,16 @@ public sealed record DeliveryBatch
 
     /// <summary>The transport the operator set on the message; null or empty: routes decide.</summary>
     public string? TransportOverride { get; init; }
+
+    /// <summary>The destination's limits on connections (null: <see cref="DelivererOptions"/>' own).</summary>
+    public ConnectionLimits? Limits { get; init; }
 }
+
+/// <summary>Per-destination limits the deliverer applies to the connections it opens and reuses.</summary>
+/// <param name="MaxRecipientsPerTransaction">RCPT commands per transaction; more recipients take further transactions.</param>
+/// <param name="MaxMessagesPerConnection">Transactions on one connection before QUIT (0: no limit but the server's LIMITS MAILMAX).</param>
+/// <param name="IdleReuse">How long an open connection waits for the next batch (zero: QUIT at once).</param>
+public sealed record ConnectionLimits(int MaxRecipientsPerTransaction, int MaxMessagesPerConnection, TimeSpan IdleReuse);
 
 /// <summary>What one attempt of a batch came to.</summary>
 /// <param name="Recipients">One result per recipient of the batch, in its order, each with the full reply that decided it.</param>

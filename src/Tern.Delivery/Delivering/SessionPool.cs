@@ -23,7 +23,8 @@ internal sealed class SessionPool : IAsyncDisposable
         _keep = keep;
         _max = maxPerKey;
         _clock = clock;
-        var period = keep > TimeSpan.Zero ? TimeSpan.FromMilliseconds(Math.Max(100, keep.TotalMilliseconds / 2)) : Timeout.InfiniteTimeSpan;
+        // Destinations may keep connections when the default does not: the sweep always runs.
+        var period = keep > TimeSpan.Zero ? TimeSpan.FromMilliseconds(Math.Max(100, keep.TotalMilliseconds / 2)) : TimeSpan.FromSeconds(1);
         _sweep = clock.CreateTimer(_ => _ = SweepAsync(), null, period, period);
     }
 
@@ -52,10 +53,15 @@ internal sealed class SessionPool : IAsyncDisposable
         return false;
     }
 
-    /// <summary>Keeps the session for the next batch, or closes it (QUIT) when it cannot send or the host has enough idle ones.</summary>
-    public ValueTask ReturnAsync(string key, SmtpClientSession session, IPEndPoint? remote)
+    /// <summary>
+    /// Keeps the session for the next batch, or closes it (QUIT) when it cannot send, has carried
+    /// <paramref name="maxMessages"/> transactions, or the host has enough idle ones.
+    /// </summary>
+    public ValueTask ReturnAsync(string key, SmtpClientSession session, IPEndPoint? remote, ConnectionLimits? limits = null)
     {
-        if (_keep <= TimeSpan.Zero || !session.CanSend || Volatile.Read(ref _disposed) != 0)
+        var keep = limits?.IdleReuse ?? _keep;
+        if (keep <= TimeSpan.Zero || !session.CanSend || Volatile.Read(ref _disposed) != 0
+            || (limits is { MaxMessagesPerConnection: > 0 } l && session.Transactions >= l.MaxMessagesPerConnection))
         {
             return CloseAsync(session);
         }
@@ -66,7 +72,7 @@ internal sealed class SessionPool : IAsyncDisposable
             return CloseAsync(session);
         }
 
-        queue.Enqueue(new Idle(session, remote, _clock.GetUtcNow() + _keep));
+        queue.Enqueue(new Idle(session, remote, _clock.GetUtcNow() + keep));
         return ValueTask.CompletedTask;
     }
 

@@ -129,6 +129,9 @@ public sealed partial class SmtpClientSession : IAsyncDisposable
     public SmtpFailure? Failure => _failure;
 
     /// <summary>A transaction can start: the session is open and the server's MAILMAX (RFC 9422) is not reached.</summary>
+    /// <summary>Transactions begun on this connection (MAIL commands sent).</summary>
+    public int Transactions => _mailCommands;
+
     public bool CanSend => _state == State.Ready && (Info.Extensions.MailMax == 0 || _mailCommands < Info.Extensions.MailMax);
 
     /// <summary>

@@ -28,6 +28,12 @@ public interface IQueueOperations
 
     Task<int> SetRequireTlsAsync(QueueFilter selection, RequireTlsPolicy policy, CancellationToken cancel = default);
 
+    /// <summary>
+    /// Sets how many retries the messages get before their open recipients fail (0 to 100; 0: the
+    /// global default again). Refuses other values with <see cref="QueueOperationException"/>.
+    /// </summary>
+    Task<int> SetMaxRetriesAsync(QueueFilter selection, int maxRetries, CancellationToken cancel = default);
+
     /// <summary>Fails the remaining recipients with the given reason; the sender gets a failure notice (DSN).</summary>
     Task<int> FailAsync(QueueFilter selection, string reason, CancellationToken cancel = default);
 

@@ -4,22 +4,31 @@ using System.Text;
 namespace Tern.Spool.Queue;
 
 /// <summary>
-/// Version 1 of a queue entry's bytes: the value in the queue index and the payload of a State
+/// Version 2 of a queue entry's bytes: the value in the queue index and the payload of a State
 /// record (a full snapshot, so replaying the log is "last record wins"). Integers little-endian;
 /// times are Unix milliseconds (0 = none). The envelope section is the message record's envelope,
 /// byte for byte, so indexing a new message copies it without decoding.
 /// <code>
-/// u8 version=1 | u8 state | u8 held | u8 requiretls policy
+/// u8 version=2 | u8 state | u8 held | u8 requiretls policy
 /// | i64 address (message record) | i64 first address (first body chunk, or the record)
 /// | i64 received | u64 body length | u32 attempts | i64 next attempt | i64 finished
+/// | u8 max retries (0 = the global default)
 /// | str transport | str hold reason
 /// | u32 envelope length | envelope (see RecordFormat)
 /// | u32 R | R x (u8 status | i64 last attempt | u32 reply length | reply bytes)
 /// </code>
+/// Version 1 is the same without the max retries byte (offset 56): entries written by earlier
+/// Tern versions (index checkpoints, State records in the log) are read as version 1 with max
+/// retries 0, and are rewritten as version 2 by their next change. The fields up to offset 56 are at
+/// the same offsets in both versions, so fixed-offset reads (state, held, next attempt, addresses,
+/// finished) need not look at the version.
 /// </summary>
 internal static class QueueEntryFormat
 {
-    public const byte Version = 1;
+    public const byte Version = 2;
+
+    /// <summary>The version before <see cref="QueueEntry.MaxRetries"/> (still read).</summary>
+    public const byte Version1 = 1;
 
     /// <summary>Offset of the first address field (patched when compaction moves a body).</summary>
     public const int AddressOffset = 4;
@@ -35,6 +44,12 @@ internal static class QueueEntryFormat
     public const int NextAttemptOffset = 40;
 
     public const int FinishedOffset = 48;
+
+    /// <summary>Version 2: the per-message retry limit (one byte).</summary>
+    public const int MaxRetriesOffset = 56;
+
+    /// <summary>Whether this version of the entry layout can be read.</summary>
+    public static bool IsKnownVersion(byte version) => version is Version or Version1;
 
     /// <summary>Queued, not held, and its next attempt at or before <paramref name="nowMs"/> (Unix ms): read at fixed offsets, nothing decoded.</summary>
     public static bool IsDue(ReadOnlySpan<byte> value, long nowMs) =>
@@ -69,6 +84,7 @@ internal static class QueueEntryFormat
         w.U32(0);
         w.I64(received);
         w.I64(0);
+        w.U8(0);
         w.Str([]);
         w.Str(holdReason);
         w.U32((uint)envelope.Length);
@@ -95,6 +111,7 @@ internal static class QueueEntryFormat
         w.U32((uint)e.Attempts);
         w.I64(e.NextAttempt.ToUnixTimeMilliseconds());
         w.I64(Millis(e.Finished));
+        w.U8((byte)Math.Clamp(e.MaxRetries, 0, byte.MaxValue));
         w.Str(Encoding.UTF8.GetBytes(e.Transport));
         w.Str(Encoding.UTF8.GetBytes(e.HoldReason));
         var lengthAt = w.Length;
@@ -121,10 +138,10 @@ internal static class QueueEntryFormat
         return buffer.AsSpan(0, w.Length);
     }
 
-    /// <exception cref="FormatException">The bytes are not a version-1 entry.</exception>
+    /// <exception cref="FormatException">The bytes are not a version-1 or version-2 entry.</exception>
     public static QueueEntry Read(MessageId id, ReadOnlySpan<byte> value)
     {
-        if (value.Length < 1 || value[0] != Version)
+        if (value.Length < 1 || !IsKnownVersion(value[0]))
         {
             throw new FormatException($"queue entry {id}: unknown format version");
         }
@@ -140,6 +157,7 @@ internal static class QueueEntryFormat
         var attempts = (int)r.U32();
         var next = r.I64();
         var finished = r.I64();
+        var maxRetries = value[0] == Version1 ? 0 : r.U8();
         var transport = Encoding.UTF8.GetString(r.Str());
         var holdReason = Encoding.UTF8.GetString(r.Str());
         var envelopeBytes = r.Take((int)r.U32());
@@ -181,6 +199,7 @@ internal static class QueueEntryFormat
             Received = DateTimeOffset.FromUnixTimeMilliseconds(received),
             BodyLength = bodyLength,
             Attempts = attempts,
+            MaxRetries = maxRetries,
             NextAttempt = DateTimeOffset.FromUnixTimeMilliseconds(next),
             Finished = Time(finished),
             Transport = transport,
@@ -196,6 +215,14 @@ internal static class QueueEntryFormat
     public static long FirstAddress(ReadOnlySpan<byte> value) => System.Buffers.Binary.BinaryPrimitives.ReadInt64LittleEndian(value[FirstAddressOffset..]);
 
     public static long FinishedMillis(ReadOnlySpan<byte> value) => System.Buffers.Binary.BinaryPrimitives.ReadInt64LittleEndian(value[FinishedOffset..]);
+
+    public static bool Held(ReadOnlySpan<byte> value) => value[HeldOffset] != 0;
+
+    public static long NextAttemptMillis(ReadOnlySpan<byte> value) => System.Buffers.Binary.BinaryPrimitives.ReadInt64LittleEndian(value[NextAttemptOffset..]);
+
+    /// <summary>Sets the next attempt in place (a NextAttempt record).</summary>
+    public static void SetNextAttempt(Span<byte> value, long unixMs) =>
+        System.Buffers.Binary.BinaryPrimitives.WriteInt64LittleEndian(value[NextAttemptOffset..], unixMs);
 
     /// <summary>Points an entry at a moved body (compaction).</summary>
     public static void SetAddresses(Span<byte> value, long address, long first)

@@ -125,6 +125,80 @@ internal sealed class QueueIndex : IDisposable
     }
 
     /// <summary>
+    /// The state byte of an entry (null when absent). The value is read into a buffer on the stack,
+    /// so reading an entry of up to 2 KiB (most are) allocates nothing.
+    /// </summary>
+    public MessageState? ReadState(MessageId id)
+    {
+        Span<byte> scratch = stackalloc byte[2048];
+        if (!TryRead(id, scratch, out var length, out var rented))
+        {
+            return null;
+        }
+
+        var value = rented is null ? scratch[..length] : rented.AsSpan(0, length);
+        var state = value.Length > QueueEntryFormat.StateOffset ? (MessageState?)value[QueueEntryFormat.StateOffset] : null;
+        if (rented is not null)
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(rented);
+        }
+
+        return state;
+    }
+
+    /// <summary>
+    /// Reads an entry into <paramref name="scratch"/> when it fits (nothing is allocated), else into
+    /// an array from the pool (<paramref name="rented"/>, which the caller returns). False when absent.
+    /// </summary>
+    public unsafe bool TryRead(MessageId id, Span<byte> scratch, out int length, out byte[]? rented)
+    {
+        Span<byte> key = stackalloc byte[16];
+        id.WriteTo(key);
+        var s = Rent();
+        try
+        {
+            fixed (byte* buffer = scratch)
+            {
+                var input = default(SpanByte);
+                var output = new SpanByteAndMemory(new SpanByte(scratch.Length, (nint)buffer));
+                var status = s.Read(key, ref input, ref output);
+                if (status.IsPending)
+                {
+                    s.CompletePendingWithOutputs(out var completed, wait: true);
+                    using (completed)
+                    {
+                        while (completed.Next())
+                        {
+                            status = completed.Current.Status;
+                            output = completed.Current.Output;
+                        }
+                    }
+                }
+
+                if (output.IsSpanByte)
+                {
+                    rented = null;
+                    length = status.Found ? output.Length : 0;
+                    return status.Found;
+                }
+
+                if (status.Found)
+                {
+                    rented = Copy(ref output, out length);
+                    return true;
+                }
+
+                rented = Absent(ref output, out length);
+                return false;
+            }
+        }
+        finally
+        {
+            Return(s);
+        }
+    }
+
+    /// <summary>
     /// Calls <paramref name="visit"/> for every live entry (metadata keys excluded). FASTER's own
     /// iterators return stale versions of SpanByte records in the read-only region with damaged keys
     /// (seen with 2.6.5), so the log is scanned twice instead: the first pass finds the latest

@@ -89,6 +89,12 @@ public sealed record QueueEntry
 
     public int Attempts { get; init; }
 
+    /// <summary>
+    /// How many retries this message gets before its open recipients fail (0: the global default).
+    /// Set by the operator (0 to 100); stored in the entry (format version 2).
+    /// </summary>
+    public int MaxRetries { get; init; }
+
     /// <summary>Earliest time of the next attempt.</summary>
     public DateTimeOffset NextAttempt { get; init; }
 

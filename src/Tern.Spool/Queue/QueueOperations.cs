@@ -69,6 +69,19 @@ internal sealed class QueueOperations(Spool spool) : IQueueOperations
         return ChangeAsync(selection, e => e.RequireTlsPolicy == policy ? null : e with { RequireTlsPolicy = policy }, cancel);
     }
 
+    /// <summary>The highest per-message retry limit an operator may set.</summary>
+    public const int MaxRetriesLimit = 100;
+
+    public Task<int> SetMaxRetriesAsync(QueueFilter selection, int maxRetries, CancellationToken cancel = default)
+    {
+        if (maxRetries is < 0 or > MaxRetriesLimit)
+        {
+            throw new QueueOperationException($"max retries {maxRetries} is out of range (0 to {MaxRetriesLimit}; 0 means the global default)");
+        }
+
+        return ChangeAsync(selection, e => e.MaxRetries == maxRetries ? null : e with { MaxRetries = maxRetries }, cancel);
+    }
+
     /// <summary>
     /// Fails the open recipients and queues the failure notice (DSN) to the sender where NOTIFY asks
     /// for one. Messages are done in batches: a batch's bodies are read before they are retired (a

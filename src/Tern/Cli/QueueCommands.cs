@@ -1,7 +1,6 @@
 using System.CommandLine;
 using System.CommandLine.Parsing;
 using System.Globalization;
-using System.Text;
 using Tern.Control;
 
 namespace Tern.Cli;
@@ -344,51 +343,8 @@ internal static class QueueCommands
             CallAsync(r, config, request, false, response => stdout.WriteLine(describe(response.Count ?? 0)), cancel);
 
         /// <summary>Sends one request; prints its result (or the raw JSON) and maps failures to exit codes.</summary>
-        private async Task<int> CallAsync(ParseResult r, Option<FileInfo> configOption, ControlRequest request, bool json, Action<ControlResponse> print, CancellationToken cancel)
-        {
-            var config = TernCommandLine.LoadOrReport(r.GetValue(configOption), stderr);
-            if (config is null)
-            {
-                return ExitCodes.Config;
-            }
-
-            ControlReply reply;
-            try
-            {
-                reply = await new ControlClient(ControlServer.PathIn(config.DataDirectory)).SendAsync(request, cancel: cancel);
-            }
-            catch (OperationCanceledException) when (cancel.IsCancellationRequested)
-            {
-                // Ctrl-C: an operation the server already started still completes there.
-                await stderr.WriteLineAsync("tern: interrupted; the server may still complete the request");
-                return ExitCodes.Failure;
-            }
-            catch (ControlUnavailableException e)
-            {
-                await stderr.WriteLineAsync(e.Message);
-                return ExitCodes.Unavailable;
-            }
-            catch (ControlClientException e)
-            {
-                await stderr.WriteLineAsync("tern: " + e.Message);
-                return ExitCodes.Failure;
-            }
-
-            if (json)
-            {
-                await stdout.WriteLineAsync(reply.Raw);
-                return reply.Response.Ok ? ExitCodes.Ok : ExitCodes.Failure;
-            }
-
-            if (!reply.Response.Ok)
-            {
-                await stderr.WriteLineAsync("tern: " + (reply.Response.Error ?? "the server refused the request"));
-                return ExitCodes.Failure;
-            }
-
-            print(reply.Response);
-            return ExitCodes.Ok;
-        }
+        private Task<int> CallAsync(ParseResult r, Option<FileInfo> configOption, ControlRequest request, bool json, Action<ControlResponse> print, CancellationToken cancel) =>
+            ControlCommand.CallAsync(stdout, stderr, r, configOption, request, json, print, cancel);
 
         /// <summary>The selection, or the exit code of a usage error (reported).</summary>
         private int? Select(SelectionOptions selection, ParseResult r, string command, out ControlFilter filter, IReadOnlyList<string>? extraIds = null) =>
@@ -512,30 +468,7 @@ internal static class QueueCommands
             }
         }
 
-        private void WriteTable(string[] header, IEnumerable<string[]> rows)
-        {
-            var all = rows.Prepend(header).ToList();
-            var widths = new int[header.Length];
-            foreach (var row in all)
-            {
-                for (var i = 0; i < row.Length; i++)
-                {
-                    widths[i] = Math.Max(widths[i], row[i].Length);
-                }
-            }
-
-            var sb = new StringBuilder();
-            foreach (var row in all)
-            {
-                sb.Clear();
-                for (var i = 0; i < row.Length; i++)
-                {
-                    sb.Append(i == row.Length - 1 ? row[i] : row[i].PadRight(widths[i] + 2));
-                }
-
-                stdout.WriteLine(sb.ToString().TrimEnd());
-            }
-        }
+        private void WriteTable(string[] header, IEnumerable<string[]> rows) => ControlCommand.WriteTable(stdout, header, rows);
 
         private static string When(DateTimeOffset t, DateTimeOffset now) =>
             t <= now ? $"{Time(t)} ({Durations.Format(now - t)} ago)" : $"{Time(t)} (in {Durations.Format(t - now)})";
@@ -702,22 +635,9 @@ internal static class QueueCommands
         },
     };
 
-    /// <summary>An option as it was typed (name and values); nothing when it was not given.</summary>
-    private static IEnumerable<string> Tokens(ParseResult r, Option option)
-    {
-        if (r.GetResult(option) is not { Implicit: false } result)
-        {
-            return [];
-        }
+    private static IEnumerable<string> Tokens(ParseResult r, Option option) => ControlCommand.Tokens(r, option);
 
-        return result.Tokens.Count == 0 ? [option.Name] : result.Tokens.SelectMany(t => new[] { option.Name, t.Value });
-    }
-
-    /// <summary>Quotes a word for a POSIX shell when it needs it.</summary>
-    private static string Quote(string word) =>
-        word.Length > 0 && word.All(c => char.IsAsciiLetterOrDigit(c) || c is '@' or '.' or '_' or '-' or ':' or '/' or '+' or '=' or ',')
-            ? word
-            : "'" + word.Replace("'", "'\\''", StringComparison.Ordinal) + "'";
+    private static string Quote(string word) => ControlCommand.Quote(word);
 
     private static string Messages(int n) => n == 1 ? "1 message" : $"{n} messages";
 

@@ -53,7 +53,7 @@ public static partial class ConfigLoader
         return config;
     }
 
-    private static DeliveryConfig BindDelivery(ConfigTable? delivery, ConfigTable? transports, IReadOnlyList<ConfigTable> routes, string baseDirectory)
+    private static DeliveryConfig BindDelivery(ConfigTable? delivery, ConfigTable? transports, IReadOnlyList<ConfigTable> routes, IReadOnlyList<ConfigTable> destinations, string baseDirectory)
     {
         var d = new DeliveryConfig();
         var config = d;
@@ -75,14 +75,14 @@ public static partial class ConfigLoader
                 MaxRecipientsPerTransaction = (int)delivery.Integer("max_recipients", d.MaxRecipientsPerTransaction, 1, 100_000),
                 Strict8BitMime = delivery.Bool("strict_8bitmime", d.Strict8BitMime),
                 DirectPort = (int)delivery.Integer("direct_port", d.DirectPort, 1, 65535),
-                Concurrency = (int)delivery.Integer("concurrency", d.Concurrency, 1, 10_000),
-                PollInterval = delivery.Duration("poll_interval", d.PollInterval, TimeSpan.FromMilliseconds(50), TimeSpan.FromMinutes(10)),
+                Scheduler = BindScheduler(delivery, d.Scheduler),
             };
             var defaultTransport = delivery.String("default_transport", DirectTransport.DefaultName);
             config = config with { Routing = config.Routing with { DefaultTransport = defaultTransport } };
             delivery.Finish();
         }
 
+        config = config with { Scheduler = config.Scheduler with { Destinations = BindDestinations(destinations, config.Scheduler.Destinations.Default with { MaxRecipientsPerTransaction = config.MaxRecipientsPerTransaction }) } };
         var lines = new Dictionary<string, ConfigTable>(StringComparer.Ordinal);
         var bound = new List<Transport>();
         if (transports is not null)

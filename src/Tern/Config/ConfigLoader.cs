@@ -134,7 +134,7 @@ public static partial class ConfigLoader
 
         var spool = BindSpool(top.Table("spool"));
         var dns = BindDns(top.Table("dns"));
-        var delivery = BindDelivery(top.Table("delivery"), top.Table("transports"), top.TableArray("routes"), baseDirectory);
+        var delivery = BindDelivery(top.Table("delivery"), top.Table("transports"), top.TableArray("routes"), top.TableArray("destinations"), baseDirectory);
         return new TernConfig
         {
             Source = sourceName,

@@ -96,6 +96,30 @@ internal sealed class ConfigTable
         return n;
     }
 
+    /// <summary>A number: an integer or a float (TOML 1.0 section "Float").</summary>
+    public double Number(string key, double fallback, double min, double max)
+    {
+        _known.Add(key);
+        if (!_table.TryGetValue(key, out var value))
+        {
+            return fallback;
+        }
+
+        double? n = value switch
+        {
+            long l => l,
+            double d => d,
+            _ => null,
+        };
+        if (n is not { } number || double.IsNaN(number) || number < min || number > max)
+        {
+            Error(key, $"expected a number from {min.ToString(System.Globalization.CultureInfo.InvariantCulture)} to {max.ToString(System.Globalization.CultureInfo.InvariantCulture)}, got {(n is null ? Describe(value) : n.Value.ToString(System.Globalization.CultureInfo.InvariantCulture))}");
+            return fallback;
+        }
+
+        return number;
+    }
+
     /// <summary>A duration written as a string such as "500ms", "30s", "5m", "2h", "7d".</summary>
     public TimeSpan Duration(string key, TimeSpan fallback, TimeSpan min, TimeSpan max)
     {

@@ -40,11 +40,8 @@ public sealed record DeliveryConfig
     /// <summary>The port direct delivery connects to: 25 (RFC 5321 section 4.5.4); the end-to-end tests point it at loopback servers.</summary>
     public int DirectPort { get; init; } = 25;
 
-    /// <summary>Messages delivered at the same time.</summary>
-    public int Concurrency { get; init; } = 16;
-
-    /// <summary>How often the queue is looked at for due messages.</summary>
-    public TimeSpan PollInterval { get; init; } = TimeSpan.FromSeconds(1);
+    /// <summary>Retries, limits per destination ([delivery] defaults and [[destinations]]) and the global concurrency.</summary>
+    public Tern.Scheduler.SchedulerOptions Scheduler { get; init; } = new();
 
     /// <summary>Transports and routes, checked by <see cref="RouteTable.TryCreate"/>.</summary>
     public RoutingOptions Routing { get; init; } = new();

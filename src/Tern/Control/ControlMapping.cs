@@ -1,5 +1,6 @@
 using Tern.Spool;
 using Tern.Spool.Queue;
+using Tern.Suppression;
 
 namespace Tern.Control;
 
@@ -206,6 +207,22 @@ internal static class ControlMapping
             LastAttempt = r.LastAttempt?.ToUniversalTime(),
             LastReply = r.LastReply,
         })],
+    };
+
+    public static string Name(SuppressionSource source) => source switch
+    {
+        SuppressionSource.Bounce => "bounce",
+        SuppressionSource.RepeatedFailures => "repeated-failures",
+        SuppressionSource.Operator => "operator",
+        _ => ((byte)source).ToString(),
+    };
+
+    public static ControlSuppression ToSuppression(SuppressionEntry entry) => new()
+    {
+        Address = entry.Address,
+        Reason = entry.Reason,
+        Since = entry.Since.ToUniversalTime(),
+        Source = Name(entry.Source),
     };
 
     public static ControlHoldRule ToRule(HoldRule rule) => new()

@@ -33,11 +33,15 @@ internal static class ControlOps
     public const string Pause = "pause";
     public const string Resume = "resume";
     public const string Status = "status";
+    public const string SuppressionList = "suppression-list";
+    public const string SuppressionAdd = "suppression-add";
+    public const string SuppressionRemove = "suppression-remove";
 
     public static readonly string[] All =
     [
         List, History, Show, Hold, Release, Retry, SetTransport, SetRequireTls, Fail, Drop,
         HoldRuleList, HoldRuleAdd, HoldRuleRemove, Pause, Resume, Status,
+        SuppressionList, SuppressionAdd, SuppressionRemove,
     ];
 }
 
@@ -82,7 +86,7 @@ internal sealed class ControlRequest
     /// <summary>set-requiretls: "yes", "no" or "default".</summary>
     public string? RequireTls { get; init; }
 
-    /// <summary>fail: the reason given to the sender in the failure notice.</summary>
+    /// <summary>fail: the reason given to the sender in the failure notice; suppression-add: why the address is suppressed.</summary>
     public string? Reason { get; init; }
 
     /// <summary>holdrule-add: what the new rule matches.</summary>
@@ -90,6 +94,18 @@ internal sealed class ControlRequest
 
     /// <summary>holdrule-remove: the rule's id.</summary>
     public long? RuleId { get; init; }
+
+    /// <summary>suppression-add, suppression-remove: the address.</summary>
+    public string? Address { get; init; }
+
+    /// <summary>suppression-list: only addresses containing this text (ASCII case ignored).</summary>
+    public string? Contains { get; init; }
+
+    /// <summary>suppression-list: page size (default 100).</summary>
+    public int? Limit { get; init; }
+
+    /// <summary>suppression-list: the previous page's cursor (its last address).</summary>
+    public string? After { get; init; }
 }
 
 /// <summary>Every field of the queue filter; unset fields do not restrict.</summary>
@@ -170,6 +186,12 @@ internal sealed class ControlResponse
 
     /// <summary>status: how many messages there are.</summary>
     public ControlCounts? Counts { get; init; }
+
+    /// <summary>suppression-list: one page, in address order (the total and the cursor are in <see cref="Total"/> and <see cref="Next"/>).</summary>
+    public IReadOnlyList<ControlSuppression>? Suppressions { get; init; }
+
+    /// <summary>suppression-add: the new entry; suppression-remove: the entry removed.</summary>
+    public ControlSuppression? Suppression { get; init; }
 }
 
 /// <summary>A queue entry with every field of <c>QueueEntry</c>.</summary>
@@ -288,6 +310,20 @@ internal sealed class ControlHoldRule
     public string RecipientDomain { get; init; } = string.Empty;
 
     public string Account { get; init; } = string.Empty;
+}
+
+/// <summary>A suppressed address: mail to it fails at once with a failure notice that gives the reason.</summary>
+internal sealed class ControlSuppression
+{
+    public string Address { get; init; } = string.Empty;
+
+    /// <summary>The remote server's full reply (every line, CRLF-separated), or the operator's text.</summary>
+    public string Reason { get; init; } = string.Empty;
+
+    public DateTimeOffset Since { get; init; }
+
+    /// <summary>"bounce" (one reply that says the mailbox is gone), "repeated-failures" or "operator".</summary>
+    public string Source { get; init; } = string.Empty;
 }
 
 /// <summary>status: the sizes of the queue.</summary>

@@ -4,6 +4,7 @@ using Microsoft.Extensions.Logging;
 using Tern.Observability.Logging;
 using Tern.Observability.Metrics;
 using Tern.Spool.Queue;
+using Tern.Suppression;
 
 namespace Tern.Control;
 
@@ -12,9 +13,10 @@ internal sealed class ControlServerException(string message, Exception? inner = 
 
 /// <summary>
 /// The queue control socket: a unix domain socket in the data directory through which
-/// <c>tern queue ...</c> reaches the running server's <see cref="IQueueOperations"/> (framing in
-/// ControlProtocol.cs). Access control is the file system's: the socket is mode 0600 inside the
-/// 0700 data directory, so only the directory's owner (and root) can connect. Every failure of a
+/// <c>tern queue ...</c> reaches the running server's <see cref="IQueueOperations"/>, and
+/// <c>tern suppression ...</c> its <see cref="SuppressionList"/> (framing in ControlProtocol.cs).
+/// Access control is the file system's: the socket is mode 0600 inside the 0700 data directory,
+/// so only the directory's owner (and root) can connect. Every failure of a
 /// request, from malformed JSON to a refused operation or a bug, becomes an error response; the
 /// server keeps serving.
 /// </summary>
@@ -29,6 +31,7 @@ internal sealed partial class ControlServer : IAsyncDisposable
     private const int MaxPathBytes = 107;
 
     private readonly IQueueOperations _queue;
+    private readonly SuppressionList? _suppression;
     private readonly ILogger _log;
     private readonly ICounter _panics;
     private readonly TimeProvider _clock;
@@ -42,10 +45,12 @@ internal sealed partial class ControlServer : IAsyncDisposable
     private int _active = 1;
     private int _disposed;
 
-    public ControlServer(string socketPath, IQueueOperations queue, ILoggerFactory loggers, IMetrics metrics, TimeProvider? clock = null)
+    /// <param name="suppression">The suppression list for the suppression-* operations; without one they are refused.</param>
+    public ControlServer(string socketPath, IQueueOperations queue, ILoggerFactory loggers, IMetrics metrics, TimeProvider? clock = null, SuppressionList? suppression = null)
     {
         SocketPath = socketPath;
         _queue = queue;
+        _suppression = suppression;
         _log = loggers.CreateLogger(LogComponents.Host);
         _panics = Panics.For(metrics, LogComponents.Host);
         _clock = clock ?? TimeProvider.System;
@@ -311,6 +316,12 @@ internal sealed partial class ControlServer : IAsyncDisposable
             RequestRefused(_log, $"{ControlMapping.Shorten(request.Op)}: {e.Message}");
             return Error(e.Message);
         }
+        catch (SuppressionStoreException e)
+        {
+            // The change is refused (or not durable) because the file cannot be written.
+            SuppressionFailed(_log, ControlMapping.Shorten(request.Op), e.Message);
+            return Error(e.Message);
+        }
         catch (OperationCanceledException) when (cancel.IsCancellationRequested)
         {
             return Error("the server is shutting down");
@@ -442,10 +453,76 @@ internal sealed partial class ControlServer : IAsyncDisposable
                 };
             }
 
+            case ControlOps.SuppressionList:
+            {
+                var list = Suppression(request.Op);
+                var limit = request.Limit ?? 100;
+                if (limit is < 1 or > ControlLimits.MaxLimit or > SuppressionList.MaxPageSize)
+                {
+                    throw new ControlRequestException($"limit: expected 1 to {Math.Min(ControlLimits.MaxLimit, SuppressionList.MaxPageSize)}, got {limit}");
+                }
+
+                var page = list.Page(request.Contains is { Length: > 0 } c ? c : null, limit, request.After is { Length: > 0 } a ? a : null);
+                return new ControlResponse
+                {
+                    Ok = true,
+                    Suppressions = [.. page.Entries.Select(ControlMapping.ToSuppression)],
+                    Total = page.Total,
+                    Next = page.Next,
+                };
+            }
+
+            case ControlOps.SuppressionAdd:
+            {
+                var list = Suppression(request.Op);
+                var address = request.Address ?? throw new ControlRequestException("suppression-add: address is missing");
+                if (SuppressionList.CheckAddress(address) is { } problem)
+                {
+                    throw new ControlRequestException($"suppression-add: {problem}");
+                }
+
+                if (!list.Add(address, request.Reason ?? string.Empty))
+                {
+                    return Error(list.TryGet(address, out var existing)
+                        ? $"{existing.Address} is already suppressed (since {existing.Since.UtcDateTime:yyyy-MM-ddTHH:mm:ssZ}, {ControlMapping.Name(existing.Source)})"
+                        : $"{address} is already suppressed");
+                }
+
+                SuppressionChanged(_log, request.Op, address);
+                return new ControlResponse
+                {
+                    Ok = true,
+                    Suppression = list.TryGet(address, out var entry) ? ControlMapping.ToSuppression(entry) : null,
+                };
+            }
+
+            case ControlOps.SuppressionRemove:
+            {
+                var list = Suppression(request.Op);
+                var address = request.Address ?? throw new ControlRequestException("suppression-remove: address is missing");
+                if (address.Length == 0)
+                {
+                    throw new ControlRequestException("suppression-remove: the address is empty");
+                }
+
+                list.TryGet(address, out var was);
+                if (!list.Remove(address))
+                {
+                    return Error($"{ControlMapping.Shorten(address)} is not on the suppression list");
+                }
+
+                SuppressionChanged(_log, request.Op, address);
+                return new ControlResponse { Ok = true, Suppression = was is null ? null : ControlMapping.ToSuppression(was) };
+            }
+
             default:
                 throw new ControlRequestException($"unknown op {ControlMapping.Shorten(request.Op)}; expected one of {string.Join(", ", ControlOps.All)}");
         }
     }
+
+    /// <summary>The suppression list, or a refusal when this server runs without one.</summary>
+    private SuppressionList Suppression(string op) =>
+        _suppression ?? throw new ControlRequestException($"{op}: this server has no suppression list");
 
     /// <summary>An operation that changes messages: refuses an empty selection without "all", logs what changed.</summary>
     private async Task<ControlResponse> ChangeAsync(ControlRequest request, Func<QueueFilter, CancellationToken, Task<int>> operation, CancellationToken cancel)
@@ -502,6 +579,12 @@ internal sealed partial class ControlServer : IAsyncDisposable
 
     [LoggerMessage(Level = LogLevel.Information, Message = "queue changed {op} {selection} {count}")]
     private static partial void Changed(ILogger log, string op, string selection, int count);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "suppression list changed {op} {address}")]
+    private static partial void SuppressionChanged(ILogger log, string op, string address);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "suppression list not written {op} {error}")]
+    private static partial void SuppressionFailed(ILogger log, string op, string error);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "control request refused {reason}")]
     private static partial void RequestRefused(ILogger log, string reason);

@@ -10,7 +10,9 @@ using Tern.Sasl;
 using Tern.Sasl.Credentials;
 using Tern.Smtp.Server;
 using Tern.Delivery;
+using Tern.Scheduler;
 using Tern.Spool;
+using Tern.Suppression;
 
 namespace Tern.Hosting;
 
@@ -84,9 +86,22 @@ public static partial class TernHost
             }
 
             await using var spoolLifetime = spool;
+            SuppressionList suppression;
+            try
+            {
+                suppression = SuppressionList.Open(SuppressionList.PathIn(data.Path), log: loggers.CreateLogger(LogComponents.Delivery));
+            }
+            catch (SuppressionStoreException e)
+            {
+                LogFatal(log, e.Message);
+                await stderr.WriteLineAsync("tern: " + e.Message);
+                return ExitCodes.Failure;
+            }
+
+            using var suppressionLifetime = suppression;
 
             // The queue control socket (tern queue ...); disposed before the spool on every exit path.
-            var control = new ControlServer(ControlServer.PathIn(data.Path), spool.Queue, loggers, metrics);
+            var control = new ControlServer(ControlServer.PathIn(data.Path), spool.Queue, loggers, metrics, suppression: suppression);
             try
             {
                 control.Start();
@@ -136,7 +151,7 @@ public static partial class TernHost
             }
 
             // Delivery starts once everything that accepts mail is up; it stops before the spool closes.
-            await using var delivery = config.Delivery.Enabled ? StartDelivery(config, spool, loggers, metrics) : null;
+            await using var delivery = config.Delivery.Enabled ? StartDelivery(config, spool, suppression, loggers, metrics) : null;
             try
             {
                 await Task.Delay(Timeout.Infinite, stop.Token);
@@ -163,8 +178,8 @@ public static partial class TernHost
         return ExitCodes.Ok;
     }
 
-    /// <summary>DNS, routes and the deliverer from the configuration (validated when it was loaded), and the loop that feeds them.</summary>
-    private static DeliveryService StartDelivery(TernConfig config, Spool.Spool spool, ILoggerFactory loggers, Tern.Observability.Metrics.IMetrics metrics)
+    /// <summary>DNS, routes and the deliverer from the configuration (validated when it was loaded), and the scheduler that feeds them.</summary>
+    private static DeliveryScheduler StartDelivery(TernConfig config, Spool.Spool spool, SuppressionList suppression, ILoggerFactory loggers, Tern.Observability.Metrics.IMetrics metrics)
     {
         var dns = new Tern.Dns.DnsResolver(
             new Tern.Dns.DnsOptions
@@ -188,14 +203,16 @@ public static partial class TernHost
                 MaxRecipientsPerTransaction = d.MaxRecipientsPerTransaction,
                 Strict8BitMime = d.Strict8BitMime,
                 DirectPort = d.DirectPort,
+                IdleReuse = d.Scheduler.Destinations.Default.IdleReuse,
 
-                // As many idle connections per host as messages may be in flight (at most 20, Postfix's
-                // default destination concurrency), so that parallel batches to one host reuse them.
-                MaxIdlePerHost = Math.Min(d.Concurrency, 20),
+                // As many idle connections per host as the destination may run at once.
+                MaxIdlePerHost = Math.Max(d.Scheduler.Destinations.Default.MaxConnections, d.Scheduler.Destinations.Rules.Select(r => r.Limits.MaxConnections).DefaultIfEmpty(0).Max()),
             },
             loggers,
             metrics: metrics);
-        return new DeliveryService(spool, deliverer, d.Concurrency, d.PollInterval, loggers, metrics);
+        var scheduler = new DeliveryScheduler(spool, deliverer, d.Scheduler, loggers, metrics, suppression, disposeDeliverer: true);
+        scheduler.Start();
+        return scheduler;
     }
 
     /// <summary>Builds the SMTP server's options; listeners without their own certificate share the self-signed one.</summary>

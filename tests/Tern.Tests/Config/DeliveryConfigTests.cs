@@ -28,9 +28,77 @@ public sealed class DeliveryConfigTests
         var example = ConfigLoader.Parse(ConfigLoader.Example(), "example.toml", Directory.GetCurrentDirectory());
         Assert.Equal(c.Dns, example.Dns);
         var routing = new RoutingOptions();
-        Assert.Equal(c.Delivery with { Routing = routing }, example.Delivery with { Routing = routing });
+        var scheduler = new Tern.Scheduler.SchedulerOptions();
+        Assert.Equal(c.Delivery with { Routing = routing, Scheduler = scheduler }, example.Delivery with { Routing = routing, Scheduler = scheduler });
+        Assert.Equal(c.Delivery.Scheduler with { Destinations = scheduler.Destinations }, example.Delivery.Scheduler with { Destinations = scheduler.Destinations });
+        Assert.Equal(c.Delivery.Scheduler.Destinations.Default, example.Delivery.Scheduler.Destinations.Default);
+        Assert.Empty(example.Delivery.Scheduler.Destinations.Rules);
         Assert.Empty(example.Delivery.Routing.Transports);
         Assert.Empty(example.Delivery.Routing.GlobalRoutes);
+    }
+
+    [Fact]
+    public void Retries_limits_and_destination_rules_are_bound()
+    {
+        var c = Parse("""
+            [delivery]
+            concurrency = 250
+            first_retry = "5m"
+            max_retries = 4
+            retry_jitter = 0.1
+            delay_notice_after = 3
+            max_connections = 30
+            max_messages_per_connection = 50
+            rate = 12.5
+            burst = 5
+            max_recipients = 200
+            idle_reuse = "10s"
+            suspend_after = 2
+            suspend_for = "1m"
+            [[destinations]]
+            mx = "*.outlook.example"
+            max_connections = 4
+            rate = 20
+            [[destinations]]
+            domain = ".small.example"
+            max_connections = 1
+            """).Delivery.Scheduler;
+        Assert.Equal(250, c.Concurrency);
+        Assert.Equal(new Tern.Scheduler.RetryPolicy { FirstRetry = TimeSpan.FromMinutes(5), MaxRetries = 4, Jitter = 0.1, DelayNoticeAfter = 3 }, c.Retry);
+        var defaults = new Tern.Scheduler.DestinationLimits
+        {
+            MaxConnections = 30,
+            MaxMessagesPerConnection = 50,
+            MessagesPerSecond = 12.5,
+            Burst = 5,
+            MaxRecipientsPerTransaction = 200,
+            IdleReuse = TimeSpan.FromSeconds(10),
+            SuspendAfter = 2,
+            SuspendFor = TimeSpan.FromMinutes(1),
+        };
+        Assert.Equal(defaults, c.Destinations.Default);
+        Assert.Equal(2, c.Destinations.Rules.Count);
+
+        // A rule inherits what it does not set from [delivery].
+        Assert.Equal(new Tern.Scheduler.DestinationRule(Tern.Scheduler.DestinationMatch.Mx, "*.outlook.example", defaults with { MaxConnections = 4, MessagesPerSecond = 20 }), c.Destinations.Rules[0]);
+        Assert.Equal(new Tern.Scheduler.DestinationRule(Tern.Scheduler.DestinationMatch.Domain, ".small.example", defaults with { MaxConnections = 1 }), c.Destinations.Rules[1]);
+        Assert.Same(c.Destinations.Rules[0].Limits, c.Destinations.For("customer.example", ["mx1.eu.outlook.example"]));
+    }
+
+    [Theory]
+    [InlineData("[[destinations]]\nmax_connections = 2", "destinations", "either a recipient domain")]
+    [InlineData("[[destinations]]\ndomain = \"a.example\"\nmx = \"b.example\"", "destinations", "one of them")]
+    [InlineData("[[destinations]]\nmx = \"not a name\"", "mx", "not a domain name or pattern")]
+    [InlineData("[delivery]\nrate = \"fast\"", "rate", "expected a number from 0 to 1000000")]
+    [InlineData("[delivery]\nretry_jitter = 2", "retry_jitter", "expected a number from 0 to 1")]
+    [InlineData("[delivery]\nmax_connections = 0", "max_connections", "expected an integer from 1 to 10000")]
+    [InlineData("[delivery]\npoll_interval = \"1s\"", "poll_interval", "unknown")]
+    public void Bad_scheduler_settings_name_the_key(string toml, string key, string problem)
+    {
+        var e = Assert.Single(Errors(toml.Replace("\\n", "\n", StringComparison.Ordinal)));
+        Assert.Contains(key, e.Key, StringComparison.Ordinal);
+        Assert.Contains(problem, e.Message, StringComparison.Ordinal);
+        Assert.True(e.Line > 0, e.ToString());
     }
 
     [Fact]

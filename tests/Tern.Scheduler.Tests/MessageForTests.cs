@@ -1,27 +1,13 @@
-using Tern.Hosting;
+using Tern.Scheduler;
 using Tern.Smtp.Protocol;
 using Tern.Spool;
 using Tern.Spool.Queue;
 
-namespace Tern.Tests.Hosting;
+namespace Tern.Scheduler.Tests;
 
-/// <summary>The interim delivery loop's pure parts: the retry schedule and the queue-to-client mapping.</summary>
-public sealed class DeliveryServiceTests
+/// <summary>The queue-to-client mapping: what the SMTP client sends for the recipients of one batch.</summary>
+public sealed class MessageForTests
 {
-    [Theory]
-    [InlineData(0, 7.5)]
-    [InlineData(1, 15)]
-    [InlineData(2, 30)]
-    [InlineData(7, 960)]
-    public void Retries_follow_seven_and_a_half_minutes_doubling_with_at_most_ten_percent_jitter(int attemptsBefore, double minutes)
-    {
-        for (var i = 0; i < 100; i++)
-        {
-            var delay = DeliveryService.RetryDelay(attemptsBefore);
-            Assert.InRange(delay.TotalMinutes, minutes, minutes * 1.1);
-        }
-    }
-
     [Fact]
     public void The_client_gets_the_envelope_of_the_chosen_recipients_with_their_dsn_parameters()
     {
@@ -46,7 +32,7 @@ public sealed class DeliveryServiceTests
                 new RecipientState { Address = "carol@example.com", Notify = StoredNotify.Never },
             ],
         };
-        var m = DeliveryService.Message(entry, [0], "Subject: x\r\n\r\nbody\r\n"u8.ToArray());
+        var m = DeliveryScheduler.MessageFor(entry, [0], "Subject: x\r\n\r\nbody\r\n"u8.ToArray());
         Assert.Equal("alice@example.org", m.Sender);
         var r = Assert.Single(m.Recipients);
         Assert.Equal(("bob@example.net", DsnNotify.Failure | DsnNotify.Delay, "rfc822;bob@example.net"), (r.Address, r.Notify, r.OriginalRecipient));

@@ -1,0 +1,200 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Logging;
+using Tern.Delivery;
+using Tern.Spool;
+using Tern.Spool.Queue;
+
+namespace Tern.Scheduler;
+
+/// <summary>
+/// Preparing a due message for its attempt: the entry is read again (it may have changed since it was
+/// scheduled), suppressed recipients fail at once, the others are grouped by destination (recipients
+/// of one message to one destination share a transaction: same envelope, attempt count, REQUIRETLS
+/// state and transport), the next attempt is made durable, then each group joins its destination's
+/// ready queue.
+/// </summary>
+public sealed partial class DeliveryScheduler
+{
+    private readonly ConcurrentQueue<MessageId> _due = new();
+    private readonly AsyncSignal _prepareWake = new();
+    private Task? _prepareLoop;
+    private int _preparing;
+
+    private async Task PrepareLoopAsync()
+    {
+        while (!_stop.IsCancellationRequested)
+        {
+            while (Volatile.Read(ref _preparing) < _options.PrepareConcurrency && _due.TryDequeue(out var id))
+            {
+                if (!_inFlight.TryAdd(id, 0))
+                {
+                    // Under way already: its attempt's record reschedules it.
+                    continue;
+                }
+
+                Interlocked.Increment(ref _preparing);
+                Spawn(() => PrepareAsync(id));
+            }
+
+            await _prepareWake.WaitAsync().ConfigureAwait(false);
+        }
+    }
+
+    private async Task PrepareAsync(MessageId id)
+    {
+        var handedOver = false;
+        try
+        {
+            handedOver = await PrepareCoreAsync(id).ConfigureAwait(false);
+        }
+        finally
+        {
+            if (!handedOver)
+            {
+                _inFlight.TryRemove(id, out _);
+            }
+
+            Interlocked.Decrement(ref _preparing);
+            _prepareWake.Set();
+        }
+    }
+
+    /// <summary>True when the message went to its destinations (the attempt then owns the in-flight mark).</summary>
+    private async Task<bool> PrepareCoreAsync(MessageId id)
+    {
+        var now = _clock.GetUtcNow();
+        if (_spool.Entry(id) is not { State: MessageState.Queued, Held: false } entry)
+        {
+            return false;
+        }
+
+        if (_paused || entry.NextAttempt > now + _options.Resolution)
+        {
+            // Moved later meanwhile (or the queue was paused): back to the wheel at its time.
+            Repost(id, entry.NextAttempt.ToUnixTimeMilliseconds());
+            return false;
+        }
+
+        var suppressed = new List<AttemptOutcome>();
+        var groups = new List<(DeliveryDestination Where, string Domain, List<int> Recipients)>();
+        for (var i = 0; i < entry.Recipients.Count; i++)
+        {
+            var r = entry.Recipients[i];
+            if (r.Status is not (RecipientStatus.Pending or RecipientStatus.Deferred))
+            {
+                continue;
+            }
+
+            if (_suppression is not null && _suppression.TryGet(r.Address, out var s))
+            {
+                suppressed.Add(new AttemptOutcome(i, RecipientStatus.Failed, SuppressedReply(r.Address, s)));
+                _metrics.Suppressed.Inc();
+                Delivered(_log, id.ToString(), r.Address, "suppressed", string.Empty, "failed", suppressed[^1].Reply);
+                continue;
+            }
+
+            var domain = r.Domain;
+            var group = groups.FindIndex(g => g.Domain == domain);
+            if (group < 0)
+            {
+                var where = await _deliverer.DestinationAsync(
+                    new RouteRequest(entry.Envelope.AuthenticatedUser, entry.SenderDomain, domain, entry.Attempts, entry.Transport, entry.RequiresTls),
+                    _stop.Token).ConfigureAwait(false);
+                groups.Add((where, domain, [i]));
+            }
+            else
+            {
+                groups[group].Recipients.Add(i);
+            }
+        }
+
+        // MX rollup within the message: domains that go to the same place travel together.
+        var batches = new List<(Destination Destination, string Domain, List<int> Recipients)>();
+        foreach (var g in groups)
+        {
+            var at = batches.FindIndex(b => b.Destination.Where.Key == g.Where.Key);
+            if (at >= 0)
+            {
+                batches[at].Recipients.AddRange(g.Recipients);
+                continue;
+            }
+
+            var destination = DestinationFor(g.Where, g.Domain);
+            if (Volatile.Read(ref destination.Queued) >= _options.MaxQueuedPerDestination)
+            {
+                // A destination with a long queue takes no more for now: the id waits (16 bytes) until it drains.
+                destination.Parked.Enqueue(id);
+                _metrics.Parked.Inc();
+                return false;
+            }
+
+            batches.Add((destination, g.Domain, g.Recipients));
+        }
+
+        if (batches.Count == 0 && suppressed.Count == 0)
+        {
+            return false;
+        }
+
+        // Durable before the attempt starts (mail-behaviour.md "Queue and retries"): a crash from here
+        // on finds the message due at its next retry, not at once.
+        var next = now + _options.Retry.Delay(entry.Attempts + 1, _random());
+        try
+        {
+            if (await _spool.ScheduleAsync([id], next, _stop.Token).ConfigureAwait(false) == 0)
+            {
+                return false;
+            }
+        }
+        catch (Exception e) when (e is IOException or SpoolException or FASTER.core.FasterException)
+        {
+            // The spool cannot write (disk full): try again in a while, nothing was attempted.
+            NotScheduled(_log, id.ToString(), e.Message);
+            Repost(id, (now + TimeSpan.FromSeconds(10)).ToUnixTimeMilliseconds());
+            return false;
+        }
+
+        var attempt = new MessageAttempt(entry, next, batches.Count + (suppressed.Count > 0 ? 1 : 0));
+        if (suppressed.Count > 0 && attempt.Complete(suppressed))
+        {
+            await FinishAsync(attempt).ConfigureAwait(false);
+            return true;
+        }
+
+        foreach (var (destination, domain, recipients) in batches)
+        {
+            Interlocked.Increment(ref destination.Queued);
+            destination.Ready.Enqueue(new DestinationWork(attempt, [.. recipients], domain));
+            StartRunners(destination);
+        }
+
+        return true;
+    }
+
+    private Destination DestinationFor(DeliveryDestination where, string domain)
+    {
+        if (_destinations.TryGetValue(where.Key, out var known))
+        {
+            return known;
+        }
+
+        var created = _destinations.GetOrAdd(where.Key, _ => new Destination(where, _options.Destinations.For(domain, where.Hosts), _clock.TimestampFrequency));
+        _metrics.Destinations.Set(_destinations.Count);
+        return created;
+    }
+
+    /// <summary>
+    /// The reply of a recipient on the suppression list (a local decision, in SMTP form so that the
+    /// DSN's Status and Diagnostic-Code carry it): the enhanced code of the reply that put it there.
+    /// </summary>
+    internal static string SuppressedReply(string address, Tern.Suppression.SuppressionEntry entry)
+    {
+        var reason = entry.Reason.Split('\n')[0].TrimEnd('\r');
+        var parts = reason.Split(' ', 3);
+        var enhanced = parts.Length >= 2 && parts[1].Length >= 5 && parts[1][0] == '5' && parts[1][1] == '.' ? parts[1] : "5.7.1";
+        return $"550 {enhanced} <{address}> is on the suppression list since {entry.Since.UtcDateTime:yyyy-MM-dd HH:mm:ss}Z ({entry.Source.ToString().ToLowerInvariant()}): {reason}";
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "delivery postponed, the next attempt could not be stored {id}: {error}")]
+    private static partial void NotScheduled(ILogger log, string id, string error);
+}

@@ -1,0 +1,106 @@
+using Microsoft.Extensions.Logging;
+using Tern.Spool;
+using Tern.Spool.Queue;
+using Tern.Suppression;
+
+namespace Tern.Scheduler;
+
+/// <summary>
+/// The end of an attempt: recipients still deferred after the last retry fail (expiry), the
+/// suppression list learns from the remote servers' permanent refusals and from deliveries, and the
+/// whole attempt is recorded in one change (which queues the failure, delay and success notices).
+/// </summary>
+public sealed partial class DeliveryScheduler
+{
+    private async Task FinishAsync(MessageAttempt attempt)
+    {
+        var entry = attempt.Entry;
+        try
+        {
+            var now = _clock.GetUtcNow();
+            var last = _options.Retry.IsLast(attempt.Number, entry.MaxRetries);
+            var outcomes = new List<AttemptOutcome>(attempt.Outcomes.Count);
+            var deferred = false;
+            foreach (var o in attempt.Outcomes)
+            {
+                var outcome = o;
+                if (o.Status == RecipientStatus.Deferred && last)
+                {
+                    // The last retry failed too: the recipient expires with the last reply it got (RFC 5321 4.5.4.1).
+                    outcome = o with { Status = RecipientStatus.Failed };
+                    _metrics.Expired.Inc();
+                    Expired(_log, entry.Id.ToString(), entry.Recipients[o.Recipient].Address, attempt.Number, o.Reply);
+                }
+
+                deferred |= outcome.Status == RecipientStatus.Deferred;
+                outcomes.Add(outcome);
+                Learn(attempt, entry, outcome);
+            }
+
+            var notices = new AttemptNotices(
+                Delay: deferred && _options.Retry.SendsDelayNotice(attempt.Number),
+                WillRetryUntil: _options.Retry.RetryUntil(now, attempt.Number, entry.MaxRetries));
+            await _spool.RecordAttemptAsync(entry.Id, outcomes, attempt.NextAttempt, notices, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or SpoolException or FASTER.core.FasterException)
+        {
+            // Not recorded: the durable next attempt stands, so the message is tried again then.
+            AttemptNotRecorded(_log, entry.Id.ToString(), e);
+        }
+        finally
+        {
+            _inFlight.TryRemove(entry.Id, out _);
+        }
+    }
+
+    /// <summary>What the suppression list learns from one outcome: only the remote servers' own replies count.</summary>
+    private void Learn(MessageAttempt attempt, QueueEntry entry, AttemptOutcome outcome)
+    {
+        if (_suppression is null)
+        {
+            return;
+        }
+
+        var address = entry.Recipients[outcome.Recipient].Address;
+        try
+        {
+            if (outcome.Status == RecipientStatus.Delivered)
+            {
+                _suppression.RecordDelivered(address);
+            }
+            else if (outcome.Status == RecipientStatus.Failed && attempt.FromServer[outcome.Recipient] && outcome.Reply.StartsWith('5')
+                && _suppression.RecordPermanentFailure(address, outcome.Reply) is { } added)
+            {
+                RecipientSuppressed(_log, address, added.Source.ToString().ToLowerInvariant(), added.Reason);
+            }
+        }
+        catch (SuppressionStoreException e)
+        {
+            // The list could not be written (disk full): the delivery result itself is still recorded.
+            SuppressionNotRecorded(_log, address, e.Message);
+        }
+    }
+
+    /// <summary>One line per recipient and attempt: what became of it, through which transport and host, with the full reply.</summary>
+    [LoggerMessage(Level = LogLevel.Information, Message = "delivery {id} {rcpt} {transport} {host} {result} {reply}")]
+    private static partial void Delivered(ILogger log, string id, string rcpt, string transport, string host, string result, string reply);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "expired {id} {rcpt} {attempts} {reply}")]
+    private static partial void Expired(ILogger log, string id, string rcpt, int attempts, string reply);
+
+    private static string Result(RecipientStatus status) => status switch
+    {
+        RecipientStatus.Delivered => "delivered",
+        RecipientStatus.Failed => "failed",
+        _ => "deferred",
+    };
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "delivery attempt not recorded, the message will be tried again at its next attempt {id}")]
+    private static partial void AttemptNotRecorded(ILogger log, string id, Exception e);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "suppression list not updated for {rcpt}: {error}")]
+    private static partial void SuppressionNotRecorded(ILogger log, string rcpt, string error);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "recipient suppressed {rcpt} {source}: {reason}")]
+    private static partial void RecipientSuppressed(ILogger log, string rcpt, string source, string reason);
+}

@@ -1,0 +1,283 @@
+using Microsoft.Extensions.Logging;
+using Tern.Delivery;
+using Tern.Smtp.Client;
+using Tern.Smtp.Protocol;
+using Tern.Spool;
+using Tern.Spool.Queue;
+
+namespace Tern.Scheduler;
+
+/// <summary>
+/// The runners: each drains one destination's ready queue, one batch at a time through the
+/// deliverer (which reuses that destination's connections). A destination has at most its
+/// connection limit of runners, all destinations together at most the global concurrency; a
+/// destination that finds no global slot waits in line and gets the next one freed, and a runner
+/// hands its slot over after its fair share when others wait. So a slow or broken destination holds
+/// only its own slots and never stops the others.
+/// </summary>
+public sealed partial class DeliveryScheduler
+{
+    private void StartRunners(Destination d)
+    {
+        while (!d.Ready.IsEmpty && !_stop.IsCancellationRequested && d.TryStartRunner())
+        {
+            if (!TryTakeGlobalSlot())
+            {
+                d.RunnerStopped();
+                if (d.TryMarkWaiting())
+                {
+                    _waiting.Enqueue(d);
+                }
+
+                // A slot freed between the two steps would otherwise go unnoticed.
+                HandOverSlots();
+                return;
+            }
+
+            Spawn(() => RunAsync(d));
+        }
+    }
+
+    private bool TryTakeGlobalSlot()
+    {
+        while (true)
+        {
+            var running = Volatile.Read(ref _globalRunning);
+            if (running >= _options.Concurrency)
+            {
+                return false;
+            }
+
+            if (Interlocked.CompareExchange(ref _globalRunning, running + 1, running) == running)
+            {
+                _metrics.Running.Set(running + 1);
+                return true;
+            }
+        }
+    }
+
+    /// <summary>Starts runners for destinations waiting for a global slot while slots are free.</summary>
+    private void HandOverSlots()
+    {
+        while (Volatile.Read(ref _globalRunning) < _options.Concurrency && _waiting.TryDequeue(out var d))
+        {
+            d.ClearWaiting();
+            StartRunners(d);
+        }
+    }
+
+    /// <summary>Every tick: destinations with work and no runner (after a rate wait or a race) get one; parked messages come back.</summary>
+    private void KickIdleDestinations()
+    {
+        HandOverSlots();
+        foreach (var d in _destinations.Values)
+        {
+            if (!d.Ready.IsEmpty && d.Running == 0)
+            {
+                StartRunners(d);
+            }
+
+            Unpark(d);
+        }
+    }
+
+    private void Unpark(Destination d)
+    {
+        if (d.Parked.IsEmpty || Volatile.Read(ref d.Queued) > _options.MaxQueuedPerDestination / 2)
+        {
+            return;
+        }
+
+        for (var n = _options.MaxQueuedPerDestination / 2; n > 0 && d.Parked.TryDequeue(out var id); n--)
+        {
+            _due.Enqueue(id);
+        }
+
+        _prepareWake.Set();
+    }
+
+    private async Task RunAsync(Destination d)
+    {
+        try
+        {
+            var done = 0;
+            while (!_stop.IsCancellationRequested && d.Ready.TryDequeue(out var work))
+            {
+                Interlocked.Decrement(ref d.Queued);
+                d.LastUsed = _clock.GetTimestamp();
+                if (d.SuspendedUntil > _clock.GetTimestamp())
+                {
+                    await CompleteAsync(work, Suspended(d, work)).ConfigureAwait(false);
+                    continue;
+                }
+
+                if (d.Rate is { } rate && rate.Reserve(_clock.GetTimestamp()) is var wait and > 0)
+                {
+                    await Task.Delay(TimeSpan.FromSeconds((double)wait / _clock.TimestampFrequency), _clock, _stop.Token).ConfigureAwait(false);
+                }
+
+                await DeliverAsync(d, work).ConfigureAwait(false);
+                if (++done >= _options.FairShare && !_waiting.IsEmpty)
+                {
+                    break;
+                }
+            }
+        }
+        finally
+        {
+            d.RunnerStopped();
+            _metrics.Running.Set(Interlocked.Decrement(ref _globalRunning));
+            HandOverSlots();
+            Unpark(d);
+            if (!d.Ready.IsEmpty)
+            {
+                StartRunners(d);
+            }
+        }
+    }
+
+    private async Task DeliverAsync(Destination d, DestinationWork work)
+    {
+        var attempt = work.Attempt;
+        var entry = attempt.Entry;
+        List<AttemptOutcome> outcomes;
+        try
+        {
+            var stored = await attempt.BodyAsync(_spool, _stop.Token).ConfigureAwait(false);
+            if (stored is null)
+            {
+                // Dropped meanwhile: nothing to send; the record finds it gone.
+                outcomes = [];
+            }
+            else
+            {
+                var batch = new DeliveryBatch
+                {
+                    MessageId = entry.Id.ToString(),
+                    RecipientDomain = work.Domain,
+                    Message = MessageFor(entry, work.Recipients, stored.Body),
+                    Account = entry.Envelope.AuthenticatedUser,
+                    Attempts = entry.Attempts,
+                    TransportOverride = entry.Transport,
+                    Limits = d.Connection,
+                };
+                var result = await _deliverer.DeliverAsync(batch, _stop.Token).ConfigureAwait(false);
+                Feedback(d, result);
+                outcomes = OutcomesOf(work, result);
+            }
+        }
+        catch (OperationCanceledException) when (_stop.IsCancellationRequested)
+        {
+            throw;
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // A bug in this batch: its recipients are deferred on the retry schedule (never lost, never hot-looped).
+            _panics.Inc();
+            Bug(_log, e);
+            outcomes = [.. work.Recipients.Select(i => new AttemptOutcome(i, RecipientStatus.Deferred, "451 4.3.0 internal error in delivery (see the log)"))];
+        }
+
+        await CompleteAsync(work, outcomes).ConfigureAwait(false);
+    }
+
+    private async Task CompleteAsync(DestinationWork work, List<AttemptOutcome> outcomes)
+    {
+        if (work.Attempt.Complete(outcomes))
+        {
+            await FinishAsync(work.Attempt).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Concurrency feedback: a batch that failed at the session level (no connection, 421, timeout,
+    /// TLS) on every host lowers the destination's limit and may suspend it; anything else the
+    /// servers answered raises it again.
+    /// </summary>
+    private void Feedback(Destination d, BatchResult result)
+    {
+        var sessionFailure = result.Recipients.Count > 0 && result.Recipients.All(r =>
+            r.Outcome == SmtpOutcome.TemporaryFailure
+            && (r.Kind is SmtpFailureKind.ConnectionLost or SmtpFailureKind.Timeout or SmtpFailureKind.Tls || r.Reply.Code == 421));
+        if (!sessionFailure)
+        {
+            d.Succeeded();
+            return;
+        }
+
+        var suspendFor = (long)(d.Limits.SuspendFor.TotalSeconds * _clock.TimestampFrequency);
+        if (d.Failed(result.Recipients[0].Reply.ToString(), _clock.GetTimestamp(), suspendFor))
+        {
+            _metrics.Suspensions.Inc();
+            DestinationSuspended(_log, d.Where.Key, d.Limits.SuspendFor.TotalSeconds, d.LastFailure);
+        }
+    }
+
+    /// <summary>The batch of a suspended destination is deferred without a connection, with the reason it was suspended.</summary>
+    private List<AttemptOutcome> Suspended(Destination d, DestinationWork work)
+    {
+        var until = _clock.GetUtcNow() + TimeSpan.FromSeconds((double)(d.SuspendedUntil - _clock.GetTimestamp()) / _clock.TimestampFrequency);
+        var last = d.LastFailure.Split('\n')[0].TrimEnd('\r');
+        var reply = $"451 4.4.1 delivery to {d.Where.Key} temporarily suspended until {until.UtcDateTime:HH:mm:ss}Z after repeated failures: {last}";
+        foreach (var i in work.Recipients)
+        {
+            Delivered(_log, work.Attempt.Entry.Id.ToString(), work.Attempt.Entry.Recipients[i].Address, d.Where.Transport, string.Empty, "deferred", reply);
+        }
+
+        return [.. work.Recipients.Select(i => new AttemptOutcome(i, RecipientStatus.Deferred, reply))];
+    }
+
+    private List<AttemptOutcome> OutcomesOf(DestinationWork work, BatchResult result)
+    {
+        var outcomes = new List<AttemptOutcome>(work.Recipients.Length);
+        var relayedWithoutDsn = result.Session is { } s && !s.DsnOffered;
+        for (var j = 0; j < work.Recipients.Length; j++)
+        {
+            var r = result.Recipients[j];
+            var status = r.Outcome switch
+            {
+                SmtpOutcome.Delivered => RecipientStatus.Delivered,
+                SmtpOutcome.PermanentFailure => RecipientStatus.Failed,
+                _ => RecipientStatus.Deferred,
+            };
+            outcomes.Add(new AttemptOutcome(work.Recipients[j], status, r.Reply.ToString())
+            {
+                RemoteMta = result.Host,
+                RemoteAddress = result.Remote?.Address,
+                Relayed = status == RecipientStatus.Delivered && relayedWithoutDsn,
+            });
+            work.Attempt.FromServer[work.Recipients[j]] = r.Kind == SmtpFailureKind.Reply;
+            Delivered(_log, work.Attempt.Entry.Id.ToString(), r.Recipient.Address, result.Transport, result.Host ?? string.Empty, Result(status), outcomes[^1].Reply);
+        }
+
+        return outcomes;
+    }
+
+    /// <summary>The SMTP client's view of the message for the recipients at <paramref name="indices"/>.</summary>
+    internal static SmtpMessage MessageFor(QueueEntry entry, IReadOnlyList<int> indices, byte[] body)
+    {
+        var env = entry.Envelope;
+        var recipients = new SmtpRecipient[indices.Count];
+        for (var i = 0; i < recipients.Length; i++)
+        {
+            var r = entry.Recipients[indices[i]];
+            recipients[i] = new SmtpRecipient(r.Address, (DsnNotify)r.Notify, r.OriginalRecipient);
+        }
+
+        return new SmtpMessage
+        {
+            Sender = env.Sender,
+            Recipients = recipients,
+            Content = body,
+            EightBit = env.EightBit,
+            BodyType = (BodyType)env.BodyType,
+            SmtpUtf8 = env.SmtpUtf8,
+            RequireTls = entry.RequiresTls,
+            Ret = (DsnReturn)env.Ret,
+            EnvelopeId = env.EnvelopeId,
+        };
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "destination suspended {destination} for {seconds} s after repeated failures: {reply}")]
+    private static partial void DestinationSuspended(ILogger log, string destination, double seconds, string reply);
+}

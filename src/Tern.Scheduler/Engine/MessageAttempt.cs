@@ -1,0 +1,60 @@
+using Tern.Spool;
+using Tern.Spool.Queue;
+
+namespace Tern.Scheduler;
+
+/// <summary>
+/// One delivery attempt of one message, spread over the destinations of its recipients: collects the
+/// outcome of every batch and hands the whole to the spool when the last batch is done (the attempt
+/// count and the next attempt belong to the message). The body is read once, by the first batch that
+/// needs it, and let go with the attempt.
+/// </summary>
+internal sealed class MessageAttempt(QueueEntry entry, DateTimeOffset nextAttempt, int batches)
+{
+    private readonly List<AttemptOutcome> _outcomes = [];
+    private readonly object _bodyLock = new();
+    private Task<StoredMessage?>? _body;
+    private int _pending = batches;
+
+    public QueueEntry Entry { get; } = entry;
+
+    /// <summary>The next attempt, made durable before this one started.</summary>
+    public DateTimeOffset NextAttempt { get; } = nextAttempt;
+
+    /// <summary>The number of this attempt (1 = the first).</summary>
+    public int Number => Entry.Attempts + 1;
+
+    public IReadOnlyList<AttemptOutcome> Outcomes => _outcomes;
+
+    /// <summary>Per recipient: its result is a reply of the remote server (not a local decision); each batch writes its own indices.</summary>
+    public bool[] FromServer { get; } = new bool[entry.Recipients.Count];
+
+    public Task<StoredMessage?> BodyAsync(Spool.Spool spool, CancellationToken cancel)
+    {
+        lock (_bodyLock)
+        {
+            return _body ??= spool.ReadAsync(Entry.Id, cancel);
+        }
+    }
+
+    /// <summary>Adds one batch's outcomes; true when it was the last batch (the caller then records the attempt).</summary>
+    public bool Complete(IEnumerable<AttemptOutcome> outcomes)
+    {
+        lock (_outcomes)
+        {
+            _outcomes.AddRange(outcomes);
+        }
+
+        if (Interlocked.Decrement(ref _pending) != 0)
+        {
+            return false;
+        }
+
+        lock (_bodyLock)
+        {
+            _body = null;
+        }
+
+        return true;
+    }
+}

@@ -1,0 +1,28 @@
+namespace Tern.Scheduler;
+
+/// <summary>Settings of the <see cref="DeliveryScheduler"/>: built by the host from <c>[delivery]</c> and <c>[[destinations]]</c>.</summary>
+public sealed record SchedulerOptions
+{
+    /// <summary>Deliveries in flight over all destinations.</summary>
+    public int Concurrency { get; init; } = 100;
+
+    public RetryPolicy Retry { get; init; } = new();
+
+    public DestinationPolicy Destinations { get; init; } = new();
+
+    /// <summary>Granularity of next-attempt times (one timing-wheel tick); due messages never wait for it.</summary>
+    public TimeSpan Resolution { get; init; } = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>
+    /// Batches waiting in one destination's queue; further messages for it stay in the spool (only their
+    /// ids are kept in memory) until the queue has drained by half, so that a slow destination holds
+    /// little memory and never the slots other destinations need.
+    /// </summary>
+    public int MaxQueuedPerDestination { get; init; } = 1000;
+
+    /// <summary>Messages being prepared at once (index read, DNS for the destination, durable next attempt).</summary>
+    public int PrepareConcurrency { get; init; } = 16;
+
+    /// <summary>A runner gives its slot to a waiting destination after this many batches.</summary>
+    public int FairShare { get; init; } = 16;
+}

@@ -1,0 +1,337 @@
+using System.Text;
+using Tern.Delivery;
+using Tern.Smtp.Client;
+using Tern.Spool.Queue;
+using Tern.Suppression;
+
+namespace Tern.Scheduler.Tests.Engine;
+
+/// <summary>
+/// The scheduler on a real spool with a fake clock: retry times, expiry, notices, limits, a stuck
+/// destination, suppression, the pause, and a restart that rebuilds the same schedule.
+/// </summary>
+public sealed class SchedulerTests
+{
+    private static Task<BatchResult> Defer(DeliveryBatch b) => Task.FromResult(ScriptedDeliverer.All(b, SmtpOutcome.TemporaryFailure, 451, "4.3.2", "try again later"));
+
+    private static string Content(DeliveryBatch b) => Encoding.UTF8.GetString(b.Message.Content.Span);
+
+    /// <summary>Failing batches to example.net; everything else (the notices to the sender) is delivered.</summary>
+    private static Func<DeliveryBatch, Task<BatchResult>> FailTo(string domain, Func<DeliveryBatch, Task<BatchResult>> fail) =>
+        b => b.RecipientDomain == domain ? fail(b) : Task.FromResult(ScriptedDeliverer.All(b, SmtpOutcome.Delivered, 250, "2.0.0", "ok"));
+
+    [Fact]
+    public async Task A_new_message_is_delivered_at_once_and_retired()
+    {
+        await using var f = new SchedulerFixture();
+        f.Start();
+        var id = await f.SubmitAsync("alice@example.org", "bob@example.net");
+        await SchedulerFixture.Eventually(() => f.Entry(id).State == MessageState.Retired, "the message retires");
+        var entry = f.Entry(id);
+        Assert.Equal(RecipientStatus.Delivered, entry.Recipients[0].Status);
+        Assert.Equal(1, entry.Attempts);
+        Assert.Single(f.Deliverer.Calls);
+    }
+
+    [Fact]
+    public async Task Retries_come_at_seven_and_a_half_minutes_doubling_and_the_next_attempt_is_durable_before_the_attempt()
+    {
+        await using var f = new SchedulerFixture();
+        var started = f.Clock.GetUtcNow();
+        DateTimeOffset? nextSeenDuringAttempt = null;
+        f.Deliverer.Answer = b =>
+        {
+            // While the attempt runs, the index already holds the next attempt (made durable first).
+            Assert.True(Tern.Spool.MessageId.TryParse(b.MessageId, out var attempted));
+            nextSeenDuringAttempt ??= f.Entry(attempted).NextAttempt;
+            return Defer(b);
+        };
+        f.Start();
+        var id = await f.SubmitAsync("alice@example.org", "bob@example.net");
+        await SchedulerFixture.Eventually(() => f.Entry(id).Attempts == 1, "the first attempt is recorded");
+        Assert.Equal(started + TimeSpan.FromMinutes(7.5), f.Entry(id).NextAttempt);
+        Assert.Equal(started + TimeSpan.FromMinutes(7.5), nextSeenDuringAttempt);
+
+        // Nothing before its time.
+        f.Advance(TimeSpan.FromMinutes(7.4));
+        await SchedulerFixture.Settle();
+        Assert.Single(f.Deliverer.Calls);
+
+        f.Advance(TimeSpan.FromMinutes(0.1));
+        await SchedulerFixture.Eventually(() => f.Entry(id).Attempts == 2, "the second attempt");
+        Assert.InRange((f.Entry(id).NextAttempt - f.Clock.GetUtcNow()).TotalMinutes, 14.99, 15.01);
+
+        f.Advance(TimeSpan.FromMinutes(15));
+        await SchedulerFixture.Eventually(() => f.Entry(id).Attempts == 3, "the third attempt");
+        Assert.InRange((f.Entry(id).NextAttempt - f.Clock.GetUtcNow()).TotalMinutes, 29.99, 30.01);
+    }
+
+    [Theory]
+    [InlineData(1, 7.5)]
+    [InlineData(2, 15)]
+    [InlineData(5, 120)]
+    [InlineData(8, 960)]
+    public void Jitter_stays_within_its_bound(int attempts, double minutes)
+    {
+        var policy = new RetryPolicy();
+        Assert.Equal(TimeSpan.FromMinutes(minutes), policy.Delay(attempts, 0));
+        Assert.InRange(policy.Delay(attempts, 0.999999).TotalMinutes, minutes, minutes * 1.05);
+        var random = new Random(7);
+        for (var i = 0; i < 1000; i++)
+        {
+            Assert.InRange(policy.Delay(attempts, random.NextDouble()).TotalMinutes, minutes, minutes * (1 + policy.Jitter));
+        }
+    }
+
+    [Fact]
+    public async Task A_delay_notice_follows_the_fifth_failed_attempt_and_only_that_one()
+    {
+        await using var f = new SchedulerFixture();
+        f.Deliverer.Answer = FailTo("example.net", Defer);
+        f.Start();
+        var id = await f.SubmitAsync("alice@example.org", "bob@example.net");
+        for (var n = 1; n <= 6; n++)
+        {
+            await SchedulerFixture.Eventually(() => f.Entry(id).Attempts == n, $"attempt {n} is recorded");
+            await SchedulerFixture.Settle();
+            var notices = f.Deliverer.Calls.Where(c => c.Message.Sender.Length == 0).ToList();
+            Assert.Equal(n >= 5 ? 1 : 0, notices.Count);
+            f.Advance(f.Entry(id).NextAttempt - f.Clock.GetUtcNow());
+        }
+
+        var notice = f.Deliverer.Calls.Single(c => c.Message.Sender.Length == 0);
+        Assert.Equal("alice@example.org", notice.Message.Recipients.Single().Address);
+        var text = Content(notice);
+        Assert.Contains("Action: delayed", text, StringComparison.Ordinal);
+        Assert.Contains("Will-Retry-Until:", text, StringComparison.Ordinal);
+        Assert.Contains("try again later", text, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_recipient_still_deferred_after_the_last_retry_expires_with_a_failure_notice()
+    {
+        await using var f = new SchedulerFixture(o => o with { Retry = o.Retry with { MaxRetries = 2 } });
+        f.Deliverer.Answer = FailTo("example.net", Defer);
+        f.Start();
+        var id = await f.SubmitAsync("alice@example.org", "bob@example.net");
+        for (var n = 1; n <= 2; n++)
+        {
+            await SchedulerFixture.Eventually(() => f.Entry(id).Attempts == n, $"attempt {n}");
+            f.Advance(f.Entry(id).NextAttempt - f.Clock.GetUtcNow());
+        }
+
+        await SchedulerFixture.Eventually(() => f.Entry(id).State == MessageState.Retired, "the message expires");
+        Assert.Equal(3, f.Entry(id).Attempts);
+        Assert.Equal(RecipientStatus.Failed, f.Entry(id).Recipients[0].Status);
+        await SchedulerFixture.Eventually(() => f.Deliverer.Calls.Any(c => c.Message.Sender.Length == 0), "the failure notice is delivered");
+        var text = Content(f.Deliverer.Calls.Single(c => c.Message.Sender.Length == 0));
+        Assert.Contains("Action: failed", text, StringComparison.Ordinal);
+        Assert.Contains("4.3.2", text, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_message_may_set_its_own_retry_limit()
+    {
+        await using var f = new SchedulerFixture();
+        f.Deliverer.Answer = FailTo("example.net", Defer);
+        var id = await f.SubmitAsync("alice@example.org", "bob@example.net");
+        Assert.Equal(1, await f.Spool.Queue.SetMaxRetriesAsync(new QueueFilter { Ids = [id] }, 1));
+        f.Start();
+        await SchedulerFixture.Eventually(() => f.Entry(id).Attempts == 1, "attempt 1");
+        f.Advance(f.Entry(id).NextAttempt - f.Clock.GetUtcNow());
+        await SchedulerFixture.Eventually(() => f.Entry(id).State == MessageState.Retired, "expiry after its one retry");
+        Assert.Equal(2, f.Entry(id).Attempts);
+    }
+
+    [Fact]
+    public async Task A_destination_never_gets_more_connections_than_its_limit()
+    {
+        await using var f = new SchedulerFixture(o => o with { Destinations = new DestinationPolicy { Default = new DestinationLimits { MaxConnections = 3 } } });
+        var gate = new TaskCompletionSource();
+        f.Deliverer.Answer = async b =>
+        {
+            await gate.Task;
+            return ScriptedDeliverer.All(b, SmtpOutcome.Delivered, 250, "2.0.0", "ok");
+        };
+        f.Start();
+        var ids = new List<Tern.Spool.MessageId>();
+        for (var i = 0; i < 12; i++)
+        {
+            ids.Add(await f.SubmitAsync("alice@example.org", $"u{i}@example.net"));
+        }
+
+        await SchedulerFixture.Eventually(() => f.Deliverer.Calls.Count == 3, "three deliveries start");
+        await SchedulerFixture.Settle();
+        Assert.Equal(3, f.Deliverer.Calls.Count);
+        gate.SetResult();
+        await SchedulerFixture.Eventually(() => ids.All(id => f.Entry(id).State == MessageState.Retired), "all are delivered");
+        Assert.Equal(3, f.Deliverer.MaxInFlight("mx.example.net"));
+    }
+
+    [Fact]
+    public async Task A_stuck_destination_does_not_hold_up_the_others()
+    {
+        await using var f = new SchedulerFixture(o => o with { Concurrency = 8, Destinations = new DestinationPolicy { Default = new DestinationLimits { MaxConnections = 4 } } });
+        var stuck = new TaskCompletionSource<BatchResult>();
+        f.Deliverer.Answer = b => b.RecipientDomain == "stuck.example" ? stuck.Task : Task.FromResult(ScriptedDeliverer.All(b, SmtpOutcome.Delivered, 250, "2.0.0", "ok"));
+        f.Start();
+        for (var i = 0; i < 50; i++)
+        {
+            await f.SubmitAsync("alice@example.org", $"u{i}@stuck.example");
+        }
+
+        var fast = new List<Tern.Spool.MessageId>();
+        for (var i = 0; i < 50; i++)
+        {
+            fast.Add(await f.SubmitAsync("alice@example.org", $"u{i}@fast.example"));
+        }
+
+        await SchedulerFixture.Eventually(() => fast.All(id => f.Entry(id).State == MessageState.Retired), "every message to the fast destination is delivered");
+        Assert.Equal(4, f.Deliverer.CallsTo("stuck.example"));
+        stuck.SetResult(null!);
+    }
+
+    [Fact]
+    public async Task Domains_sharing_mx_hosts_share_one_destination_and_one_transaction()
+    {
+        await using var f = new SchedulerFixture(o => o with { Destinations = new DestinationPolicy { Default = new DestinationLimits { MaxConnections = 1 } } });
+        f.Deliverer.SharedMx["a.example"] = "mx.shared.example";
+        f.Deliverer.SharedMx["b.example"] = "mx.shared.example";
+        var gate = new TaskCompletionSource();
+        f.Deliverer.Answer = async b =>
+        {
+            await gate.Task;
+            return ScriptedDeliverer.All(b, SmtpOutcome.Delivered, 250, "2.0.0", "ok");
+        };
+        f.Start();
+        var one = await f.SubmitAsync("alice@example.org", "x@a.example", "y@b.example");
+        var two = await f.SubmitAsync("alice@example.org", "z@b.example");
+        await SchedulerFixture.Eventually(() => f.Deliverer.Calls.Count == 1, "the first batch starts");
+        await SchedulerFixture.Settle();
+
+        // One connection for the shared MX set: the second message waits although its domain differs.
+        Assert.Single(f.Deliverer.Calls);
+        Assert.Equal(["x@a.example", "y@b.example"], f.Deliverer.Calls.Single().Message.Recipients.Select(r => r.Address));
+        gate.SetResult();
+        await SchedulerFixture.Eventually(() => f.Entry(one).State == MessageState.Retired && f.Entry(two).State == MessageState.Retired, "both are delivered");
+        Assert.Equal(1, f.Scheduler!.Destinations);
+    }
+
+    [Fact]
+    public async Task The_rate_limit_spaces_deliveries()
+    {
+        await using var f = new SchedulerFixture(o => o with { Destinations = new DestinationPolicy { Default = new DestinationLimits { MessagesPerSecond = 1, Burst = 1 } } });
+        f.Start();
+        for (var i = 0; i < 3; i++)
+        {
+            await f.SubmitAsync("alice@example.org", $"u{i}@example.net");
+        }
+
+        await SchedulerFixture.Eventually(() => f.Deliverer.Calls.Count == 1, "the first delivery");
+        await SchedulerFixture.Settle();
+        Assert.Single(f.Deliverer.Calls);
+        f.Advance(TimeSpan.FromSeconds(1));
+        await SchedulerFixture.Eventually(() => f.Deliverer.Calls.Count == 2, "the second after a second");
+        await SchedulerFixture.Settle();
+        Assert.Equal(2, f.Deliverer.Calls.Count);
+        f.Advance(TimeSpan.FromSeconds(1));
+        await SchedulerFixture.Eventually(() => f.Deliverer.Calls.Count == 3, "the third after another");
+    }
+
+    [Fact]
+    public async Task A_destination_that_keeps_failing_at_the_session_level_is_suspended_and_others_go_on()
+    {
+        await using var f = new SchedulerFixture(o => o with
+        {
+            Destinations = new DestinationPolicy { Default = new DestinationLimits { MaxConnections = 4, SuspendAfter = 3, SuspendFor = TimeSpan.FromMinutes(5) } },
+        });
+        f.Deliverer.Answer = b => b.RecipientDomain == "down.example"
+            ? Task.FromResult(ScriptedDeliverer.All(b, SmtpOutcome.TemporaryFailure, 451, "4.4.1", "connection refused", SmtpFailureKind.ConnectionLost))
+            : Task.FromResult(ScriptedDeliverer.All(b, SmtpOutcome.Delivered, 250, "2.0.0", "ok"));
+        f.Start();
+        var down = new List<Tern.Spool.MessageId>();
+        for (var i = 0; i < 20; i++)
+        {
+            down.Add(await f.SubmitAsync("alice@example.org", $"u{i}@down.example"));
+        }
+
+        var up = await f.SubmitAsync("alice@example.org", "v@up.example");
+        await SchedulerFixture.Eventually(() => down.All(id => f.Entry(id).Attempts == 1), "every message to the failing destination has had its attempt");
+        await SchedulerFixture.Eventually(() => f.Entry(up).State == MessageState.Retired, "the other destination is delivered");
+
+        // The connection limit halved with each failure and the destination was suspended after three:
+        // most batches were deferred without a connection, with the reason.
+        Assert.InRange(f.Deliverer.CallsTo("down.example"), 3, 8);
+        Assert.Contains(down, id => f.Entry(id).Recipients[0].LastReply.Contains("temporarily suspended", StringComparison.Ordinal));
+        Assert.All(down, id => Assert.Equal(RecipientStatus.Deferred, f.Entry(id).Recipients[0].Status));
+    }
+
+    [Fact]
+    public async Task A_hard_bounce_suppresses_the_address_and_later_mail_to_it_fails_at_once_with_a_notice()
+    {
+        await using var f = new SchedulerFixture();
+        f.Deliverer.Answer = FailTo("example.net", b => Task.FromResult(ScriptedDeliverer.All(b, SmtpOutcome.PermanentFailure, 550, "5.1.1", "no such user")));
+        f.Start();
+        var first = await f.SubmitAsync("alice@example.org", "gone@example.net");
+        await SchedulerFixture.Eventually(() => f.Entry(first).State == MessageState.Retired, "the bounce");
+        Assert.True(f.Suppression.TryGet("gone@example.net", out var entry));
+        Assert.Equal(SuppressionSource.Bounce, entry.Source);
+
+        var callsBefore = f.Deliverer.CallsTo("example.net");
+        var second = await f.SubmitAsync("alice@example.org", "Gone@example.net");
+        await SchedulerFixture.Eventually(() => f.Entry(second).State == MessageState.Retired, "the second fails at once");
+        Assert.Equal(callsBefore, f.Deliverer.CallsTo("example.net"));
+        var reply = f.Entry(second).Recipients[0].LastReply;
+        Assert.StartsWith("550 5.1.1 ", reply, StringComparison.Ordinal);
+        Assert.Contains("suppression list", reply, StringComparison.Ordinal);
+        await SchedulerFixture.Eventually(() => f.Deliverer.Calls.Count(c => c.Message.Sender.Length == 0) == 2, "two failure notices");
+        Assert.Contains(f.Deliverer.Calls.Where(c => c.Message.Sender.Length == 0), c => Content(c).Contains("suppression list", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Held_messages_and_a_paused_queue_wait_and_go_when_released()
+    {
+        await using var f = new SchedulerFixture();
+        f.Start();
+        await f.Spool.Queue.SetPausedAsync(true);
+        var id = await f.SubmitAsync("alice@example.org", "bob@example.net");
+        await SchedulerFixture.Settle();
+        Assert.Empty(f.Deliverer.Calls);
+        await f.Spool.Queue.HoldAsync(new QueueFilter { Ids = [id] });
+        await f.Spool.Queue.SetPausedAsync(false);
+        await SchedulerFixture.Settle();
+        Assert.Empty(f.Deliverer.Calls);
+        await f.Spool.Queue.ReleaseAsync(new QueueFilter { Ids = [id] });
+        await SchedulerFixture.Eventually(() => f.Entry(id).State == MessageState.Retired, "delivered once released");
+    }
+
+    [Fact]
+    public async Task A_restart_rebuilds_the_same_schedule()
+    {
+        await using var f = new SchedulerFixture();
+        f.Deliverer.Answer = FailTo("example.net", Defer);
+        f.Start();
+        var ids = new List<Tern.Spool.MessageId>();
+        for (var i = 0; i < 5; i++)
+        {
+            ids.Add(await f.SubmitAsync("alice@example.org", $"u{i}@example.net"));
+            await SchedulerFixture.Eventually(() => f.Entry(ids[^1]).Attempts == 1, "its first attempt");
+            f.Advance(TimeSpan.FromMinutes(1));
+        }
+
+        var before = await f.Scheduler!.ScheduleSnapshotAsync();
+        await f.RestartAsync();
+        var calls = f.Deliverer.Calls.Count;
+        f.Start();
+        var after = await f.Scheduler!.ScheduleSnapshotAsync();
+        Assert.Equal(before.OrderBy(p => p.Key.ToString()), after.OrderBy(p => p.Key.ToString()));
+        Assert.Equal(5, after.Count);
+
+        // And it runs on it: nothing is due yet; the first retry comes at its time.
+        await SchedulerFixture.Settle();
+        Assert.Equal(calls, f.Deliverer.Calls.Count);
+        f.Advance(f.Entry(ids[0]).NextAttempt - f.Clock.GetUtcNow());
+        await SchedulerFixture.Eventually(() => f.Entry(ids[0]).Attempts == 2, "the first retry after the restart");
+        Assert.Equal(1, f.Entry(ids[1]).Attempts);
+    }
+}

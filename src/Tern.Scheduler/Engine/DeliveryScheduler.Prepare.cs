@@ -178,7 +178,7 @@ public sealed partial class DeliveryScheduler
             return known;
         }
 
-        var created = _destinations.GetOrAdd(where.Key, _ => new Destination(where, _options.Destinations.For(domain, where.Hosts), _clock.TimestampFrequency));
+        var created = _destinations.GetOrAdd(where.Key, _ => new Destination(where, _options.Destinations.For(domain, where.Hosts), _clock.TimestampFrequency) { LastUsed = _clock.GetTimestamp() });
         _metrics.Destinations.Set(_destinations.Count);
         return created;
     }

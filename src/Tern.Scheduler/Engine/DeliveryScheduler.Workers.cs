@@ -17,6 +17,10 @@ namespace Tern.Scheduler;
 /// </summary>
 public sealed partial class DeliveryScheduler
 {
+    private static readonly TimeSpan PruneEvery = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan PruneAfter = TimeSpan.FromMinutes(10);
+    private long _lastPrune;
+
     private void StartRunners(Destination d)
     {
         while (!d.Ready.IsEmpty && !_stop.IsCancellationRequested && d.TryStartRunner())
@@ -66,10 +70,23 @@ public sealed partial class DeliveryScheduler
         }
     }
 
-    /// <summary>Every tick: destinations with work and no runner (after a rate wait or a race) get one; parked messages come back.</summary>
+    /// <summary>
+    /// Every tick: destinations with work and no runner (after a rate wait or a race) get one;
+    /// parked messages come back. Every <see cref="PruneEvery"/>, destinations idle for
+    /// <see cref="PruneAfter"/> (nothing queued, parked or running, not suspended) are forgotten, so
+    /// that mail to many domains does not grow the table without bound.
+    /// </summary>
     private void KickIdleDestinations()
     {
         HandOverSlots();
+        var now = _clock.GetTimestamp();
+        var prune = now - _lastPrune >= (long)(PruneEvery.TotalSeconds * _clock.TimestampFrequency);
+        if (prune)
+        {
+            _lastPrune = now;
+        }
+
+        var idleSince = now - (long)(PruneAfter.TotalSeconds * _clock.TimestampFrequency);
         foreach (var d in _destinations.Values)
         {
             if (!d.Ready.IsEmpty && d.Running == 0)
@@ -78,6 +95,15 @@ public sealed partial class DeliveryScheduler
             }
 
             Unpark(d);
+            if (prune && d.Running == 0 && d.Ready.IsEmpty && d.Parked.IsEmpty && d.LastUsed < idleSince && d.SuspendedUntil < now)
+            {
+                _destinations.TryRemove(new KeyValuePair<string, Destination>(d.Where.Key, d));
+            }
+        }
+
+        if (prune)
+        {
+            _metrics.Destinations.Set(_destinations.Count);
         }
     }
 

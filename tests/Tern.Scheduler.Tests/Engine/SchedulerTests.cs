@@ -334,4 +334,24 @@ public sealed class SchedulerTests
         await SchedulerFixture.Eventually(() => f.Entry(ids[0]).Attempts == 2, "the first retry after the restart");
         Assert.Equal(1, f.Entry(ids[1]).Attempts);
     }
+
+    [Fact]
+    public async Task Idle_destinations_are_forgotten_and_suspended_ones_kept()
+    {
+        await using var f = new SchedulerFixture(o => o with { Destinations = new DestinationPolicy { Default = new DestinationLimits { SuspendAfter = 1, SuspendFor = TimeSpan.FromHours(1) } } });
+        f.Deliverer.Answer = b => b.RecipientDomain == "down.example"
+            ? Task.FromResult(ScriptedDeliverer.All(b, SmtpOutcome.TemporaryFailure, 421, "4.4.2", "closing", SmtpFailureKind.ConnectionLost))
+            : Task.FromResult(ScriptedDeliverer.All(b, SmtpOutcome.Delivered, 250, "2.0.0", "ok"));
+        f.Start();
+        var up = await f.SubmitAsync("alice@example.org", "bob@up.example");
+        var down = await f.SubmitAsync("alice@example.org", "bob@down.example");
+        await SchedulerFixture.Eventually(() => f.Entry(up).State == MessageState.Retired && f.Entry(down).Attempts == 1, "both attempts");
+        Assert.Equal(2, f.Scheduler!.Destinations);
+        f.Advance(TimeSpan.FromMinutes(11));
+        await SchedulerFixture.Eventually(() => f.Scheduler!.Destinations == 1, "the idle destination is forgotten");
+
+        // The suspended one is kept until its suspension ends (and it is idle for 10 minutes).
+        await SchedulerFixture.Settle();
+        Assert.Equal(1, f.Scheduler!.Destinations);
+    }
 }

@@ -107,7 +107,22 @@ public sealed partial class Spool
     /// token cancels the wait, the records may still be applied, later.
     /// </para>
     /// </summary>
-    public async Task<int> ScheduleAsync(IReadOnlyList<MessageId> ids, DateTimeOffset next, CancellationToken cancel = default)
+    public Task<int> ScheduleAsync(IReadOnlyList<MessageId> ids, DateTimeOffset next, CancellationToken cancel = default) =>
+        ScheduleAsync(ids, null, next, cancel);
+
+    /// <summary>As <see cref="ScheduleAsync(IReadOnlyList{MessageId}, DateTimeOffset, CancellationToken)"/>, each message with its own time (<paramref name="next"/>[i] for <paramref name="ids"/>[i]).</summary>
+    public Task<int> ScheduleAsync(IReadOnlyList<MessageId> ids, IReadOnlyList<DateTimeOffset> next, CancellationToken cancel = default)
+    {
+        ArgumentNullException.ThrowIfNull(next);
+        if (next.Count != ids.Count)
+        {
+            throw new ArgumentException($"{ids.Count} messages but {next.Count} times", nameof(next));
+        }
+
+        return ScheduleAsync(ids, next, default, cancel);
+    }
+
+    private async Task<int> ScheduleAsync(IReadOnlyList<MessageId> ids, IReadOnlyList<DateTimeOffset>? each, DateTimeOffset next, CancellationToken cancel)
     {
         ArgumentNullException.ThrowIfNull(ids);
         if (ids.Count == 0)
@@ -134,7 +149,7 @@ public sealed partial class Spool
             }
 
             var instance = _current;
-            var (last, count) = AppendNextAttempts(ids, next.ToUnixTimeMilliseconds(), instance.Generation);
+            var (last, count) = AppendNextAttempts(ids, each, next.ToUnixTimeMilliseconds(), instance.Generation);
             if (last >= 0)
             {
                 await SettleAsync(instance, last, cancel).ConfigureAwait(false);
@@ -152,7 +167,7 @@ public sealed partial class Spool
     }
 
     /// <summary>Appends a NextAttempt record for each queued message; returns the last record's address (-1: none) and how many.</summary>
-    private (long Last, int Count) AppendNextAttempts(IReadOnlyList<MessageId> ids, long nextMs, int generation)
+    private (long Last, int Count) AppendNextAttempts(IReadOnlyList<MessageId> ids, IReadOnlyList<DateTimeOffset>? each, long nextMs, int generation)
     {
         Span<byte> record = stackalloc byte[RecordFormat.NextAttemptSize];
         var last = -1L;
@@ -166,7 +181,7 @@ public sealed partial class Spool
             }
 
             RecordFormat.WriteHeader(record, RecordKind.NextAttempt, RecordFlags.None, id);
-            System.Buffers.Binary.BinaryPrimitives.WriteInt64LittleEndian(record[RecordFormat.HeaderSize..], nextMs);
+            System.Buffers.Binary.BinaryPrimitives.WriteInt64LittleEndian(record[RecordFormat.HeaderSize..], each is null ? nextMs : each[i].ToUnixTimeMilliseconds());
             last = Append(record, generation);
             count++;
         }

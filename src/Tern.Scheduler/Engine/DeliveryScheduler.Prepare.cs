@@ -24,55 +24,140 @@ public sealed partial class DeliveryScheduler
     {
         while (!_stop.IsCancellationRequested)
         {
-            while (Volatile.Read(ref _preparing) < _options.PrepareConcurrency && _due.TryDequeue(out var id))
+            while (Volatile.Read(ref _preparing) < _options.PrepareConcurrency && !_due.IsEmpty)
             {
-                if (!_inFlight.TryAdd(id, 0))
+                var batch = new List<MessageId>(Math.Min(_options.PrepareBatch, 16));
+                while (batch.Count < _options.PrepareBatch && _due.TryDequeue(out var id))
                 {
                     // Under way already: its attempt's record reschedules it.
-                    continue;
+                    if (_inFlight.TryAdd(id, 0))
+                    {
+                        batch.Add(id);
+                    }
                 }
 
-                Interlocked.Increment(ref _preparing);
-                Spawn(() => PrepareAsync(id));
+                if (batch.Count > 0)
+                {
+                    Interlocked.Increment(ref _preparing);
+                    Spawn(() => PrepareAsync(batch));
+                }
             }
 
             await _prepareWake.WaitAsync().ConfigureAwait(false);
         }
     }
 
-    private async Task PrepareAsync(MessageId id)
+    /// <summary>One message ready for its attempt: the recipients failed at once, and the batches per destination.</summary>
+    private sealed record Prepared(QueueEntry Entry, DateTimeOffset Next, List<AttemptOutcome> Suppressed, List<(Destination Destination, string Domain, List<int> Recipients)> Batches);
+
+    /// <summary>
+    /// Prepares the messages of one batch, makes all their next attempts durable in one commit, then
+    /// hands them to their destinations. Messages that do not go (changed, parked, failing spool) lose
+    /// their in-flight mark here; the others keep it until their attempt is recorded.
+    /// </summary>
+    private async Task PrepareAsync(List<MessageId> ids)
     {
-        var handedOver = false;
+        var ready = new List<Prepared>(ids.Count);
+        var started = 0;
         try
         {
-            handedOver = await PrepareCoreAsync(id).ConfigureAwait(false);
+            foreach (var id in ids)
+            {
+                var prepared = await PrepareOneAsync(id).ConfigureAwait(false);
+                if (prepared is null)
+                {
+                    _inFlight.TryRemove(id, out _);
+                }
+                else
+                {
+                    ready.Add(prepared);
+                }
+            }
+
+            if (ready.Count == 0)
+            {
+                return;
+            }
+
+            // Durable before the attempts start (mail-behaviour.md "Queue and retries"): a crash from
+            // here on finds each message due at its next retry, not at once.
+            try
+            {
+                await _spool.ScheduleAsync([.. ready.Select(p => p.Entry.Id)], [.. ready.Select(p => p.Next)], _stop.Token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is IOException or SpoolException or FASTER.core.FasterException)
+            {
+                // The spool cannot write (disk full): try again in a while, nothing was attempted.
+                var later = (_clock.GetUtcNow() + TimeSpan.FromSeconds(10)).ToUnixTimeMilliseconds();
+                foreach (var p in ready)
+                {
+                    NotScheduled(_log, p.Entry.Id.ToString(), e.Message);
+                    _inFlight.TryRemove(p.Entry.Id, out _);
+                    Repost(p.Entry.Id, later);
+                }
+
+                return;
+            }
+
+            for (; started < ready.Count; started++)
+            {
+                await StartAttemptAsync(ready[started]).ConfigureAwait(false);
+            }
+        }
+        catch
+        {
+            // A bug or a stop while preparing: what was not handed over loses its in-flight mark and stays due.
+            var handedOver = ready.Take(started).Select(p => p.Entry.Id).ToHashSet();
+            var later = (_clock.GetUtcNow() + TimeSpan.FromMinutes(1)).ToUnixTimeMilliseconds();
+            foreach (var id in ids.Where(id => !handedOver.Contains(id)))
+            {
+                _inFlight.TryRemove(id, out _);
+                if (!_stop.IsCancellationRequested)
+                {
+                    Repost(id, later);
+                }
+            }
+
+            throw;
         }
         finally
         {
-            if (!handedOver)
-            {
-                _inFlight.TryRemove(id, out _);
-            }
-
             Interlocked.Decrement(ref _preparing);
             _prepareWake.Set();
         }
     }
 
-    /// <summary>True when the message went to its destinations (the attempt then owns the in-flight mark).</summary>
-    private async Task<bool> PrepareCoreAsync(MessageId id)
+    private async Task StartAttemptAsync(Prepared p)
+    {
+        var attempt = new MessageAttempt(p.Entry, p.Next, p.Batches.Count + (p.Suppressed.Count > 0 ? 1 : 0));
+        if (p.Suppressed.Count > 0 && attempt.Complete(p.Suppressed))
+        {
+            await FinishAsync(attempt).ConfigureAwait(false);
+            return;
+        }
+
+        foreach (var (destination, domain, recipients) in p.Batches)
+        {
+            Interlocked.Increment(ref destination.Queued);
+            destination.Ready.Enqueue(new DestinationWork(attempt, [.. recipients], domain));
+            StartRunners(destination);
+        }
+    }
+
+    /// <summary>Reads one due message and groups it by destination; null when it does not go now.</summary>
+    private async Task<Prepared?> PrepareOneAsync(MessageId id)
     {
         var now = _clock.GetUtcNow();
         if (_spool.Entry(id) is not { State: MessageState.Queued, Held: false } entry)
         {
-            return false;
+            return null;
         }
 
         if (_paused || entry.NextAttempt > now + _options.Resolution)
         {
             // Moved later meanwhile (or the queue was paused): back to the wheel at its time.
             Repost(id, entry.NextAttempt.ToUnixTimeMilliseconds());
-            return false;
+            return null;
         }
 
         var suppressed = new List<AttemptOutcome>();
@@ -125,7 +210,7 @@ public sealed partial class DeliveryScheduler
                 // A destination with a long queue takes no more for now: the id waits (16 bytes) until it drains.
                 destination.Parked.Enqueue(id);
                 _metrics.Parked.Inc();
-                return false;
+                return null;
             }
 
             batches.Add((destination, g.Domain, g.Recipients));
@@ -133,42 +218,10 @@ public sealed partial class DeliveryScheduler
 
         if (batches.Count == 0 && suppressed.Count == 0)
         {
-            return false;
+            return null;
         }
 
-        // Durable before the attempt starts (mail-behaviour.md "Queue and retries"): a crash from here
-        // on finds the message due at its next retry, not at once.
-        var next = now + _options.Retry.Delay(entry.Attempts + 1, _random());
-        try
-        {
-            if (await _spool.ScheduleAsync([id], next, _stop.Token).ConfigureAwait(false) == 0)
-            {
-                return false;
-            }
-        }
-        catch (Exception e) when (e is IOException or SpoolException or FASTER.core.FasterException)
-        {
-            // The spool cannot write (disk full): try again in a while, nothing was attempted.
-            NotScheduled(_log, id.ToString(), e.Message);
-            Repost(id, (now + TimeSpan.FromSeconds(10)).ToUnixTimeMilliseconds());
-            return false;
-        }
-
-        var attempt = new MessageAttempt(entry, next, batches.Count + (suppressed.Count > 0 ? 1 : 0));
-        if (suppressed.Count > 0 && attempt.Complete(suppressed))
-        {
-            await FinishAsync(attempt).ConfigureAwait(false);
-            return true;
-        }
-
-        foreach (var (destination, domain, recipients) in batches)
-        {
-            Interlocked.Increment(ref destination.Queued);
-            destination.Ready.Enqueue(new DestinationWork(attempt, [.. recipients], domain));
-            StartRunners(destination);
-        }
-
-        return true;
+        return new Prepared(entry, now + _options.Retry.Delay(entry.Attempts + 1, _random()), suppressed, batches);
     }
 
     private Destination DestinationFor(DeliveryDestination where, string domain)

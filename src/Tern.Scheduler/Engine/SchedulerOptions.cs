@@ -20,8 +20,11 @@ public sealed record SchedulerOptions
     /// </summary>
     public int MaxQueuedPerDestination { get; init; } = 1000;
 
-    /// <summary>Messages being prepared at once (index read, DNS for the destination, durable next attempt).</summary>
-    public int PrepareConcurrency { get; init; } = 16;
+    /// <summary>Batches of due messages being prepared at once (index read, DNS for the destination, durable next attempt).</summary>
+    public int PrepareConcurrency { get; init; } = 8;
+
+    /// <summary>Due messages prepared together: their next attempts share one commit.</summary>
+    public int PrepareBatch { get; init; } = 64;
 
     /// <summary>A runner gives its slot to a waiting destination after this many batches.</summary>
     public int FairShare { get; init; } = 16;

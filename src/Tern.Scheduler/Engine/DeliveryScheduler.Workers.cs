@@ -207,12 +207,19 @@ public sealed partial class DeliveryScheduler
         await CompleteAsync(work, outcomes).ConfigureAwait(false);
     }
 
-    private async Task CompleteAsync(DestinationWork work, List<AttemptOutcome> outcomes)
+    /// <summary>
+    /// Adds a batch's outcomes to its attempt; the last batch's runner hands the recording to a task
+    /// of its own and goes on with its next batch instead of waiting for the commit.
+    /// </summary>
+    private Task CompleteAsync(DestinationWork work, List<AttemptOutcome> outcomes)
     {
         if (work.Attempt.Complete(outcomes))
         {
-            await FinishAsync(work.Attempt).ConfigureAwait(false);
+            var attempt = work.Attempt;
+            Spawn(() => FinishAsync(attempt));
         }
+
+        return Task.CompletedTask;
     }
 
     /// <summary>

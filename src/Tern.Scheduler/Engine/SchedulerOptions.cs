@@ -18,7 +18,7 @@ public sealed record SchedulerOptions
     /// ids are kept in memory) until the queue has drained by half, so that a slow destination holds
     /// little memory and never the slots other destinations need.
     /// </summary>
-    public int MaxQueuedPerDestination { get; init; } = 1000;
+    public int MaxQueuedPerDestination { get; init; } = 5000;
 
     /// <summary>Batches of due messages being prepared at once (index read, DNS for the destination, durable next attempt).</summary>
     public int PrepareConcurrency { get; init; } = 8;

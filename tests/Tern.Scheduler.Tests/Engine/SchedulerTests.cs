@@ -354,4 +354,29 @@ public sealed class SchedulerTests
         await SchedulerFixture.Settle();
         Assert.Equal(1, f.Scheduler!.Destinations);
     }
+
+    [Theory]
+    [InlineData(false, true)]
+    [InlineData(true, false)]
+    public async Task Notify_success_gets_a_relayed_notice_only_when_the_next_hop_lacks_dsn(bool dsnOffered, bool noticeExpected)
+    {
+        await using var f = new SchedulerFixture();
+        f.Deliverer.Answer = b => Task.FromResult(ScriptedDeliverer.All(b, SmtpOutcome.Delivered, 250, "2.0.0", "queued as 12345", dsnOffered: dsnOffered));
+        f.Start();
+        var id = await f.SubmitAsync("alice@example.org", Tern.Spool.StoredNotify.Success | Tern.Spool.StoredNotify.Failure, "bob@example.net");
+        await SchedulerFixture.Eventually(() => f.Entry(id).State == MessageState.Retired, "delivered");
+        if (noticeExpected)
+        {
+            await SchedulerFixture.Eventually(() => f.Deliverer.Calls.Any(c => c.Message.Sender.Length == 0), "the success notice is delivered");
+            var text = Content(f.Deliverer.Calls.Single(c => c.Message.Sender.Length == 0));
+            Assert.Contains("Action: relayed", text, StringComparison.Ordinal);
+            Assert.Contains("Remote-MTA: dns; mx.example.net", text, StringComparison.Ordinal);
+        }
+        else
+        {
+            // The next hop took NOTIFY along: its own notice will come from there.
+            await SchedulerFixture.Settle();
+            Assert.DoesNotContain(f.Deliverer.Calls, c => c.Message.Sender.Length == 0);
+        }
+    }
 }

@@ -1,7 +1,6 @@
 using System.Text;
-using Microsoft.Extensions.Logging.Abstractions;
-using Tern.Observability.Metrics;
 using Tern.Spool.Queue;
+using Tern.Tests.Support;
 
 namespace Tern.Spool.Tests;
 
@@ -16,22 +15,7 @@ public sealed class QueueTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, true);
 
-    private Spool Open(Func<SpoolOptions, SpoolOptions>? tune = null) =>
-        Spool.Open(
-            (tune ?? (o => o))(new SpoolOptions
-            {
-                Directory = _dir,
-                PageSizeBits = 16,
-                MemorySizeBits = 20,
-                SegmentSizeBits = 20,
-                IndexBuckets = 1 << 12,
-                IndexPageSizeBits = 14,
-                IndexMemorySizeBits = 20,
-                IndexSegmentSizeBits = 22,
-            }),
-            NullLoggerFactory.Instance,
-            NullMetrics.Instance,
-            _clock);
+    private Spool Open(Func<SpoolOptions, SpoolOptions>? tune = null) => (tune ?? (o => o))(TestSpoolOptions.Small(_dir)).Open(_clock);
 
     private static async Task<MessageId> Store(Spool spool, string sender, string[] recipients, string body, string? account = null)
     {

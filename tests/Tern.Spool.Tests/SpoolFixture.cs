@@ -1,7 +1,6 @@
 using System.Text;
-using Microsoft.Extensions.Logging.Abstractions;
-using Tern.Observability.Metrics;
 using Tern.Spool.Queue;
+using Tern.Tests.Support;
 
 namespace Tern.Spool.Tests;
 
@@ -19,22 +18,7 @@ public abstract class SpoolFixture : IDisposable
     }
 
     protected Spool Open(Func<SpoolOptions, SpoolOptions>? tune = null) =>
-        Spool.Open(
-            (tune ?? (o => o))(new SpoolOptions
-            {
-                Directory = Dir,
-                ReportingMta = "mta.example.org",
-                PageSizeBits = 16,
-                MemorySizeBits = 20,
-                SegmentSizeBits = 20,
-                IndexBuckets = 1 << 12,
-                IndexPageSizeBits = 14,
-                IndexMemorySizeBits = 20,
-                IndexSegmentSizeBits = 22,
-            }),
-            NullLoggerFactory.Instance,
-            NullMetrics.Instance,
-            Clock);
+        (tune ?? (o => o))(TestSpoolOptions.Small(Dir) with { ReportingMta = "mta.example.org" }).Open(Clock);
 
     protected static Task<MessageId> Store(Spool spool, string sender, params string[] recipients) =>
         Store(spool, sender, recipients.Select(r => (r, StoredNotify.Failure)).ToArray(), "Subject: hi\r\n\r\nbody\r\n");

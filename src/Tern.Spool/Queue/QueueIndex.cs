@@ -100,22 +100,8 @@ internal sealed class QueueIndex : IDisposable
         var s = Rent();
         try
         {
-            var input = default(SpanByte);
             var output = default(SpanByteAndMemory);
-            var status = s.Read(key, ref input, ref output);
-            if (status.IsPending)
-            {
-                s.CompletePendingWithOutputs(out var completed, wait: true);
-                using (completed)
-                {
-                    while (completed.Next())
-                    {
-                        status = completed.Current.Status;
-                        output = completed.Current.Output;
-                    }
-                }
-            }
-
+            var status = Read(s, key, ref output);
             return status.Found ? Copy(ref output, out length) : Absent(ref output, out length);
         }
         finally
@@ -159,21 +145,8 @@ internal sealed class QueueIndex : IDisposable
         {
             fixed (byte* buffer = scratch)
             {
-                var input = default(SpanByte);
                 var output = new SpanByteAndMemory(new SpanByte(scratch.Length, (nint)buffer));
-                var status = s.Read(key, ref input, ref output);
-                if (status.IsPending)
-                {
-                    s.CompletePendingWithOutputs(out var completed, wait: true);
-                    using (completed)
-                    {
-                        while (completed.Next())
-                        {
-                            status = completed.Current.Status;
-                            output = completed.Current.Output;
-                        }
-                    }
-                }
+                var status = Read(s, key, ref output);
 
                 if (output.IsSpanByte)
                 {
@@ -327,6 +300,30 @@ internal sealed class QueueIndex : IDisposable
 
         _kv.Dispose();
         _device.Dispose();
+    }
+
+    /// <summary>
+    /// Reads the value of <paramref name="key"/> into <paramref name="output"/> through session
+    /// <paramref name="s"/>, waiting for the read when it goes to disk (pending).
+    /// </summary>
+    private static Status Read(IndexSession s, Span<byte> key, ref SpanByteAndMemory output)
+    {
+        var input = default(SpanByte);
+        var status = s.Read(key, ref input, ref output);
+        if (status.IsPending)
+        {
+            s.CompletePendingWithOutputs(out var completed, wait: true);
+            using (completed)
+            {
+                while (completed.Next())
+                {
+                    status = completed.Current.Status;
+                    output = completed.Current.Output;
+                }
+            }
+        }
+
+        return status;
     }
 
     private static byte[] Copy(ref SpanByteAndMemory output, out int length)

@@ -24,7 +24,7 @@ internal static class QueueCommands
         queue.Subcommands.Add(cli.Retry());
         queue.Subcommands.Add(cli.Fail());
         queue.Subcommands.Add(cli.Change(ControlOps.Drop, "drop", "Remove messages without any notice to the sender.", "dropped"));
-        queue.Subcommands.Add(new Command("set", "Set a property of queued messages.") { cli.SetTransport(), cli.SetRequireTls() });
+        queue.Subcommands.Add(new Command("set", "Set a property of queued messages.") { cli.SetTransport(), cli.SetRequireTls(), cli.SetMaxRetries() });
         queue.Subcommands.Add(new Command("holdrule", "Rules that hold matching messages when they arrive.") { cli.HoldRuleList(), cli.HoldRuleAdd(), cli.HoldRuleRemove() });
         queue.Subcommands.Add(cli.Simple(ControlOps.Pause, "pause", "Pause delivery: no delivery starts until resumed (survives restarts)."));
         queue.Subcommands.Add(cli.Simple(ControlOps.Resume, "resume", "Resume delivery after a pause."));
@@ -234,22 +234,49 @@ internal static class QueueCommands
 
         public Command SetRequireTls()
         {
-            var selection = new SelectionOptions(configOption(), clock);
             var policy = new Argument<string>("policy") { Description = "yes: require verified TLS on every hop; no: do not; default: as the client asked (MAIL FROM ... REQUIRETLS)." };
             policy.AcceptOnlyFromAmong("yes", "no", "default");
-            var command = new Command("requiretls", "Override the REQUIRETLS policy of messages (RFC 8689). Select with ids, filters, or --all.");
-            command.Arguments.Add(policy);
+            return SetValue(
+                "requiretls",
+                "Override the REQUIRETLS policy of messages (RFC 8689).",
+                policy,
+                (filter, value) => new ControlRequest { Op = ControlOps.SetRequireTls, Filter = filter, RequireTls = value },
+                (value, count) => $"REQUIRETLS policy {value} set on {Messages(count)}");
+        }
+
+        public Command SetMaxRetries()
+        {
+            var retries = new Argument<int>("n")
+            {
+                Description = $"Retries before the open recipients fail (0 to {ControlLimits.MaxRetries}); 0: the configured delivery.max_retries again.",
+                CustomParser = ParseMaxRetries,
+            };
+            return SetValue(
+                "max-retries",
+                "Set how many retries messages get before their open recipients fail (instead of delivery.max_retries).",
+                retries,
+                (filter, n) => new ControlRequest { Op = ControlOps.SetMaxRetries, Filter = filter, MaxRetries = n },
+                (n, count) => n == 0
+                    ? $"max retries cleared on {Messages(count)} (delivery.max_retries applies)"
+                    : $"max retries {n} set on {Messages(count)}");
+        }
+
+        /// <summary><c>set NAME VALUE</c> and a selection: the value comes first, then ids, filters or --all.</summary>
+        private Command SetValue<T>(string name, string description, Argument<T> value, Func<ControlFilter, T, ControlRequest> request, Func<T, int, string> describe)
+        {
+            var selection = new SelectionOptions(configOption(), clock);
+            var command = new Command(name, description + " Select with ids, filters, or --all.");
+            command.Arguments.Add(value);
             selection.AddTo(command);
             command.SetAction(async (r, cancel) =>
             {
-                if (Select(selection, r, "set requiretls", out var filter) is { } usage)
+                if (Select(selection, r, "set " + name, out var filter) is { } usage)
                 {
                     return usage;
                 }
 
-                var value = r.GetValue(policy)!;
-                var request = new ControlRequest { Op = ControlOps.SetRequireTls, Filter = filter, RequireTls = value };
-                return await ChangeAsync(r, selection.Config, request, count => $"REQUIRETLS policy {value} set on {Messages(count)}", cancel);
+                var v = r.GetValue(value)!;
+                return await ChangeAsync(r, selection.Config, request(filter, v), count => describe(v, count), cancel);
             });
             return command;
         }
@@ -369,6 +396,11 @@ internal static class QueueCommands
                 ("size", $"{m.Size} bytes"),
                 ("attempts", m.Attempts.ToString(CultureInfo.InvariantCulture)),
             };
+            if (m.MaxRetries is { } maxRetries)
+            {
+                lines.Add(("max retries", $"{maxRetries} (set for this message, instead of delivery.max_retries)"));
+            }
+
             if (m.Finished is { } finished)
             {
                 lines.Add(("finished", When(finished, now)));
@@ -611,6 +643,21 @@ internal static class QueueCommands
 
         r.AddError($"{name}: {error}");
         return null;
+    }
+
+    /// <summary>The retry limit of <c>set max-retries</c>: a whole number from 0 to 100.</summary>
+    private static int ParseMaxRetries(ArgumentResult r)
+    {
+        var text = r.Tokens.Count > 0 ? r.Tokens[0].Value : string.Empty;
+        if (int.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var n) && n is >= 0 and <= ControlLimits.MaxRetries)
+        {
+            return n;
+        }
+
+        r.AddError(ControlMapping.TryParseId(text, out _)
+            ? $"\"{text}\" is a message id, but the number of retries comes first: tern queue set max-retries N ID..."
+            : $"max-retries: expected a whole number from 0 to {ControlLimits.MaxRetries} (0: the configured delivery.max_retries), got \"{ControlMapping.Shorten(text)}\"");
+        return 0;
     }
 
     /// <summary>A point in time: ISO 8601 (UTC unless it says otherwise) or a signed duration from now.</summary>

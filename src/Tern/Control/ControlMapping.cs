@@ -92,6 +92,15 @@ internal static class ControlMapping
         return TimeSpan.FromSeconds(s);
     }
 
+    /// <summary>A message's retry limit as requested; 0 restores the configured limit.</summary>
+    /// <exception cref="ControlRequestException">Missing or out of range.</exception>
+    public static int MaxRetries(int? value) => value switch
+    {
+        null => throw new ControlRequestException($"{ControlOps.SetMaxRetries}: max_retries is missing (0 to {ControlLimits.MaxRetries}; 0 restores the configured limit)"),
+        < 0 or > ControlLimits.MaxRetries => throw new ControlRequestException($"max_retries: expected 0 to {ControlLimits.MaxRetries} (0 restores the configured limit), got {value}"),
+        { } n => n,
+    };
+
     public static bool TryParseRequireTls(string? text, out RequireTlsPolicy policy)
     {
         (var ok, policy) = text switch
@@ -171,6 +180,7 @@ internal static class ControlMapping
         Transport = e.Transport,
         RequireTlsPolicy = Name(e.RequireTlsPolicy),
         RequiresTls = e.RequiresTls,
+        MaxRetries = e.MaxRetries == 0 ? null : e.MaxRetries,
         Envelope = new ControlEnvelope
         {
             Sender = e.Envelope.Sender,

@@ -25,6 +25,7 @@ internal static class ControlOps
     public const string Retry = "retry";
     public const string SetTransport = "set-transport";
     public const string SetRequireTls = "set-requiretls";
+    public const string SetMaxRetries = "set-max-retries";
     public const string Fail = "fail";
     public const string Drop = "drop";
     public const string HoldRuleList = "holdrule-list";
@@ -39,7 +40,7 @@ internal static class ControlOps
 
     public static readonly string[] All =
     [
-        List, History, Show, Hold, Release, Retry, SetTransport, SetRequireTls, Fail, Drop,
+        List, History, Show, Hold, Release, Retry, SetTransport, SetRequireTls, SetMaxRetries, Fail, Drop,
         HoldRuleList, HoldRuleAdd, HoldRuleRemove, Pause, Resume, Status,
         SuppressionList, SuppressionAdd, SuppressionRemove,
     ];
@@ -56,6 +57,12 @@ internal static class ControlLimits
 
     /// <summary>A page holds at most this many entries.</summary>
     public const int MaxLimit = 100_000;
+
+    /// <summary>
+    /// The highest retry limit of one message (set-max-retries), as the spool and
+    /// <c>delivery.max_retries</c> allow; 0 gives the message the configured limit again.
+    /// </summary>
+    public const int MaxRetries = 100;
 
     /// <summary>The whole request must arrive within this time; a client that dawdles is disconnected.</summary>
     public static readonly TimeSpan RequestTimeout = TimeSpan.FromSeconds(10);
@@ -85,6 +92,9 @@ internal sealed class ControlRequest
 
     /// <summary>set-requiretls: "yes", "no" or "default".</summary>
     public string? RequireTls { get; init; }
+
+    /// <summary>set-max-retries: retries before the open recipients fail, 0 to 100; 0 restores the configured limit.</summary>
+    public int? MaxRetries { get; init; }
 
     /// <summary>fail: the reason given to the sender in the failure notice; suppression-add: why the address is suppressed.</summary>
     public string? Reason { get; init; }
@@ -228,6 +238,9 @@ internal sealed class ControlEntry
 
     /// <summary>Whether delivery must use verified TLS (the client's REQUIRETLS unless overridden).</summary>
     public bool RequiresTls { get; init; }
+
+    /// <summary>The message's own retry limit (set-max-retries); absent when the configured one applies.</summary>
+    public int? MaxRetries { get; init; }
 
     public ControlEnvelope Envelope { get; init; } = new();
 

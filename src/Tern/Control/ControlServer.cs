@@ -401,6 +401,12 @@ internal sealed partial class ControlServer : IAsyncDisposable
                 return await ChangeAsync(request, (s, c) => _queue.SetRequireTlsAsync(s, policy, c), cancel);
             }
 
+            case ControlOps.SetMaxRetries:
+            {
+                var max = ControlMapping.MaxRetries(request.MaxRetries);
+                return await ChangeAsync(request, (s, c) => _queue.SetMaxRetriesAsync(s, max, c), cancel);
+            }
+
             case ControlOps.HoldRuleList:
                 return new ControlResponse { Ok = true, HoldRules = [.. _queue.HoldRules.Select(ControlMapping.ToRule)] };
 

@@ -5,6 +5,7 @@ using Tern.Observability.Metrics;
 using Tern.Spool;
 using Tern.Spool.Queue;
 using Tern.Suppression;
+using Tern.Tests.Support;
 
 namespace Tern.Scheduler.Tests.Engine;
 
@@ -38,21 +39,7 @@ internal sealed class SchedulerFixture : IAsyncDisposable
 
     public DeliveryScheduler? Scheduler { get; private set; }
 
-    private Spool.Spool OpenSpool() => Tern.Spool.Spool.Open(
-        new SpoolOptions
-        {
-            Directory = Path.Combine(_dir, "spool"),
-            PageSizeBits = 16,
-            MemorySizeBits = 20,
-            SegmentSizeBits = 20,
-            IndexBuckets = 1 << 12,
-            IndexPageSizeBits = 14,
-            IndexMemorySizeBits = 20,
-            IndexSegmentSizeBits = 22,
-        },
-        NullLoggerFactory.Instance,
-        NullMetrics.Instance,
-        new ReadOnlyClock(Clock));
+    private Spool.Spool OpenSpool() => TestSpoolOptions.Small(Path.Combine(_dir, "spool")).Open(new ReadOnlyClock(Clock));
 
     public DeliveryScheduler Start()
     {

@@ -17,13 +17,7 @@ public sealed partial class AccountCommandTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, true);
 
-    private async Task<(int Code, string Out, string Err)> Run(params string[] args)
-    {
-        using var stdout = new StringWriter();
-        using var stderr = new StringWriter();
-        var code = await TernCommandLine.RunAsync([.. args, "-c", _config], stdout, stderr);
-        return (code, stdout.ToString(), stderr.ToString());
-    }
+    private Task<(int Code, string Out, string Err)> Run(params string[] args) => InProcessTern.RunAsync([.. args, "-c", _config]);
 
     private AccountStore Store => AccountStore.Open(Path.Combine(_dir, "data", "accounts.json"));
 

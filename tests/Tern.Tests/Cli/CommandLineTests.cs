@@ -4,13 +4,7 @@ namespace Tern.Tests.Cli;
 
 public sealed class CommandLineTests
 {
-    private static async Task<(int Code, string Out, string Err)> Run(params string[] args)
-    {
-        using var stdout = new StringWriter();
-        using var stderr = new StringWriter();
-        var code = await TernCommandLine.RunAsync(args, stdout, stderr);
-        return (code, stdout.ToString(), stderr.ToString());
-    }
+    private static Task<(int Code, string Out, string Err)> Run(params string[] args) => InProcessTern.RunAsync(args);
 
     [Fact]
     public async Task Version_prints_the_build()

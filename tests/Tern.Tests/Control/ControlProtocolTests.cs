@@ -34,6 +34,7 @@ public sealed class ControlProtocolTests
             ShiftSeconds = -1800,
             Transport = "relay:[smarthost]",
             RequireTls = "no",
+            MaxRetries = 5,
             Reason = "line one\nline two",
             Rule = new ControlRuleSpec { SenderDomain = "example.com", RecipientDomain = ".example.net", Account = "app" },
             RuleId = 7,
@@ -46,11 +47,13 @@ public sealed class ControlProtocolTests
         Assert.Contains("\"shift_seconds\":-1800", text, StringComparison.Ordinal);
         Assert.Contains("\"recipient_domain\":\".example.net\"", text, StringComparison.Ordinal);
         Assert.Contains("\"due_before\":\"2026-11-28T19:00:00+00:00\"", text, StringComparison.Ordinal);
+        Assert.Contains("\"max_retries\":5", text, StringComparison.Ordinal);
 
         var back = ControlJson.DecodeRequest(line.AsSpan(0, line.Length - 1));
         Assert.Equal(text, Encoding.UTF8.GetString(ControlJson.Encode(back)));
         Assert.Equal("line one\nline two", back.Reason);
         Assert.Equal(-1800, back.ShiftSeconds);
+        Assert.Equal(5, back.MaxRetries);
         Assert.False(back.Filter!.Held);
         Assert.Equal("", back.Filter.Transport);
         Assert.Equal(["01KB0000000000000000000000"], back.Filter.Ids);
@@ -67,6 +70,7 @@ public sealed class ControlProtocolTests
             HoldReason = "hold rule 3",
             BodyLength = 1234,
             Attempts = 2,
+            MaxRetries = 12,
             NextAttempt = new DateTimeOffset(2026, 11, 28, 20, 0, 0, TimeSpan.Zero),
             Transport = "smarthost",
             RequireTlsPolicy = RequireTlsPolicy.No,
@@ -104,6 +108,7 @@ public sealed class ControlProtocolTests
         Assert.Equal("FAILURE,DELAY", entry.Recipients[0].Notify);
         Assert.Equal("deferred", entry.Recipients[0].Status);
         Assert.Equal(TimeSpan.Zero, entry.Received.Offset);
+        Assert.Equal(12, entry.MaxRetries);
 
         var response = new ControlResponse
         {
@@ -125,6 +130,41 @@ public sealed class ControlProtocolTests
         Assert.Equal("451-4.7.1 greylisted\r\n451 4.7.1 try again later", back.Entries![0].Recipients[0].LastReply);
         Assert.Equal("app", back.Message!.Envelope.Account);
         Assert.Equal(9, back.Counts!.Retired);
+        Assert.Equal(12, back.Message.MaxRetries);
+    }
+
+    [Fact]
+    public void An_entry_without_its_own_retry_limit_leaves_it_out()
+    {
+        var entry = ControlMapping.ToEntry(new QueueEntry { Id = MessageId.New(TimeProvider.System), Received = DateTimeOffset.UnixEpoch, Envelope = new SpoolEnvelope { Sender = "", Recipients = [] }, Recipients = [] });
+        Assert.Null(entry.MaxRetries);
+        Assert.DoesNotContain("max_retries", Encoding.UTF8.GetString(ControlJson.Encode(new ControlResponse { Ok = true, Message = entry })), StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(1)]
+    [InlineData(100)]
+    public void Max_retries_from_0_to_100_are_accepted(int value)
+    {
+        Assert.Equal(value, ControlMapping.MaxRetries(value));
+    }
+
+    [Theory]
+    [InlineData(-1, "max_retries: expected 0 to 100 (0 restores the configured limit), got -1")]
+    [InlineData(101, "max_retries: expected 0 to 100 (0 restores the configured limit), got 101")]
+    [InlineData(int.MaxValue, "max_retries: expected 0 to 100 (0 restores the configured limit), got 2147483647")]
+    [InlineData(null, "set-max-retries: max_retries is missing (0 to 100; 0 restores the configured limit)")]
+    public void Max_retries_out_of_range_or_missing_are_refused(int? value, string message)
+    {
+        Assert.Equal(message, Assert.Throws<ControlRequestException>(() => ControlMapping.MaxRetries(value)).Message);
+    }
+
+    [Fact]
+    public void Set_max_retries_is_an_operation()
+    {
+        Assert.Contains(ControlOps.SetMaxRetries, ControlOps.All);
+        Assert.Equal("set-max-retries", ControlOps.SetMaxRetries);
     }
 
     [Fact]

@@ -1,9 +1,7 @@
 using System.Net.Sockets;
 using System.Text;
-using Microsoft.Extensions.Logging.Abstractions;
 using Tern.Cli;
 using Tern.Control;
-using Tern.Observability.Metrics;
 using Tern.Spool;
 using Tern.Spool.Queue;
 
@@ -13,60 +11,11 @@ namespace Tern.Tests.Control;
 /// The control server on a real spool and a real unix socket, driven through the command line
 /// exactly as an operator types it (in-process, so the exit codes and output are checked directly).
 /// </summary>
-public sealed class ControlServerTests : IAsyncLifetime
+public sealed class ControlServerTests() : ControlFixture("tern-control-")
 {
-    private readonly string _dir = Directory.CreateTempSubdirectory("tern-control-").FullName;
-    private readonly string _config;
-    private readonly string _data;
-    private global::Tern.Spool.Spool _spool = null!;
-    private ControlServer _server = null!;
-
-    public ControlServerTests()
-    {
-        _config = Path.Combine(_dir, "tern.toml");
-        _data = Path.Combine(_dir, "data");
-        File.WriteAllText(_config, "data_dir = \"data\"\n");
-    }
-
-    private string SocketPath => Path.Combine(_data, "control.sock");
-
-    public Task InitializeAsync()
-    {
-        Directory.CreateDirectory(_data, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-        _spool = global::Tern.Spool.Spool.Open(
-            new SpoolOptions { Directory = Path.Combine(_data, "spool"), PageSizeBits = 20, MemorySizeBits = 23, SegmentSizeBits = 24 },
-            NullLoggerFactory.Instance,
-            NullMetrics.Instance);
-        _server = new ControlServer(SocketPath, _spool.Queue, NullLoggerFactory.Instance, NullMetrics.Instance) { RequestTimeout = TimeSpan.FromMilliseconds(500) };
-        _server.Start();
-        return Task.CompletedTask;
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _server.DisposeAsync();
-        await _spool.DisposeAsync();
-        Directory.Delete(_dir, true);
-    }
-
-    private async Task<(int Code, string Out, string Err)> Tern(params string[] args)
-    {
-        using var stdout = new StringWriter();
-        using var stderr = new StringWriter();
-        var code = await TernCommandLine.RunAsync([.. args, "-c", _config], stdout, stderr);
-        return (code, stdout.ToString(), stderr.ToString());
-    }
-
-    private async Task<string> Ok(params string[] args)
-    {
-        var (code, output, error) = await Tern(args);
-        Assert.True(code == ExitCodes.Ok, $"tern {string.Join(' ', args)}: exit {code}\n{output}{error}");
-        return output;
-    }
-
     private async Task<MessageId> Store(string sender, string[] recipients, string subject, string? account = null)
     {
-        using var w = _spool.Begin();
+        using var w = Spool.Begin();
         w.Envelope.SetSender(Encoding.UTF8.GetBytes(sender));
         foreach (var r in recipients)
         {
@@ -89,7 +38,7 @@ public sealed class ControlServerTests : IAsyncLifetime
         Assert.True(await w.CommitAsync(CancellationToken.None));
 
         // The queue index follows the committed log a moment later (the spool's applier).
-        await _spool.CaughtUpAsync();
+        await Spool.CaughtUpAsync();
         return w.Id;
     }
 
@@ -103,39 +52,6 @@ public sealed class ControlServerTests : IAsyncLifetime
         await Task.Delay(2);
         var c = await Store("", ["frank@example.net"], "third");
         return (a.ToString(), b.ToString(), c.ToString());
-    }
-
-    /// <summary>One raw exchange on the socket: bytes out, the answer line in.</summary>
-    private async Task<ControlResponse> Raw(byte[] request)
-    {
-        using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-        await socket.ConnectAsync(new UnixDomainSocketEndPoint(SocketPath));
-        await using var stream = new NetworkStream(socket);
-        try
-        {
-            // Written, then half-closed as socat does: the end of the request without a newline.
-            await stream.WriteAsync(request);
-            socket.Shutdown(SocketShutdown.Send);
-        }
-        catch (Exception e) when (e is IOException or SocketException)
-        {
-            // The server may answer a too-large request before reading all of it.
-        }
-
-        using var reader = new StreamReader(stream, Encoding.UTF8);
-        var line = await reader.ReadLineAsync();
-        Assert.NotNull(line);
-        try
-        {
-            // One answer, then the server closes.
-            Assert.Null(await reader.ReadLineAsync());
-        }
-        catch (IOException)
-        {
-            // ECONNRESET: the server closed with part of an oversized request unread.
-        }
-
-        return ControlJson.DecodeResponse(Encoding.UTF8.GetBytes(line));
     }
 
     [Fact]
@@ -158,14 +74,10 @@ public sealed class ControlServerTests : IAsyncLifetime
         Assert.DoesNotContain(c, first, StringComparison.Ordinal);
         Assert.Contains("2 of 3 messages", first, StringComparison.Ordinal);
         var next = first.Split('\n').Single(l => l.StartsWith("next page: ", StringComparison.Ordinal));
-        Assert.Equal($"next page: tern queue list --config {_config} --limit 2 --after {b}", next);
+        Assert.Equal($"next page: tern queue list --config {ConfigPath} --limit 2 --after {b}", next);
 
         // The printed command, run as printed (its -c is already in it), gives the rest.
-        var words = next["next page: tern ".Length..].Split(' ');
-        using var stdout = new StringWriter();
-        using var stderr = new StringWriter();
-        Assert.Equal(ExitCodes.Ok, await TernCommandLine.RunAsync(words, stdout, stderr));
-        var second = stdout.ToString();
+        var second = await OkAsPrinted(next["next page: ".Length..]);
         Assert.Contains(c, second, StringComparison.Ordinal);
         Assert.DoesNotContain(a, second, StringComparison.Ordinal);
         Assert.DoesNotContain("next page", second, StringComparison.Ordinal);
@@ -292,7 +204,7 @@ public sealed class ControlServerTests : IAsyncLifetime
         Assert.Equal(2, listed.Length);
         Assert.Equal(a, listed[0]);
         Assert.Matches(@"(?m)^sender:\s+<>$", await Ok("queue", "show", listed[1]));
-        Assert.Equal(1, await _spool.Queue.DropAsync(new QueueFilter { Ids = [MessageId.TryParse(listed[1], out var dsn) ? dsn : default] }));
+        Assert.Equal(1, await Spool.Queue.DropAsync(new QueueFilter { Ids = [MessageId.TryParse(listed[1], out var dsn) ? dsn : default] }));
 
         var history = await Ok("queue", "history");
         Assert.Matches(@"^ID\s+AGE\s+FINISHED\s+SIZE\s+ATT\s+SENDER\s+RCPT\s+RECIPIENTS\n", history);
@@ -305,6 +217,57 @@ public sealed class ControlServerTests : IAsyncLifetime
         Assert.Contains("  dave@example.org  failed  last attempt ", shown, StringComparison.Ordinal);
         Assert.Contains("    | failed by the test\n", shown, StringComparison.Ordinal);
         Assert.EndsWith("\nheaders: (not kept once a message is retired)\n", shown, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Set_max_retries_round_trips_through_the_socket_and_shows()
+    {
+        var (a, b, c) = await ThreeMessages();
+
+        Assert.Equal("max retries 3 set on 1 message\n", await Ok("queue", "set", "max-retries", "3", a));
+        Assert.Equal(3, Entry(a).MaxRetries);
+        Assert.Equal(0, Entry(b).MaxRetries);
+        Assert.Matches(@"(?m)^max retries:\s+3 \(set for this message, instead of delivery.max_retries\)$", await Ok("queue", "show", a));
+        Assert.DoesNotContain("max retries", await Ok("queue", "show", b), StringComparison.Ordinal);
+
+        // The JSON carries it only when the message has its own limit.
+        var json = await Ok("queue", "show", a, "--json");
+        Assert.Contains("\"max_retries\":3", json, StringComparison.Ordinal);
+        Assert.Equal(3, ControlJson.DecodeResponse(Encoding.UTF8.GetBytes(json.TrimEnd('\n'))).Message!.MaxRetries);
+        json = await Ok("queue", "show", b, "--json");
+        Assert.DoesNotContain("max_retries", json, StringComparison.Ordinal);
+        Assert.Null(ControlJson.DecodeResponse(Encoding.UTF8.GetBytes(json.TrimEnd('\n'))).Message!.MaxRetries);
+
+        // Messages that already have the limit do not count as changed; filters select as elsewhere.
+        Assert.Equal("max retries 3 set on 1 message\n", await Ok("queue", "set", "max-retries", "3", a, c));
+        Assert.Equal("max retries 100 set on 1 message\n", await Ok("queue", "set", "max-retries", "100", "--sender", "@example.com"));
+        Assert.Equal(100, Entry(b).MaxRetries);
+        Assert.Equal("max retries cleared on 3 messages (delivery.max_retries applies)\n", await Ok("queue", "set", "max-retries", "0", "--all"));
+        Assert.All(new[] { a, b, c }, id => Assert.Equal(0, Entry(id).MaxRetries));
+        Assert.DoesNotContain("max retries", await Ok("queue", "show", a), StringComparison.Ordinal);
+
+        // Out of range or without a selection: refused before the server, and by the server.
+        await Usage("max-retries: expected a whole number from 0 to 100 (0: the configured delivery.max_retries), got \"101\"", "queue", "set", "max-retries", "101", a);
+        await Usage("give message ids, a filter (see --help) or --all", "queue", "set", "max-retries", "5");
+        await Usage($"\"{a}\" is a message id, but the number of retries comes first", "queue", "set", "max-retries", a, "5");
+        var r = await Raw($$"""{"op":"set-max-retries","filter":{"ids":["{{a}}"]},"max_retries":101}""");
+        Assert.False(r.Ok);
+        Assert.Equal("max_retries: expected 0 to 100 (0 restores the configured limit), got 101", r.Error);
+        r = await Raw("""{"op":"set-max-retries","filter":{"all":true},"max_retries":-1}""");
+        Assert.Equal("max_retries: expected 0 to 100 (0 restores the configured limit), got -1", r.Error);
+        r = await Raw("""{"op":"set-max-retries","filter":{"all":true}}""");
+        Assert.Equal("set-max-retries: max_retries is missing (0 to 100; 0 restores the configured limit)", r.Error);
+        r = await Raw("""{"op":"set-max-retries","max_retries":4}""");
+        Assert.Equal("set-max-retries: no ids and no filter; set \"all\" to select every message", r.Error);
+        r = await Raw("""{"op":"set-max-retries","filter":{"all":true},"max_retries":"4"}""");
+        Assert.StartsWith("malformed request: ", r.Error, StringComparison.Ordinal);
+        Assert.All(new[] { a, b, c }, id => Assert.Equal(0, Entry(id).MaxRetries));
+
+        r = await Raw($$"""{"op":"set-max-retries","filter":{"ids":["{{c}}"]},"max_retries":7}""");
+        Assert.True(r.Ok);
+        Assert.Equal(1, r.Count);
+        Assert.Equal(7, Entry(c).MaxRetries);
+        Assert.Equal(7, Assert.Single((await Raw($$$"""{"op":"list","filter":{"ids":["{{{c}}}"]}}""")).Entries!).MaxRetries);
     }
 
     [Fact]
@@ -336,11 +299,11 @@ public sealed class ControlServerTests : IAsyncLifetime
         Assert.Contains("is not a domain", error, StringComparison.Ordinal);
 
         Assert.Equal("delivery paused\n", await Ok("queue", "pause"));
-        Assert.True(_spool.Queue.Paused);
+        Assert.True(Spool.Queue.Paused);
         var status = await Ok("queue", "status");
         Assert.Equal("delivery: paused\nqueued:   3 (1 held, 2 due now)\nhistory:  0 retired\n", status);
         Assert.Equal("delivery running\n", await Ok("queue", "resume"));
-        Assert.False(_spool.Queue.Paused);
+        Assert.False(Spool.Queue.Paused);
         Assert.StartsWith("delivery: running\n", await Ok("queue", "status"), StringComparison.Ordinal);
         var json = ControlJson.DecodeResponse(Encoding.UTF8.GetBytes((await Ok("queue", "status", "--json")).TrimEnd()));
         Assert.False(json.Paused);
@@ -366,7 +329,7 @@ public sealed class ControlServerTests : IAsyncLifetime
         Assert.Contains("give message ids, a filter (see --help) or --all", error, StringComparison.Ordinal);
 
         // Nothing changed: every message is still queued, none held.
-        var page = _spool.Queue.List(new QueueFilter());
+        var page = Spool.Queue.List(new QueueFilter());
         Assert.Equal(3, page.Total);
         Assert.All(page.Entries, e => Assert.False(e.Held));
     }
@@ -382,7 +345,7 @@ public sealed class ControlServerTests : IAsyncLifetime
             Assert.Equal($"{op}: no ids and no filter; set \"all\" to select every message", response.Error);
         }
 
-        Assert.Equal(3, _spool.Queue.List(new QueueFilter()).Total);
+        Assert.Equal(3, Spool.Queue.List(new QueueFilter()).Total);
         var all = await Raw(Encoding.UTF8.GetBytes("{\"op\":\"hold\",\"filter\":{\"all\":true}}"));
         Assert.True(all.Ok);
         Assert.Equal(3, all.Count);
@@ -467,13 +430,13 @@ public sealed class ControlServerTests : IAsyncLifetime
         await Usage("give a transport name, \"\" or --clear", "queue", "set", "transport");
         var id = MessageId.New(TimeProvider.System).ToString();
         await Usage($"\"{id}\" is a message id, but the transport name comes first", "queue", "set", "transport", id);
-        Assert.Empty(_spool.Queue.List(new QueueFilter { Held = true }).Entries);
+        Assert.Empty(Spool.Queue.List(new QueueFilter { Held = true }).Entries);
     }
 
     [Fact]
     public async Task Without_a_server_the_commands_exit_69()
     {
-        await _server.DisposeAsync();
+        await Server.DisposeAsync();
         Assert.False(File.Exists(SocketPath));
         var (code, output, error) = await Tern("queue", "list");
         Assert.Equal(ExitCodes.Unavailable, code);
@@ -487,7 +450,7 @@ public sealed class ControlServerTests : IAsyncLifetime
         Assert.Equal(ExitCodes.Unavailable, code);
         Assert.Equal($"tern is not running (nothing listens on the control socket at {SocketPath})\n", error);
 
-        var deep = Path.Combine(_dir, new string('d', 120), "control.sock");
+        var deep = Path.Combine(Dir, new string('d', 120), "control.sock");
         var e = await Assert.ThrowsAsync<ControlUnavailableException>(() => new ControlClient(deep).SendAsync(new ControlRequest { Op = ControlOps.Status }));
         Assert.Contains("is too long for a unix socket", e.Message, StringComparison.Ordinal);
     }
@@ -496,18 +459,18 @@ public sealed class ControlServerTests : IAsyncLifetime
     public async Task Socket_is_private_replaces_a_stale_one_and_is_removed_on_stop()
     {
         Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(SocketPath));
-        await _server.DisposeAsync();
+        await Server.DisposeAsync();
         Assert.False(File.Exists(SocketPath));
 
         StaleSocket();
         Assert.True(File.Exists(SocketPath));
-        _server = new ControlServer(SocketPath, _spool.Queue, NullLoggerFactory.Instance, NullMetrics.Instance);
-        _server.Start();
+        Server = NewServer(SocketPath);
+        Server.Start();
         Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(SocketPath));
         Assert.StartsWith("delivery: running", await Ok("queue", "status"), StringComparison.Ordinal);
 
-        var deep = Path.Combine(_dir, new string('d', 120), "control.sock");
-        await using var tooLong = new ControlServer(deep, _spool.Queue, NullLoggerFactory.Instance, NullMetrics.Instance);
+        var deep = Path.Combine(Dir, new string('d', 120), "control.sock");
+        await using var tooLong = NewServer(deep);
         var e = Assert.Throws<ControlServerException>(tooLong.Start);
         Assert.Contains("the limit for a unix socket is 107; use a shorter data_dir", e.Message, StringComparison.Ordinal);
     }
@@ -524,17 +487,10 @@ public sealed class ControlServerTests : IAsyncLifetime
         File.Move(temporary, SocketPath);
     }
 
-    private async Task Usage(string message, params string[] args)
-    {
-        var (code, output, error) = await Tern(args);
-        Assert.True(code == ExitCodes.Usage, $"tern {string.Join(' ', args)}: exit {code}\n{output}{error}");
-        Assert.Contains(message, error, StringComparison.Ordinal);
-    }
-
     private QueueEntry Entry(string id)
     {
         Assert.True(ControlMapping.TryParseId(id, out var messageId));
-        return Assert.Single(_spool.Queue.List(new QueueFilter { Ids = [messageId] }).Entries);
+        return Assert.Single(Spool.Queue.List(new QueueFilter { Ids = [messageId] }).Entries);
     }
 
     /// <summary>The ids in the first column of a table (in order).</summary>

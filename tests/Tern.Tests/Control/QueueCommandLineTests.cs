@@ -1,17 +1,12 @@
 using Tern.Cli;
+using Tern.Tests.Cli;
 
 namespace Tern.Tests.Control;
 
 /// <summary>The <c>tern queue</c> command tree without a server: help, and refusals before any connection.</summary>
 public sealed class QueueCommandLineTests
 {
-    private static async Task<(int Code, string Out, string Err)> Run(params string[] args)
-    {
-        using var stdout = new StringWriter();
-        using var stderr = new StringWriter();
-        var code = await TernCommandLine.RunAsync(args, stdout, stderr);
-        return (code, stdout.ToString(), stderr.ToString());
-    }
+    private static Task<(int Code, string Out, string Err)> Run(params string[] args) => InProcessTern.RunAsync(args);
 
     [Theory]
     [InlineData("queue")]
@@ -26,6 +21,7 @@ public sealed class QueueCommandLineTests
     [InlineData("queue", "set")]
     [InlineData("queue", "set", "transport")]
     [InlineData("queue", "set", "requiretls")]
+    [InlineData("queue", "set", "max-retries")]
     [InlineData("queue", "holdrule")]
     [InlineData("queue", "holdrule", "list")]
     [InlineData("queue", "holdrule", "add")]
@@ -66,5 +62,34 @@ public sealed class QueueCommandLineTests
         (code, _, error) = await Run("queue", "retry", "--all", "--shift", "soon");
         Assert.Equal(ExitCodes.Usage, code);
         Assert.Contains("--shift: bad duration \"soon\"", error, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("max-retries: expected a whole number from 0 to 100 (0: the configured delivery.max_retries), got \"101\"", "101", "--all")]
+    [InlineData("max-retries: expected a whole number from 0 to 100 (0: the configured delivery.max_retries), got \"-1\"", "-1", "--all")]
+    [InlineData("max-retries: expected a whole number from 0 to 100 (0: the configured delivery.max_retries), got \"2.5\"", "2.5", "--all")]
+    [InlineData("max-retries: expected a whole number from 0 to 100 (0: the configured delivery.max_retries), got \"three\"", "three", "--all")]
+    [InlineData("max-retries: expected a whole number from 0 to 100 (0: the configured delivery.max_retries), got \"99999999999\"", "99999999999", "--all")]
+    [InlineData("\"01KB0000000000000000000000\" is a message id, but the number of retries comes first", "01KB0000000000000000000000", "3")]
+    [InlineData("Required argument missing", "--all")]
+    [InlineData("give message ids, a filter (see --help) or --all", "3")]
+    [InlineData("not a message id: x", "3", "x")]
+    public async Task Set_max_retries_refuses_bad_values_before_any_connection(string message, params string[] args)
+    {
+        var (code, _, error) = await Run(["queue", "set", "max-retries", .. args]);
+        Assert.Equal(ExitCodes.Usage, code);
+        Assert.Contains(message, error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Set_max_retries_is_documented()
+    {
+        var (_, set, _) = await Run("queue", "set", "--help");
+        Assert.Contains("max-retries", set, StringComparison.Ordinal);
+        var (_, help, _) = await Run("queue", "set", "max-retries", "--help");
+        foreach (var word in new[] { "<n>", "0 to 100", "delivery.max_retries", "--all", "--sender", "--config" })
+        {
+            Assert.Contains(word, help, StringComparison.Ordinal);
+        }
     }
 }

@@ -2,19 +2,14 @@ using System.Text;
 using Tern.Cli;
 using Tern.Control;
 using Tern.Suppression;
+using Tern.Tests.Cli;
 
 namespace Tern.Tests.Control;
 
 /// <summary>The <c>tern suppression</c> command tree without a server (help, refusals before any connection) and its wire types.</summary>
 public sealed class SuppressionCommandLineTests
 {
-    private static async Task<(int Code, string Out, string Err)> Run(params string[] args)
-    {
-        using var stdout = new StringWriter();
-        using var stderr = new StringWriter();
-        var code = await TernCommandLine.RunAsync(args, stdout, stderr);
-        return (code, stdout.ToString(), stderr.ToString());
-    }
+    private static Task<(int Code, string Out, string Err)> Run(params string[] args) => InProcessTern.RunAsync(args);
 
     [Theory]
     [InlineData("suppression")]

@@ -1,10 +1,6 @@
-using System.Net.Sockets;
 using System.Text;
-using Microsoft.Extensions.Logging.Abstractions;
 using Tern.Cli;
 using Tern.Control;
-using Tern.Observability.Metrics;
-using Tern.Spool;
 using Tern.Suppression;
 
 namespace Tern.Tests.Control;
@@ -13,81 +9,11 @@ namespace Tern.Tests.Control;
 /// <c>tern suppression list|add|remove</c> against a real control server with a real suppression
 /// list on a temporary unix socket, driven through the command line as an operator types it.
 /// </summary>
-public sealed class SuppressionControlTests : IAsyncLifetime
+public sealed class SuppressionControlTests() : ControlFixture("tern-suppression-control-", withSuppression: true)
 {
     private const string NoSuchUser = "550-5.1.1 The email account that you tried to reach does not exist.\r\n550 5.1.1 Please check the address.";
 
-    private readonly string _dir = Directory.CreateTempSubdirectory("tern-suppression-control-").FullName;
-    private readonly string _config;
-    private readonly string _data;
-    private global::Tern.Spool.Spool _spool = null!;
-    private SuppressionList _list = null!;
-    private ControlServer _server = null!;
-
-    public SuppressionControlTests()
-    {
-        _config = Path.Combine(_dir, "tern.toml");
-        _data = Path.Combine(_dir, "data");
-        File.WriteAllText(_config, "data_dir = \"data\"\n");
-    }
-
-    private string SocketPath => Path.Combine(_data, "control.sock");
-
-    public Task InitializeAsync()
-    {
-        Directory.CreateDirectory(_data, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-        _spool = global::Tern.Spool.Spool.Open(
-            new SpoolOptions { Directory = Path.Combine(_data, "spool"), PageSizeBits = 20, MemorySizeBits = 23, SegmentSizeBits = 24 },
-            NullLoggerFactory.Instance,
-            NullMetrics.Instance);
-        _list = SuppressionList.Open(SuppressionList.PathIn(_data));
-        _server = new ControlServer(SocketPath, _spool.Queue, NullLoggerFactory.Instance, NullMetrics.Instance, suppression: _list) { RequestTimeout = TimeSpan.FromMilliseconds(500) };
-        _server.Start();
-        return Task.CompletedTask;
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _server.DisposeAsync();
-        _list.Dispose();
-        await _spool.DisposeAsync();
-        Directory.Delete(_dir, true);
-    }
-
-    private async Task<(int Code, string Out, string Err)> Tern(params string[] args)
-    {
-        using var stdout = new StringWriter();
-        using var stderr = new StringWriter();
-        var code = await TernCommandLine.RunAsync([.. args, "-c", _config], stdout, stderr);
-        return (code, stdout.ToString(), stderr.ToString());
-    }
-
-    private async Task<string> Ok(params string[] args)
-    {
-        var (code, output, error) = await Tern(args);
-        Assert.True(code == ExitCodes.Ok, $"tern {string.Join(' ', args)}: exit {code}\n{output}{error}");
-        return output;
-    }
-
-    private async Task<string> Fails(int expected, params string[] args)
-    {
-        var (code, output, error) = await Tern(args);
-        Assert.True(code == expected, $"tern {string.Join(' ', args)}: exit {code}, expected {expected}\n{output}{error}");
-        return error;
-    }
-
-    /// <summary>One raw exchange on the socket: a request line out, the answer line in.</summary>
-    private async Task<ControlResponse> Raw(string json)
-    {
-        using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-        await socket.ConnectAsync(new UnixDomainSocketEndPoint(SocketPath));
-        await using var stream = new NetworkStream(socket);
-        await stream.WriteAsync(Encoding.UTF8.GetBytes(json + "\n"));
-        using var reader = new StreamReader(stream, Encoding.UTF8);
-        var line = await reader.ReadLineAsync();
-        Assert.NotNull(line);
-        return ControlJson.DecodeResponse(Encoding.UTF8.GetBytes(line));
-    }
+    private SuppressionList List => Suppression!;
 
     /// <summary>The addresses in the first column of a table (header and footer left out).</summary>
     private static string[] Addresses(string table) =>
@@ -99,13 +25,13 @@ public sealed class SuppressionControlTests : IAsyncLifetime
         Assert.Equal("0 of 0 suppressed addresses\n", await Ok("suppression", "list"));
 
         Assert.Equal("bob@example.net suppressed\n", await Ok("suppression", "add", "bob@example.net", "--reason", "asked to be removed"));
-        Assert.True(_list.TryGet("BOB@example.net", out var entry));
+        Assert.True(List.TryGet("BOB@example.net", out var entry));
         Assert.Equal(SuppressionSource.Operator, entry.Source);
         Assert.Equal("asked to be removed", entry.Reason);
         Assert.Equal("carol@example.org suppressed\n", await Ok("suppression", "add", "carol@example.org"));
 
         // What a delivery recorded shows too, its multi-line reply on one row.
-        Assert.NotNull(_list.RecordPermanentFailure("alice@example.com", NoSuchUser));
+        Assert.NotNull(List.RecordPermanentFailure("alice@example.com", NoSuchUser));
 
         var table = await Ok("suppression", "list");
         var lines = table.Split('\n', StringSplitOptions.RemoveEmptyEntries);
@@ -117,12 +43,12 @@ public sealed class SuppressionControlTests : IAsyncLifetime
         Assert.Equal(5, lines.Length);
 
         Assert.Equal("bob@example.net removed from the suppression list\n", await Ok("suppression", "remove", "Bob@Example.NET"));
-        Assert.False(_list.TryGet("bob@example.net", out _));
+        Assert.False(List.TryGet("bob@example.net", out _));
         Assert.Equal(["alice@example.com", "carol@example.org"], Addresses(await Ok("suppression", "list")));
 
         // Durable: the file has every change before the command returned.
-        File.Copy(SuppressionList.PathIn(_data), Path.Combine(_dir, "copy.tsv"));
-        using var copy = SuppressionList.Open(Path.Combine(_dir, "copy.tsv"));
+        File.Copy(SuppressionList.PathIn(DataDir), Path.Combine(Dir, "copy.tsv"));
+        using var copy = SuppressionList.Open(Path.Combine(Dir, "copy.tsv"));
         Assert.Equal(2, copy.Count);
         Assert.True(copy.TryGet("carol@example.org", out _));
         Assert.False(copy.TryGet("bob@example.net", out _));
@@ -133,25 +59,22 @@ public sealed class SuppressionControlTests : IAsyncLifetime
     {
         foreach (var a in new[] { "e@b.example", "a@a.example", "c@b.example", "b@a.example", "d@a.example" })
         {
-            Assert.True(_list.Add(a, "x"));
+            Assert.True(List.Add(a, "x"));
         }
 
         var first = await Ok("suppression", "list", "--limit", "2");
         Assert.Equal(["a@a.example", "b@a.example"], Addresses(first));
         Assert.Contains("2 of 5 suppressed addresses\n", first, StringComparison.Ordinal);
         var next = first.Split('\n').Single(l => l.StartsWith("next page: ", StringComparison.Ordinal));
-        Assert.Equal($"next page: tern suppression list --config {_config} --limit 2 --after b@a.example", next);
+        Assert.Equal($"next page: tern suppression list --config {ConfigPath} --limit 2 --after b@a.example", next);
 
         // The printed command, run as printed, gives the next page.
-        using var stdout = new StringWriter();
-        using var stderr = new StringWriter();
-        Assert.Equal(ExitCodes.Ok, await TernCommandLine.RunAsync(next["next page: tern ".Length..].Split(' '), stdout, stderr));
-        Assert.Equal(["c@b.example", "d@a.example"], Addresses(stdout.ToString()));
+        Assert.Equal(["c@b.example", "d@a.example"], Addresses(await OkAsPrinted(next["next page: ".Length..])));
 
         var filtered = await Ok("suppression", "list", "--contains", "@A.example", "--limit", "2");
         Assert.Equal(["a@a.example", "b@a.example"], Addresses(filtered));
         Assert.Contains("2 of 3 suppressed addresses\n", filtered, StringComparison.Ordinal);
-        Assert.Contains($"next page: tern suppression list --config {_config} --contains @A.example --limit 2 --after b@a.example", filtered, StringComparison.Ordinal);
+        Assert.Contains($"next page: tern suppression list --config {ConfigPath} --contains @A.example --limit 2 --after b@a.example", filtered, StringComparison.Ordinal);
         Assert.Equal(["d@a.example"], Addresses(await Ok("suppression", "list", "--contains", "@a.example", "--after", "b@a.example")));
         Assert.Equal("0 of 0 suppressed addresses\n", await Ok("suppression", "list", "--contains", "nobody"));
     }
@@ -159,8 +82,8 @@ public sealed class SuppressionControlTests : IAsyncLifetime
     [Fact]
     public async Task List_json_is_the_servers_response()
     {
-        Assert.NotNull(_list.RecordPermanentFailure("alice@example.com", NoSuchUser));
-        _list.Add("bob@example.net", "tab\there");
+        Assert.NotNull(List.RecordPermanentFailure("alice@example.com", NoSuchUser));
+        List.Add("bob@example.net", "tab\there");
 
         var json = await Ok("suppression", "list", "--json", "--limit", "1");
         Assert.EndsWith("}\n", json, StringComparison.Ordinal);
@@ -173,18 +96,18 @@ public sealed class SuppressionControlTests : IAsyncLifetime
         var s = Assert.Single(response.Suppressions!);
         Assert.Equal(NoSuchUser, s.Reason);
         Assert.Equal(TimeSpan.Zero, s.Since.Offset);
-        Assert.True(_list.TryGet("alice@example.com", out var entry));
+        Assert.True(List.TryGet("alice@example.com", out var entry));
         Assert.Equal(entry.Since, s.Since);
     }
 
     [Fact]
     public async Task Refusals_are_clear_with_exit_codes()
     {
-        _list.Add("bob@example.net", "first");
+        List.Add("bob@example.net", "first");
 
         var error = await Fails(ExitCodes.Failure, "suppression", "add", "BOB@example.net", "--reason", "again");
         Assert.Matches(@"^tern: bob@example.net is already suppressed \(since \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ, operator\)\n$", error);
-        Assert.True(_list.TryGet("bob@example.net", out var entry));
+        Assert.True(List.TryGet("bob@example.net", out var entry));
         Assert.Equal("first", entry.Reason);
 
         Assert.Equal("tern: carol@example.org is not on the suppression list\n", await Fails(ExitCodes.Failure, "suppression", "remove", "carol@example.org"));
@@ -196,17 +119,17 @@ public sealed class SuppressionControlTests : IAsyncLifetime
         Assert.Contains("at most 254 are allowed", await Fails(ExitCodes.Usage, "suppression", "add", new string('a', 250) + "@example.org"), StringComparison.Ordinal);
         Assert.Contains("expected local-part@domain", await Fails(ExitCodes.Usage, "suppression", "remove", "carol"), StringComparison.Ordinal);
         Assert.Contains("--limit: expected 1 to 100000, got 0", await Fails(ExitCodes.Usage, "suppression", "list", "--limit", "0"), StringComparison.Ordinal);
-        Assert.Equal(1, _list.Count);
+        Assert.Equal(1, List.Count);
     }
 
     [Fact]
     public async Task Remove_accepts_a_quoted_local_part_with_a_space()
     {
         // A delivery may record such an address; the operator must be able to take it off.
-        Assert.NotNull(_list.RecordPermanentFailure("\"john doe\"@example.org", "550 5.1.1 unknown"));
+        Assert.NotNull(List.RecordPermanentFailure("\"john doe\"@example.org", "550 5.1.1 unknown"));
         Assert.Contains("\"john doe\"@example.org", await Ok("suppression", "list"), StringComparison.Ordinal);
         Assert.Equal("\"john doe\"@example.org removed from the suppression list\n", await Ok("suppression", "remove", "\"john doe\"@example.org"));
-        Assert.Equal(0, _list.Count);
+        Assert.Equal(0, List.Count);
     }
 
     [Fact]
@@ -248,9 +171,7 @@ public sealed class SuppressionControlTests : IAsyncLifetime
     [Fact]
     public async Task A_server_without_a_suppression_list_refuses_clearly()
     {
-        await _server.DisposeAsync();
-        _server = new ControlServer(SocketPath, _spool.Queue, NullLoggerFactory.Instance, NullMetrics.Instance);
-        _server.Start();
+        await RestartServerWithoutSuppressionAsync();
 
         Assert.Equal("tern: suppression-list: this server has no suppression list\n", await Fails(ExitCodes.Failure, "suppression", "list"));
         Assert.Equal("tern: suppression-add: this server has no suppression list\n", await Fails(ExitCodes.Failure, "suppression", "add", "a@example.org"));
@@ -263,7 +184,7 @@ public sealed class SuppressionControlTests : IAsyncLifetime
     [Fact]
     public async Task No_server_exits_69()
     {
-        await _server.DisposeAsync();
+        await Server.DisposeAsync();
         var error = await Fails(ExitCodes.Unavailable, "suppression", "list");
         Assert.Equal($"tern is not running (no control socket at {SocketPath})\n", error);
         await Fails(ExitCodes.Unavailable, "suppression", "add", "a@example.org");

@@ -15,12 +15,10 @@ public class MessageScheduleBenchmarks
 {
     private const long Resolution = 100;
     private const int Batch = 1024;
-    private const int DelayCount = 1 << 16;
 
     private MessageSchedule<MessageId> _schedule = null!;
     private MessageId[] _ids = [];
-    private long[] _delays = [];
-    private int _nextDelay;
+    private DelaySequence _delays = null!;
     private int _nextId;
     private long _now;
 
@@ -31,11 +29,7 @@ public class MessageScheduleBenchmarks
     public void Setup()
     {
         var random = new Random(7);
-        _delays = new long[DelayCount];
-        for (var i = 0; i < _delays.Length; i++)
-        {
-            _delays[i] = (random.NextInt64(1, 2L * Scheduled) * Resolution) + random.Next((int)Resolution);
-        }
+        _delays = new DelaySequence(Scheduled, Resolution, random);
 
         _ids = new MessageId[Scheduled];
         var before = GC.GetTotalMemory(true);
@@ -98,10 +92,5 @@ public class MessageScheduleBenchmarks
         return _schedule.Count;
     }
 
-    private long NextDelay()
-    {
-        var delay = _delays[_nextDelay];
-        _nextDelay = (_nextDelay + 1) & (DelayCount - 1);
-        return delay;
-    }
+    private long NextDelay() => _delays.Next();
 }

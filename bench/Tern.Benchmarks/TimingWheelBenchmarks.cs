@@ -14,11 +14,9 @@ public class TimingWheelBenchmarks
 {
     private const long Resolution = 100;
     private const int Batch = 1024;
-    private const int DelayCount = 1 << 16;
 
     private TimingWheel<int> _wheel = null!;
-    private long[] _delays = [];
-    private int _nextDelay;
+    private DelaySequence _delays = null!;
     private long _now;
     private readonly ScheduleHandle[] _handles = new ScheduleHandle[Batch];
 
@@ -29,12 +27,7 @@ public class TimingWheelBenchmarks
     public void Setup()
     {
         var random = new Random(7);
-        _delays = new long[DelayCount];
-        for (var i = 0; i < _delays.Length; i++)
-        {
-            // Not aligned to ticks, as real retry times with jitter are not.
-            _delays[i] = (random.NextInt64(1, 2L * Scheduled) * Resolution) + random.Next((int)Resolution);
-        }
+        _delays = new DelaySequence(Scheduled, Resolution, random);
 
         // Room for the ScheduleCancel batch on top, so no benchmark grows the pool while measured.
         _wheel = new TimingWheel<int>(Resolution, 0, Scheduled + Batch);
@@ -111,10 +104,5 @@ public class TimingWheelBenchmarks
         return cancelled;
     }
 
-    private long NextDelay()
-    {
-        var delay = _delays[_nextDelay];
-        _nextDelay = (_nextDelay + 1) & (DelayCount - 1);
-        return delay;
-    }
+    private long NextDelay() => _delays.Next();
 }

@@ -15,8 +15,24 @@ public sealed partial class DeliveryScheduler
     private async Task FinishAsync(MessageAttempt attempt)
     {
         var entry = attempt.Entry;
+
+        // Where the message stands afterwards, for the schedule: the recorded entry's next attempt, or
+        // (not recorded) the durable one written before the attempt. The owner loop may have handed the
+        // message out again while it was under way and dropped it then (in flight), so it is put back
+        // here, after the in-flight mark is gone; a message that retired is not.
+        long? reschedule = attempt.NextAttempt.ToUnixTimeMilliseconds();
         try
         {
+            if (attempt.Aborted && attempt.Outcomes.Count == 0)
+            {
+                // Held, failed or dropped by the operator, or the queue paused, before any batch went: no
+                // attempt is counted, and the message is due at once when it may go again. (When some
+                // batches went, their outcomes are recorded as an attempt; the others stay open.)
+                await _spool.ScheduleAsync([entry.Id], _clock.GetUtcNow(), CancellationToken.None).ConfigureAwait(false);
+                reschedule = _clock.GetUtcNow().ToUnixTimeMilliseconds();
+                return;
+            }
+
             var now = _clock.GetUtcNow();
             var last = _options.Retry.IsLast(attempt.Number, entry.MaxRetries);
             var outcomes = new List<AttemptOutcome>(attempt.Outcomes.Count);
@@ -27,20 +43,30 @@ public sealed partial class DeliveryScheduler
                 if (o.Status == RecipientStatus.Deferred && last)
                 {
                     // The last retry failed too: the recipient expires with the last reply it got (RFC 5321 4.5.4.1).
+                    // Tern's decision, not the server's: the suppression list does not learn from it.
                     outcome = o with { Status = RecipientStatus.Failed };
                     _metrics.Expired.Inc();
                     Expired(_log, entry.Id.ToString(), entry.Recipients[o.Recipient].Address, attempt.Number, o.Reply);
                 }
+                else
+                {
+                    Learn(attempt, entry, outcome);
+                }
 
                 deferred |= outcome.Status == RecipientStatus.Deferred;
                 outcomes.Add(outcome);
-                Learn(attempt, entry, outcome);
             }
 
+            // The wait counts from the end of the attempt (mail-behaviour.md: 7.5 min x 2^(n-1) after the
+            // n-th failed attempt); the time written before it stays the floor, so a crash between the two
+            // never brings the message back sooner.
+            var next = now + _options.Retry.Delay(attempt.Number, _random());
+            next = next < attempt.NextAttempt ? attempt.NextAttempt : next;
             var notices = new AttemptNotices(
                 Delay: deferred && _options.Retry.SendsDelayNotice(attempt.Number),
                 WillRetryUntil: _options.Retry.RetryUntil(now, attempt.Number, entry.MaxRetries));
-            await _spool.RecordAttemptAsync(entry.Id, outcomes, attempt.NextAttempt, notices, CancellationToken.None).ConfigureAwait(false);
+            var after = await _spool.RecordAttemptAsync(entry.Id, outcomes, next, notices, CancellationToken.None).ConfigureAwait(false);
+            reschedule = after is { State: MessageState.Queued, Held: false } ? after.NextAttempt.ToUnixTimeMilliseconds() : null;
         }
         catch (Exception e) when (e is IOException or SpoolException or FASTER.core.FasterException)
         {
@@ -50,6 +76,10 @@ public sealed partial class DeliveryScheduler
         finally
         {
             _inFlight.TryRemove(entry.Id, out _);
+            if (reschedule is { } due && !_stop.IsCancellationRequested)
+            {
+                Repost(entry.Id, due);
+            }
         }
     }
 

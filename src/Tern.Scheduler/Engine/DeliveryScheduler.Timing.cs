@@ -19,6 +19,9 @@ public sealed partial class DeliveryScheduler
 
     private const long Unschedule = long.MinValue;
 
+    /// <summary>The in-flight mark of a message withdrawn (held, failed, dropped) while its attempt was under way.</summary>
+    private const byte Withdrawn = 1;
+
     private readonly MessageSchedule<MessageId> _schedule;
     private readonly ConcurrentQueue<TaskCompletionSource<Dictionary<MessageId, long>>> _snapshots = new();
     private readonly ConcurrentQueue<Change> _changes = new();
@@ -30,6 +33,12 @@ public sealed partial class DeliveryScheduler
 
     void ISpoolObserver.EntryChanged(MessageId id, MessageState state, bool held, long nextAttemptUnixMs)
     {
+        if (state != MessageState.Queued || held)
+        {
+            // Held, failed, dropped or retired while under way: its batches still waiting do not go.
+            _inFlight.TryUpdate(id, Withdrawn, 0);
+        }
+
         _changes.Enqueue(new Change(id, state == MessageState.Queued && !held ? nextAttemptUnixMs : Unschedule));
         _ownerWake.Set();
     }

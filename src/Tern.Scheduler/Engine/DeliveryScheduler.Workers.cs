@@ -166,6 +166,14 @@ public sealed partial class DeliveryScheduler
     {
         var attempt = work.Attempt;
         var entry = attempt.Entry;
+        if (_paused || attempt.Aborted || (_inFlight.TryGetValue(entry.Id, out var mark) && mark == Withdrawn))
+        {
+            // Hold, the pause and operator changes apply to batches already waiting in a ready queue too.
+            attempt.Abort();
+            await CompleteAsync(work, []).ConfigureAwait(false);
+            return;
+        }
+
         List<AttemptOutcome> outcomes;
         try
         {
@@ -196,9 +204,16 @@ public sealed partial class DeliveryScheduler
         {
             throw;
         }
-        catch (Exception e) when (e is not OperationCanceledException)
+        catch (Exception e) when (e is IOException or SpoolException or FASTER.core.FasterException)
         {
-            // A bug in this batch: its recipients are deferred on the retry schedule (never lost, never hot-looped).
+            // The body could not be read (spool I/O error): deferred, tried again at the next attempt.
+            BodyUnreadable(_log, entry.Id.ToString(), e.Message);
+            outcomes = [.. work.Recipients.Select(i => new AttemptOutcome(i, RecipientStatus.Deferred, "451 4.3.0 the message could not be read from the spool"))];
+        }
+        catch (Exception e)
+        {
+            // A bug in this batch (also a cancellation that is not the stop): its recipients are deferred
+            // on the retry schedule (never lost, never hot-looped).
             _panics.Inc();
             Bug(_log, e);
             outcomes = [.. work.Recipients.Select(i => new AttemptOutcome(i, RecipientStatus.Deferred, "451 4.3.0 internal error in delivery (see the log)"))];
@@ -310,6 +325,9 @@ public sealed partial class DeliveryScheduler
             EnvelopeId = env.EnvelopeId,
         };
     }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "delivery deferred, the message could not be read from the spool {id}: {error}")]
+    private static partial void BodyUnreadable(ILogger log, string id, string error);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "destination suspended {destination} for {seconds} s after repeated failures: {reply}")]
     private static partial void DestinationSuspended(ILogger log, string destination, double seconds, string reply);

@@ -21,6 +21,16 @@ internal sealed class MessageAttempt(QueueEntry entry, DateTimeOffset nextAttemp
     /// <summary>The next attempt, made durable before this one started.</summary>
     public DateTimeOffset NextAttempt { get; } = nextAttempt;
 
+    /// <summary>
+    /// Set when the message was held, failed, dropped or retired by someone else, or the queue paused,
+    /// before all its batches went: the rest are not sent and no attempt is recorded.
+    /// </summary>
+    public bool Aborted => Volatile.Read(ref _aborted) != 0;
+
+    private int _aborted;
+
+    public void Abort() => Volatile.Write(ref _aborted, 1);
+
     /// <summary>The number of this attempt (1 = the first).</summary>
     public int Number => Entry.Attempts + 1;
 

@@ -379,4 +379,75 @@ public sealed class SchedulerTests
             Assert.DoesNotContain(f.Deliverer.Calls, c => c.Message.Sender.Length == 0);
         }
     }
+
+    [Fact]
+    public async Task An_attempt_that_outlasts_its_retry_delay_is_retried_after_it_and_never_lost()
+    {
+        await using var f = new SchedulerFixture();
+        var slow = new TaskCompletionSource();
+        var calls = 0;
+        f.Deliverer.Answer = async b =>
+        {
+            if (Interlocked.Increment(ref calls) == 1)
+            {
+                await slow.Task;
+            }
+
+            return ScriptedDeliverer.All(b, SmtpOutcome.TemporaryFailure, 451, "4.4.2", "timed out");
+        };
+        f.Start();
+        var id = await f.SubmitAsync("alice@example.org", "bob@example.net");
+        await SchedulerFixture.Eventually(() => calls == 1, "the first attempt starts");
+
+        // The attempt takes 10 minutes (a tarpit), longer than the 7.5 minutes to the next one.
+        f.Advance(TimeSpan.FromMinutes(10));
+        slow.SetResult();
+        await SchedulerFixture.Eventually(() => f.Entry(id).Attempts == 1, "the first attempt is recorded");
+        Assert.Equal(f.Clock.GetUtcNow() + TimeSpan.FromMinutes(7.5), f.Entry(id).NextAttempt);
+        await SchedulerFixture.Settle();
+        Assert.Equal(1, calls);
+
+        f.Advance(TimeSpan.FromMinutes(7.5));
+        await SchedulerFixture.Eventually(() => f.Entry(id).Attempts == 2, "the second attempt, 7.5 minutes after the first ended");
+    }
+
+    [Fact]
+    public async Task A_message_held_while_it_waits_in_a_ready_queue_does_not_go()
+    {
+        await using var f = new SchedulerFixture(o => o with { Destinations = new DestinationPolicy { Default = new DestinationLimits { MaxConnections = 1 } } });
+        var gate = new TaskCompletionSource();
+        f.Deliverer.Answer = async b =>
+        {
+            await gate.Task;
+            return ScriptedDeliverer.All(b, SmtpOutcome.Delivered, 250, "2.0.0", "ok");
+        };
+        f.Start();
+        var first = await f.SubmitAsync("alice@example.org", "a@example.net");
+        await SchedulerFixture.Eventually(() => f.Deliverer.Calls.Count == 1, "the first message is under way");
+        var second = await f.SubmitAsync("alice@example.org", "b@example.net");
+        await SchedulerFixture.Eventually(() => f.Scheduler!.InFlight == 2, "the second waits in the destination's queue");
+        await f.Spool.Queue.HoldAsync(new QueueFilter { Ids = [second] });
+        gate.SetResult();
+        await SchedulerFixture.Eventually(() => f.Entry(first).State == MessageState.Retired && f.Scheduler!.InFlight == 0, "the first is delivered and the second withdrawn");
+        Assert.Single(f.Deliverer.Calls);
+        Assert.Equal(0, f.Entry(second).Attempts);
+
+        await f.Spool.Queue.ReleaseAsync(new QueueFilter { Ids = [second] });
+        await SchedulerFixture.Eventually(() => f.Entry(second).State == MessageState.Retired, "delivered at once once released");
+        Assert.Equal(1, f.Entry(second).Attempts);
+    }
+
+    [Fact]
+    public async Task An_expired_recipient_is_not_suppressed_even_when_its_last_reply_was_a_5xx_that_deferred()
+    {
+        await using var f = new SchedulerFixture(o => o with { Retry = o.Retry with { MaxRetries = 0 } });
+
+        // A 554 greeting (a blocklisted sending IP) defers rather than bounces, keeping the server's reply.
+        f.Deliverer.Answer = FailTo("example.net", b => Task.FromResult(ScriptedDeliverer.All(b, SmtpOutcome.TemporaryFailure, 554, "5.7.1", "your IP is blocked")));
+        f.Start();
+        var id = await f.SubmitAsync("alice@example.org", "bob@example.net");
+        await SchedulerFixture.Eventually(() => f.Entry(id).State == MessageState.Retired, "the only attempt expires");
+        Assert.Equal(RecipientStatus.Failed, f.Entry(id).Recipients[0].Status);
+        Assert.False(f.Suppression.TryGet("bob@example.net", out _));
+    }
 }

@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging;
 using Tern.Delivery;
 using Tern.Spool;
 using Tern.Spool.Queue;
+using Tern.Suppression;
 
 namespace Tern.Scheduler;
 
@@ -240,11 +241,10 @@ public sealed partial class DeliveryScheduler
     /// The reply of a recipient on the suppression list (a local decision, in SMTP form so that the
     /// DSN's Status and Diagnostic-Code carry it): the enhanced code of the reply that put it there.
     /// </summary>
-    internal static string SuppressedReply(string address, Tern.Suppression.SuppressionEntry entry)
+    internal static string SuppressedReply(string address, SuppressionEntry entry)
     {
         var reason = entry.Reason.Split('\n')[0].TrimEnd('\r');
-        var parts = reason.Split(' ', 3);
-        var enhanced = parts.Length >= 2 && parts[1].Length >= 5 && parts[1][0] == '5' && parts[1][1] == '.' ? parts[1] : "5.7.1";
+        var enhanced = SuppressionRules.TryParse(reason, out var code) && code is { HasEnhanced: true, Class: 5 } ? $"5.{code.Subject}.{code.Detail}" : "5.7.1";
         return $"550 {enhanced} <{address}> is on the suppression list since {entry.Since.UtcDateTime:yyyy-MM-dd HH:mm:ss}Z ({entry.Source.ToString().ToLowerInvariant()}): {reason}";
     }
 

@@ -196,7 +196,7 @@ public sealed partial class Spool
         try
         {
             RecordFormat.WriteHeader(w.Reserve(RecordFormat.HeaderSize), RecordKind.State, RecordFlags.None, id);
-            QueueEntryFormat.Write(entry, ref w);
+            QueueEntryFormat.Write(entry, ref w, MaxEntryBytes - RecordFormat.HeaderSize);
             return Append(w.Written, generation);
         }
         finally

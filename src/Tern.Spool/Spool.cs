@@ -310,6 +310,11 @@ public sealed partial class Spool : IAsyncDisposable
                 throw new IOException("a body chunk could not be appended");
             }
 
+            if (!EntryFits(writer.Envelope))
+            {
+                throw new IOException($"message {writer.Id}: its envelope ({writer.Envelope.RecipientCount} recipients) is too large for a queue entry");
+            }
+
             var record = writer.BuildMessageRecord(received, out var length);
             try
             {
@@ -387,6 +392,21 @@ public sealed partial class Spool : IAsyncDisposable
         Metrics.CommitSeconds.Observe(Stopwatch.GetElapsedTime(started).TotalSeconds);
         return true;
     }
+
+    /// <summary>
+    /// The largest queue entry: one must fit in a page of the index (and, as a State record, in a
+    /// page of the log), less room for FASTER's record header.
+    /// </summary>
+    internal int IndexPageSizeBits => _index.PageSizeBits;
+
+    internal int MaxEntryBytes => (1 << Math.Min(_index.PageSizeBits, Options.PageSizeBits)) - 256;
+
+    /// <summary>Whether a new message's entry fits, with room for a reply of 200 bytes per recipient.</summary>
+    internal bool EntryFits(EnvelopeBuilder envelope) =>
+        QueueEntryFormat.SizeWithoutReplies(envelope.EncodedLength, envelope.RecipientCount) + MaxHoldReason + (envelope.RecipientCount * 200L) <= MaxEntryBytes;
+
+    /// <summary>Room kept for the transport and hold reason an operator may set on an entry.</summary>
+    private const int MaxHoldReason = 2048;
 
     /// <summary>
     /// Issues commits while appends are pending: a writer's request arrives during the current commit,

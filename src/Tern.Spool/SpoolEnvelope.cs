@@ -75,6 +75,9 @@ public sealed class EnvelopeBuilder
 
     public int RecipientCount => _recipients.Count;
 
+    /// <summary>At least the envelope's size as the message record and the queue entry store it.</summary>
+    internal int EncodedLength => 3 + (5 * 2) + 4 + (_recipients.Count * 5) + _used;
+
     internal ReadOnlySpan<byte> Sender => Slice(_sender);
 
     internal ReadOnlySpan<byte> AuthenticatedUser => Slice(_auth);

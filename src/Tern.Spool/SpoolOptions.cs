@@ -33,12 +33,34 @@ public sealed record SpoolOptions
     /// <summary>Hash buckets of the queue index (64 bytes each, 8 entries per bucket before overflow).</summary>
     public long IndexBuckets { get; init; } = 1L << 18;
 
-    public int IndexPageSizeBits { get; init; } = 22;
+    /// <summary>
+    /// Page size of the queue index's log (bits) for a new index; an existing index keeps the one it
+    /// was created with (recorded in index.page-bits). One queue entry must fit in a page, which
+    /// bounds a message's envelope (at 1 MiB, about 3,900 recipients of ordinary length). Small pages
+    /// keep the index's writes short: each is a write of a page, on the disk the log commits to.
+    /// </summary>
+    public int IndexPageSizeBits { get; init; } = 20;
 
     /// <summary>In-memory part of the queue index's log (bits); older entries are read from index.log.</summary>
     public int IndexMemorySizeBits { get; init; } = 24;
 
     public int IndexSegmentSizeBits { get; init; } = 28;
+
+    /// <summary>
+    /// Pause between two writes of an index checkpoint (FASTER writes them one at a time from a task
+    /// of their own): the checkpoint's burst then leaves room on the disk for the log's commits.
+    /// Negative: no throttling (all the checkpoint's writes at once).
+    /// </summary>
+    public int CheckpointThrottleMilliseconds { get; init; } = 2;
+
+    /// <summary>
+    /// The part of the index's in-memory log that is updated in place; the rest is flushed to
+    /// index.log as the log grows. A checkpoint flushes the mutable part at once (fold-over).
+    /// </summary>
+    public double IndexMutableFraction { get; init; } = 0.3;
+
+    /// <summary>Allocates the index's in-memory pages when it opens instead of as the log first fills them.</summary>
+    public bool PreallocateIndex { get; init; } = true;
 
     /// <summary>The index is checkpointed after this many log bytes were applied since the last checkpoint...</summary>
     public long CheckpointBytes { get; init; } = 256L << 20;

@@ -65,6 +65,13 @@ public sealed class SpoolWriter : IDisposable
         }
     }
 
+    /// <summary>
+    /// False when the envelope is too large for a queue entry (one entry must fit in a page of the
+    /// index: thousands of long recipient addresses would not); such a message is refused for good
+    /// (552 5.3.4), since sending it again cannot help. <see cref="CommitAsync"/> refuses it too.
+    /// </summary>
+    public bool EnvelopeFits => _spool.EntryFits(Envelope);
+
     /// <summary>Appends the message record and waits for the commit that covers it. False: an I/O failure (answer 4xx).</summary>
     public ValueTask<bool> CommitAsync(CancellationToken cancel)
     {

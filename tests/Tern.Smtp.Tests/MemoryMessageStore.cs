@@ -21,6 +21,9 @@ internal sealed class MemoryMessageStore : IMessageStore
     /// <summary>When set, commits fail with a temporary error (disk full).</summary>
     public bool Fail { get; set; }
 
+    /// <summary>When set, commits are refused for good: the envelope is too large to store.</summary>
+    public bool TooLarge { get; set; }
+
     /// <summary>Delay before a commit completes (a slow disk).</summary>
     public TimeSpan CommitDelay { get; set; }
 
@@ -51,6 +54,11 @@ internal sealed class MemoryMessageStore : IMessageStore
             if (store.Fail)
             {
                 return StoreStatus.TemporaryFailure;
+            }
+
+            if (store.TooLarge)
+            {
+                return StoreStatus.EnvelopeTooLarge;
             }
 
             var recipients = Enumerable.Range(0, envelope.RecipientCount).Select(i => Encoding.UTF8.GetString(envelope.Recipient(i))).ToArray();

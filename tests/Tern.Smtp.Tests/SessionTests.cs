@@ -284,4 +284,22 @@ public sealed class SessionTests : IAsyncLifetime
         _t.Store.Fail = false;
         Assert.Equal("250 2.1.0 Sender OK", await c.CommandAsync("MAIL FROM:<a@b.example>"));
     }
+
+    [Fact]
+    public async Task An_envelope_the_store_cannot_hold_is_refused_for_good_and_the_session_goes_on()
+    {
+        _t.Store.TooLarge = true;
+        await using var c = await Greeted();
+        await c.CommandAsync("MAIL FROM:<a@b.example>");
+        await c.CommandAsync("RCPT TO:<c@d.example>");
+        await c.CommandAsync("DATA");
+        Assert.Equal("552 5.3.4 Envelope too large for one message, send it to fewer recipients at a time", await c.CommandAsync("x\r\n."));
+        Assert.Empty(_t.Store.Messages);
+        _t.Store.TooLarge = false;
+        await c.CommandAsync("MAIL FROM:<a@b.example>");
+        await c.CommandAsync("RCPT TO:<c@d.example>");
+        await c.CommandAsync("DATA");
+        Assert.StartsWith("250 2.0.0", await c.CommandAsync("x\r\n."), StringComparison.Ordinal);
+        Assert.Single(_t.Store.Messages);
+    }
 }

@@ -19,13 +19,12 @@ internal static class LatencyMode
         var warmup = a.Int("warmup", 3);
         var rate = a.String("rate") ?? "max";
 
-        // An experiment, not the relay's setting: more thread-pool threads up front (the pool starts
-        // with one per core and adds threads slowly when they block).
-        if (a.String("min-threads") is not null)
-        {
-            var n = a.Int("min-threads", 0);
-            ThreadPool.SetMinThreads(n, n);
-        }
+        // The relay's own setting (TernHost raises the pool's minimum to 64 workers: FASTER blocks
+        // pool threads in its commit-metadata and checkpoint writes, and the pool otherwise grows by
+        // one thread per half second); --min-threads changes it for experiments.
+        var minThreads = a.Int("min-threads", 64);
+        ThreadPool.GetMinThreads(out _, out var ports);
+        ThreadPool.SetMinThreads(minThreads, ports);
 
         ThreadPool.GetMinThreads(out var minWorkers, out _);
         SpoolLoadCommand.PrintEnvironment("latency");
@@ -78,6 +77,7 @@ internal static class LatencyMode
             var gcs0 = (GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2));
             var pause0 = GC.GetTotalPauseDuration();
 
+            using var gcLog = a.Flag("gc-log") ? new GcLog() : null;
             var machine = new MachineSampler();
             var recording = new LatencyRecording(seconds);
             using var sampler = new Sampler(spool, recording.Start);
@@ -112,6 +112,11 @@ internal static class LatencyMode
             foreach (var stall in tracer?.Stalls(TimeSpan.FromMilliseconds(a.Double("stall-ms", 50))) ?? [])
             {
                 Console.WriteLine(stall);
+            }
+
+            foreach (var line in gcLog?.Lines ?? [])
+            {
+                Console.WriteLine(line);
             }
 
             if (a.Flag("timeline"))

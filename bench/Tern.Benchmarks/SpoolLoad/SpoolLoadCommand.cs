@@ -15,7 +15,7 @@ internal static class SpoolLoadCommand
     public const string Verb = "spool-load";
 
     /// <summary>SpoolOptions that a run may change (forwarded to the child processes as given).</summary>
-    private static readonly string[] TuningOptions = ["checkpoint-mb", "memory-bits", "page-bits", "index-buckets", "index-memory-bits", "index-page-bits"];
+    private static readonly string[] TuningOptions = ["checkpoint-mb", "memory-bits", "page-bits", "index-buckets", "index-memory-bits", "index-page-bits", "checkpoint-throttle-ms", "index-preallocate", "index-mutable"];
 
     public static int Run(string[] args)
     {
@@ -61,6 +61,9 @@ internal static class SpoolLoadCommand
             IndexBuckets = a.Long("index-buckets", defaults.IndexBuckets),
             IndexMemorySizeBits = a.Int("index-memory-bits", defaults.IndexMemorySizeBits),
             IndexPageSizeBits = a.Int("index-page-bits", defaults.IndexPageSizeBits),
+            CheckpointThrottleMilliseconds = a.Int("checkpoint-throttle-ms", defaults.CheckpointThrottleMilliseconds),
+            IndexMutableFraction = a.Double("index-mutable", defaults.IndexMutableFraction),
+            PreallocateIndex = a.Int("index-preallocate", defaults.PreallocateIndex ? 1 : 0) != 0,
         };
     }
 
@@ -70,7 +73,8 @@ internal static class SpoolLoadCommand
 
     public static string Describe(SpoolOptions o) =>
         $"page_bits={o.PageSizeBits} memory_bits={o.MemorySizeBits} segment_bits={o.SegmentSizeBits} checkpoint_mb={o.CheckpointBytes >> 20} " +
-        $"checkpoint_interval_s={o.CheckpointInterval.TotalSeconds} index_buckets={o.IndexBuckets} index_page_bits={o.IndexPageSizeBits} index_memory_bits={o.IndexMemorySizeBits}";
+        $"checkpoint_interval_s={o.CheckpointInterval.TotalSeconds} index_buckets={o.IndexBuckets} index_page_bits={o.IndexPageSizeBits} index_memory_bits={o.IndexMemorySizeBits} " +
+        $"checkpoint_throttle_ms={o.CheckpointThrottleMilliseconds} index_preallocate={(o.PreallocateIndex ? 1 : 0)} index_mutable={o.IndexMutableFraction}";
 
     /// <summary>The spool's own log lines (info and above) on standard error, as the relay writes them.</summary>
     public static ILoggerFactory Loggers() =>

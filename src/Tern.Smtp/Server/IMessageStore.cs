@@ -8,6 +8,9 @@ public enum StoreStatus
 
     /// <summary>Temporary trouble (disk full, I/O error): 452 4.3.1; nothing half-written remains.</summary>
     TemporaryFailure,
+
+    /// <summary>The store cannot hold an envelope this large (too many or too long recipients): 552 5.3.4, for good.</summary>
+    EnvelopeTooLarge,
 }
 
 /// <summary>

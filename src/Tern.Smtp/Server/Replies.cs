@@ -54,6 +54,9 @@ internal static class Replies
     public static ReadOnlySpan<byte> SizeExceedsLimit => "552 5.3.4 Message size exceeds fixed limit\r\n"u8;
     public static ReadOnlySpan<byte> DataLineTooLong => "500 5.5.2 Line too long in message data (RFC 5321 4.5.3.1.6)\r\n"u8;
     public static ReadOnlySpan<byte> BareLineEnding => "550 5.5.2 Bare CR or LF in message data, use CRLF line endings\r\n"u8;
+    /// <summary>RFC 5321 4.2.2: 552, exceeded storage allocation; sending the same envelope again cannot succeed.</summary>
+    public static ReadOnlySpan<byte> EnvelopeTooLarge => "552 5.3.4 Envelope too large for one message, send it to fewer recipients at a time\r\n"u8;
+
     public static ReadOnlySpan<byte> StoreTemporaryFailure => "452 4.3.1 Insufficient system storage, try again later\r\n"u8;
     public static ReadOnlySpan<byte> BodyBinaryNeedsBdat => "503 5.5.1 BODY=BINARYMIME requires BDAT\r\n"u8;
 

@@ -278,6 +278,14 @@ internal sealed partial class SmtpSession
             }
 
             _server.Metrics.CommitLatency.Observe(Stopwatch.GetElapsedTime(started).TotalSeconds);
+            if (status == StoreStatus.EnvelopeTooLarge)
+            {
+                _server.Metrics.Rejected(RejectReason.TooManyRecipients);
+                SmtpServerLog.Rejected(_server.Log, Cid, nameof(StoreStatus.EnvelopeTooLarge));
+                _envelope.Reset();
+                return Error(Replies.EnvelopeTooLarge);
+            }
+
             if (status != StoreStatus.Stored)
             {
                 _server.Metrics.Rejected(RejectReason.StoreFailure);

@@ -98,8 +98,27 @@ internal static class QueueEntryFormat
         }
     }
 
-    public static void Write(QueueEntry e, ref RecordWriter w)
+    /// <summary>
+    /// The size of an entry apart from its recipients' last replies (and apart from the transport and
+    /// hold reason, which the caller adds): what a new message must leave room for in an index page.
+    /// </summary>
+    public static int SizeWithoutReplies(int envelopeLength, int recipients) => FixedSize + 4 + envelopeLength + 4 + (recipients * RecipientSize);
+
+    /// <summary>Bytes of the fixed fields up to the transport (with the two string lengths).</summary>
+    private const int FixedSize = 61;
+
+    /// <summary>Status, last attempt and reply length of one recipient.</summary>
+    private const int RecipientSize = 13;
+
+    /// <summary>
+    /// Writes an entry. When it would be longer than <paramref name="maxLength"/> (an index page holds
+    /// one entry; thousands of recipients with long multi-line replies would not fit), the longest
+    /// replies are cut to an equal share of the room left: the entry always fits, and every reply
+    /// keeps at least its beginning, which holds the code and the enhanced status.
+    /// </summary>
+    public static void Write(QueueEntry e, ref RecordWriter w, int maxLength = int.MaxValue)
     {
+        var start = w.Length;
         w.U8(Version);
         w.U8((byte)e.State);
         w.U8(e.Held ? (byte)1 : (byte)0);
@@ -119,14 +138,48 @@ internal static class QueueEntryFormat
         EnvelopeBuilder.Write(e.Envelope, ref w);
         w.PatchU32(lengthAt, (uint)(w.Length - lengthAt - 4));
         w.U32((uint)e.Recipients.Count);
+        var share = int.MaxValue;
+        if (maxLength != int.MaxValue && e.Recipients.Count > 0)
+        {
+            var room = maxLength - (w.Length - start) - (e.Recipients.Count * RecipientSize);
+            var replies = 0L;
+            foreach (var r in e.Recipients)
+            {
+                replies += Encoding.UTF8.GetByteCount(r.LastReply);
+            }
+
+            if (replies > room)
+            {
+                share = Math.Max(0, room / e.Recipients.Count);
+            }
+        }
+
         foreach (var r in e.Recipients)
         {
             w.U8((byte)r.Status);
             w.I64(Millis(r.LastAttempt));
             var reply = Encoding.UTF8.GetBytes(r.LastReply);
-            w.U32((uint)reply.Length);
-            w.Bytes(reply);
+            var length = Utf8Prefix(reply, share);
+            w.U32((uint)length);
+            w.Bytes(reply.AsSpan(0, length));
         }
+    }
+
+    /// <summary>The longest prefix of at most <paramref name="max"/> bytes that does not split a UTF-8 sequence.</summary>
+    private static int Utf8Prefix(ReadOnlySpan<byte> text, int max)
+    {
+        if (text.Length <= max)
+        {
+            return text.Length;
+        }
+
+        var n = max;
+        while (n > 0 && (text[n] & 0xC0) == 0x80)
+        {
+            n--;
+        }
+
+        return n;
     }
 
     /// <summary>Encodes an entry into a pooled buffer; the caller returns <paramref name="buffer"/> to the pool.</summary>

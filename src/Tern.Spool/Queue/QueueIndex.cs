@@ -31,6 +31,46 @@ internal sealed class QueueIndex : IDisposable
 
     public string Directory { get; }
 
+    /// <summary>The page size of the index's log (bits): one entry must fit in a page.</summary>
+    public int PageSizeBits { get; private init; }
+
+    /// <summary>The file that records the page size an index was created with.</summary>
+    private const string PageBitsFile = "index.page-bits";
+
+    /// <summary>Before the page size was recorded, indexes were created with 4 MiB pages.</summary>
+    private const int LegacyPageBits = 22;
+
+    /// <summary>
+    /// The page size of the index in <paramref name="directory"/>: FASTER's log addresses do not
+    /// depend on it but its records must not cross a page, so an index is read with the page size it
+    /// was written with, whatever the options say now. A new index records the wanted one.
+    /// </summary>
+    private static int PageBitsOf(string directory, int wanted)
+    {
+        var file = Path.Combine(directory, PageBitsFile);
+        if (File.Exists(file))
+        {
+            var text = File.ReadAllText(file).Trim();
+            return int.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var bits) && bits is >= 12 and <= 30
+                ? bits
+                : throw new SpoolException($"{file}: '{text}' is not a page size in bits (12-30); the index cannot be read without it");
+        }
+
+        var existing = System.IO.Directory.EnumerateFiles(directory, "index.log*").Any()
+            || (System.IO.Directory.Exists(Path.Combine(directory, "checkpoints")) && System.IO.Directory.EnumerateFileSystemEntries(Path.Combine(directory, "checkpoints")).Any());
+        var bitsNow = existing ? LegacyPageBits : wanted;
+        var temp = file + ".tmp";
+        using (var f = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None))
+        {
+            f.Write(System.Text.Encoding.ASCII.GetBytes(bitsNow.ToString(System.Globalization.CultureInfo.InvariantCulture) + "\n"));
+            f.Flush(flushToDisk: true);
+        }
+
+        File.Move(temp, file, overwrite: true);
+        Tern.Platform.Posix.FsyncDirectory(directory);
+        return bitsNow;
+    }
+
     /// <summary>Bytes of the index's log (in memory and on disk).</summary>
     public long LogBytes => _kv.Log.TailAddress - _kv.Log.BeginAddress;
 
@@ -38,6 +78,7 @@ internal sealed class QueueIndex : IDisposable
     public static QueueIndex Open(string directory, SpoolOptions options)
     {
         System.IO.Directory.CreateDirectory(directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        var pageBits = PageBitsOf(directory, options.IndexPageSizeBits);
         var device = Devices.CreateLogDevice(Path.Combine(directory, "index.log"), preallocateFile: false, deleteOnClose: false, recoverDevice: true);
         try
         {
@@ -46,13 +87,20 @@ internal sealed class QueueIndex : IDisposable
                 new LogSettings
                 {
                     LogDevice = device,
-                    PageSizeBits = options.IndexPageSizeBits,
-                    MemorySizeBits = options.IndexMemorySizeBits,
+                    PageSizeBits = pageBits,
+                    MemorySizeBits = Math.Max(options.IndexMemorySizeBits, pageBits + 1),
                     SegmentSizeBits = options.IndexSegmentSizeBits,
+                    PreallocateLog = options.PreallocateIndex,
+                    MutableFraction = options.IndexMutableFraction,
                 },
-                new CheckpointSettings { CheckpointDir = Path.Combine(directory, "checkpoints"), RemoveOutdated = true },
+                new CheckpointSettings
+                {
+                    CheckpointDir = Path.Combine(directory, "checkpoints"),
+                    RemoveOutdated = true,
+                    ThrottleCheckpointFlushDelayMs = options.CheckpointThrottleMilliseconds,
+                },
                 tryRecoverLatest: true);
-            return new QueueIndex(directory, kv, device);
+            return new QueueIndex(directory, kv, device) { PageSizeBits = pageBits };
         }
         catch
         {

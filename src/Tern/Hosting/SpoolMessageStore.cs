@@ -40,6 +40,11 @@ internal sealed class SpoolMessageStore(Spool.Spool spool) : IMessageStore
         public async ValueTask<StoreStatus> CommitAsync(SmtpEnvelope envelope, CancellationToken cancel)
         {
             CopyEnvelope(envelope, _inner!.Envelope);
+            if (!_inner.EnvelopeFits)
+            {
+                return StoreStatus.EnvelopeTooLarge;
+            }
+
             return await _inner.CommitAsync(cancel) ? StoreStatus.Stored : StoreStatus.TemporaryFailure;
         }
 

@@ -8,13 +8,24 @@ namespace Tern.Http;
 /// <summary>Handles one request; writes status, headers and body to the response.</summary>
 public delegate Task HttpHandler(HttpListenerContext context, CancellationToken cancel);
 
+/// <summary>Handles one request to a route template, with the values of its <c>{name}</c> segments.</summary>
+public delegate Task HttpRouteHandler(HttpListenerContext context, RouteValues route, CancellationToken cancel);
+
+/// <summary>A request body over the handler's limit (answered 413).</summary>
+public sealed class HttpBodyTooLargeException(long limit) : Exception($"request body larger than {limit} bytes")
+{
+    public long Limit { get; } = limit;
+}
+
 /// <summary>Thrown when the HTTP listener cannot be opened; the message names the address.</summary>
 public sealed class HttpEndpointException(string message, Exception inner) : Exception(message, inner);
 
 /// <summary>
 /// The HTTP listener on .NET's own server (HttpListener: no extra framework in the static binary).
-/// Routes are exact paths with GET/HEAD; anything else gets 404 or 405. A handler's exception is a
-/// 500 and counts as a panic of the http component; the server keeps serving.
+/// Routes are exact paths served for GET and HEAD (<see cref="Map(string, HttpHandler)"/>), or a
+/// method with a path template (<see cref="Map(string, string, HttpRouteHandler)"/>); a path no
+/// route knows gets 404, a known path with another method 405 with Allow. A handler's exception is
+/// a 500 and counts as a panic of the http component; the server keeps serving.
 /// </summary>
 public sealed partial class HttpEndpoint : IAsyncDisposable
 {
@@ -43,6 +54,69 @@ public sealed partial class HttpEndpoint : IAsyncDisposable
 
     /// <summary>Adds a GET route for an exact path such as <c>/metrics</c>.</summary>
     public void Map(string path, HttpHandler handler) => _routes[path] = handler;
+
+    /// <summary>Adds a route for one method (GET also serves HEAD) and a path template such as <c>/api/v1/queue/{id}</c>.</summary>
+    public void Map(string method, string template, HttpRouteHandler handler) => _templates.Add(new HttpRoute(method, template, handler));
+
+    private readonly List<HttpRoute> _templates = [];
+
+    /// <summary>
+    /// Reads the request body, refusing more than <paramref name="limit"/> bytes (by the declared
+    /// length before reading, and while reading a chunked body).
+    /// </summary>
+    public static async Task<byte[]> ReadBodyAsync(HttpListenerRequest request, long limit, CancellationToken cancel)
+    {
+        if (request.ContentLength64 > limit)
+        {
+            throw new HttpBodyTooLargeException(limit);
+        }
+
+        using var buffer = new MemoryStream(request.ContentLength64 > 0 ? (int)request.ContentLength64 : 4096);
+        var chunk = new byte[16 * 1024];
+        while (true)
+        {
+            var n = await request.InputStream.ReadAsync(chunk, cancel);
+            if (n == 0)
+            {
+                return buffer.ToArray();
+            }
+
+            if (buffer.Length + n > limit)
+            {
+                throw new HttpBodyTooLargeException(limit);
+            }
+
+            buffer.Write(chunk, 0, n);
+        }
+    }
+
+    /// <summary>Writes a UTF-8 JSON response from bytes already serialised (source-generated serialisers only).</summary>
+    public static async Task WriteJsonAsync(HttpListenerResponse response, int status, byte[] json)
+    {
+        response.StatusCode = status;
+        response.ContentType = "application/json; charset=utf-8";
+        response.ContentLength64 = json.Length;
+        await response.OutputStream.WriteAsync(json);
+    }
+
+    /// <summary>
+    /// Whether the request carries <c>Authorization: Bearer &lt;token&gt;</c> with exactly this token
+    /// (compared in constant time, so the time taken does not tell how much of a guess was right).
+    /// </summary>
+    public static bool HasBearer(HttpListenerRequest request, string token)
+    {
+        var header = request.Headers["Authorization"];
+        const string Scheme = "Bearer ";
+        if (string.IsNullOrEmpty(token) || header is null || !header.StartsWith(Scheme, StringComparison.OrdinalIgnoreCase))
+        {
+            return false;
+        }
+
+        var given = System.Text.Encoding.UTF8.GetBytes(header[Scheme.Length..].Trim());
+        var expected = System.Text.Encoding.UTF8.GetBytes(token);
+        return System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(
+            System.Security.Cryptography.SHA256.HashData(given), System.Security.Cryptography.SHA256.HashData(expected));
+    }
 
     public void Start()
     {
@@ -100,19 +174,53 @@ public sealed partial class HttpEndpoint : IAsyncDisposable
         try
         {
             var path = context.Request.Url?.AbsolutePath ?? "/";
-            if (!_routes.TryGetValue(path, out var handler))
+            var method = context.Request.HttpMethod;
+            if (_routes.TryGetValue(path, out var handler))
+            {
+                if (method is not ("GET" or "HEAD"))
+                {
+                    response.AddHeader("Allow", "GET, HEAD");
+                    await WriteTextAsync(response, 405, "method not allowed\n");
+                }
+                else
+                {
+                    await handler(context, _stop.Token);
+                }
+
+                return;
+            }
+
+            var segments = HttpRoute.Split(path);
+            List<string>? allowed = null;
+            foreach (var route in _templates)
+            {
+                if (route.Match(segments) is not { } values)
+                {
+                    continue;
+                }
+
+                if (route.Method == method || (method == "HEAD" && route.Method == "GET"))
+                {
+                    await route.Handler(context, values, _stop.Token);
+                    return;
+                }
+
+                (allowed ??= []).Add(route.Method);
+            }
+
+            if (allowed is null)
             {
                 await WriteTextAsync(response, 404, "not found\n");
             }
-            else if (context.Request.HttpMethod is not ("GET" or "HEAD"))
-            {
-                response.AddHeader("Allow", "GET, HEAD");
-                await WriteTextAsync(response, 405, "method not allowed\n");
-            }
             else
             {
-                await handler(context, _stop.Token);
+                response.AddHeader("Allow", string.Join(", ", allowed.Distinct()));
+                await WriteTextAsync(response, 405, "method not allowed\n");
             }
+        }
+        catch (HttpBodyTooLargeException e)
+        {
+            await WriteTextAsync(response, 413, e.Message + "\n");
         }
         catch (Exception e) when (e is HttpListenerException or IOException or ObjectDisposedException)
         {

@@ -39,6 +39,48 @@ public sealed class HttpEndpointTests
     }
 
     [Fact]
+    public async Task Templates_bind_segments_list_allowed_methods_bound_bodies_and_check_bearer_tokens()
+    {
+        var port = FreePort();
+        await using var endpoint = new HttpEndpoint(new IPEndPoint(IPAddress.Loopback, port), NullLoggerFactory.Instance, new PrometheusMetrics());
+        endpoint.Map("GET", "/api/v1/queue/{id}", (c, r, _) => HttpEndpoint.WriteTextAsync(c.Response, 200, $"show {r["id"]}\n"));
+        endpoint.Map("POST", "/api/v1/queue/{id}/{action}", async (c, r, cancel) =>
+        {
+            if (!HttpEndpoint.HasBearer(c.Request, "s3cret"))
+            {
+                await HttpEndpoint.WriteTextAsync(c.Response, 401, "no\n");
+                return;
+            }
+
+            var body = await HttpEndpoint.ReadBodyAsync(c.Request, 16, cancel);
+            await HttpEndpoint.WriteTextAsync(c.Response, 200, $"{r["action"]} {r["id"]} {body.Length}\n");
+        });
+        endpoint.Start();
+
+        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
+        Assert.Equal("show a b\n", await http.GetStringAsync("/api/v1/queue/a%20b"));
+        Assert.Equal(HttpStatusCode.NotFound, (await http.GetAsync("/api/v1/queue/x/hold/more")).StatusCode);
+
+        var wrongMethod = await http.DeleteAsync("/api/v1/queue/x");
+        Assert.Equal(HttpStatusCode.MethodNotAllowed, wrongMethod.StatusCode);
+        Assert.Equal("GET", string.Join(",", wrongMethod.Content.Headers.Allow));
+
+        Assert.Equal(HttpStatusCode.Unauthorized, (await http.PostAsync("/api/v1/queue/x/hold", new StringContent("{}"))).StatusCode);
+        using var wrong = new HttpRequestMessage(HttpMethod.Post, "/api/v1/queue/x/hold") { Content = new StringContent("{}") };
+        wrong.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", "s3cre");
+        Assert.Equal(HttpStatusCode.Unauthorized, (await http.SendAsync(wrong)).StatusCode);
+
+        using var ok = new HttpRequestMessage(HttpMethod.Post, "/api/v1/queue/x/hold") { Content = new StringContent("{}") };
+        ok.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", "s3cret");
+        var okResponse = await http.SendAsync(ok);
+        Assert.Equal("hold x 2\n", await okResponse.Content.ReadAsStringAsync());
+
+        using var big = new HttpRequestMessage(HttpMethod.Post, "/api/v1/queue/x/hold") { Content = new StringContent(new string('x', 17)) };
+        big.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", "s3cret");
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, (await http.SendAsync(big)).StatusCode);
+    }
+
+    [Fact]
     public async Task Busy_port_is_a_clear_error()
     {
         using var blocker = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);

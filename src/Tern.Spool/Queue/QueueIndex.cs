@@ -60,7 +60,7 @@ internal sealed class QueueIndex : IDisposable
             || (System.IO.Directory.Exists(Path.Combine(directory, "checkpoints")) && System.IO.Directory.EnumerateFileSystemEntries(Path.Combine(directory, "checkpoints")).Any());
         var bitsNow = existing ? LegacyPageBits : wanted;
         var temp = file + ".tmp";
-        using (var f = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None))
+        using (var f = new FileStream(temp, new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write, UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite }))
         {
             f.Write(System.Text.Encoding.ASCII.GetBytes(bitsNow.ToString(System.Globalization.CultureInfo.InvariantCulture) + "\n"));
             f.Flush(flushToDisk: true);

@@ -11,6 +11,9 @@ public delegate Task HttpHandler(HttpListenerContext context, CancellationToken 
 /// <summary>Handles one request to a route template, with the values of its <c>{name}</c> segments.</summary>
 public delegate Task HttpRouteHandler(HttpListenerContext context, RouteValues route, CancellationToken cancel);
 
+/// <summary>Writes an error response (404, 405, 413, 500) in an API's own format; the message is plain text without a newline.</summary>
+public delegate Task HttpErrorWriter(HttpListenerResponse response, int status, string message);
+
 /// <summary>A request body over the handler's limit (answered 413).</summary>
 public sealed class HttpBodyTooLargeException(long limit) : Exception($"request body larger than {limit} bytes")
 {
@@ -59,6 +62,15 @@ public sealed partial class HttpEndpoint : IAsyncDisposable
     public void Map(string method, string template, HttpRouteHandler handler) => _templates.Add(new HttpRoute(method, template, handler));
 
     private readonly List<HttpRoute> _templates = [];
+
+    private readonly List<(string Prefix, HttpErrorWriter Writer)> _errorWriters = [];
+
+    /// <summary>
+    /// Answers the endpoint's own errors (no route 404, wrong method 405, body too large 413, handler
+    /// failed 500) for paths starting with <paramref name="prefix"/> through <paramref name="writer"/>,
+    /// e.g. JSON for an API, instead of plain text.
+    /// </summary>
+    public void MapErrors(string prefix, HttpErrorWriter writer) => _errorWriters.Add((prefix, writer));
 
     /// <summary>
     /// Reads the request body, refusing more than <paramref name="limit"/> bytes (by the declared
@@ -180,7 +192,7 @@ public sealed partial class HttpEndpoint : IAsyncDisposable
                 if (method is not ("GET" or "HEAD"))
                 {
                     response.AddHeader("Allow", "GET, HEAD");
-                    await WriteTextAsync(response, 405, "method not allowed\n");
+                    await WriteErrorAsync(context, 405, "method not allowed");
                 }
                 else
                 {
@@ -210,17 +222,17 @@ public sealed partial class HttpEndpoint : IAsyncDisposable
 
             if (allowed is null)
             {
-                await WriteTextAsync(response, 404, "not found\n");
+                await WriteErrorAsync(context, 404, "not found");
             }
             else
             {
                 response.AddHeader("Allow", string.Join(", ", allowed.Distinct()));
-                await WriteTextAsync(response, 405, "method not allowed\n");
+                await WriteErrorAsync(context, 405, "method not allowed");
             }
         }
         catch (HttpBodyTooLargeException e)
         {
-            await WriteTextAsync(response, 413, e.Message + "\n");
+            await WriteErrorAsync(context, 413, e.Message);
         }
         catch (Exception e) when (e is HttpListenerException or IOException or ObjectDisposedException)
         {
@@ -232,7 +244,7 @@ public sealed partial class HttpEndpoint : IAsyncDisposable
             HandlerFailed(_log, e, context.Request.Url?.AbsolutePath ?? "?");
             try
             {
-                await WriteTextAsync(response, 500, "internal error\n");
+                await WriteErrorAsync(context, 500, "internal error");
             }
             catch (Exception inner) when (inner is HttpListenerException or IOException or ObjectDisposedException or InvalidOperationException)
             {
@@ -243,6 +255,21 @@ public sealed partial class HttpEndpoint : IAsyncDisposable
         {
             response.Close();
         }
+    }
+
+    /// <summary>An error of the endpoint's own, in the format of the path's API (<see cref="MapErrors"/>) or as plain text.</summary>
+    private Task WriteErrorAsync(HttpListenerContext context, int status, string message)
+    {
+        var path = context.Request.Url?.AbsolutePath ?? "/";
+        foreach (var (prefix, writer) in _errorWriters)
+        {
+            if (path.StartsWith(prefix, StringComparison.Ordinal))
+            {
+                return writer(context.Response, status, message);
+            }
+        }
+
+        return WriteTextAsync(context.Response, status, message + "\n");
     }
 
     /// <summary>Writes a plain-text response.</summary>

@@ -19,6 +19,16 @@ public sealed partial class Spool
     private TaskCompletionSource _appliedSignal = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private long _applied;
     private long _queued;
+
+    /// <summary>Queued messages that are held (by the operator or a hold rule): kept with <see cref="_queued"/>, in the checkpoint too.</summary>
+    private long _held;
+
+    /// <summary>
+    /// Arrival (Unix ms) of the oldest queued message as far as known, 0 when unknown: set when a
+    /// message arrives in an empty queue, and by every full pass over the index (the survey, the
+    /// scheduler's start scan). When the oldest retires it stays until the next pass (an overestimate).
+    /// </summary>
+    private long _oldestMs;
     private long _checkpointedAt;
     private long _lastCheckpointTicks;
     private long _lastSurveyTicks = Environment.TickCount64;
@@ -198,7 +208,17 @@ public sealed partial class Spool
                 _value = w.Buffer;
                 _index.Upsert(id, w.Written);
                 _inFlight.TryRemove(id, out _);
-                Interlocked.Increment(ref _queued);
+                if (Interlocked.Increment(ref _queued) == 1)
+                {
+                    // Alone in the queue: the oldest one.
+                    Volatile.Write(ref _oldestMs, id.Time.ToUnixTimeMilliseconds());
+                }
+
+                if (QueueEntryFormat.Held(w.Written))
+                {
+                    Interlocked.Increment(ref _held);
+                }
+
                 Notify(id, w.Written);
                 break;
             case RecordKind.Abandoned:
@@ -208,6 +228,10 @@ public sealed partial class Spool
                     if (QueueEntryFormat.State(abandoned.AsSpan(0, n)) == MessageState.Queued)
                     {
                         Interlocked.Decrement(ref _queued);
+                        if (QueueEntryFormat.Held(abandoned.AsSpan(0, n)))
+                        {
+                            Interlocked.Decrement(ref _held);
+                        }
                     }
 
                     ArrayPool<byte>.Shared.Return(abandoned);
@@ -261,6 +285,13 @@ public sealed partial class Spool
             if (QueueEntryFormat.State(old) == MessageState.Queued && QueueEntryFormat.State(value) != MessageState.Queued)
             {
                 Interlocked.Decrement(ref _queued);
+            }
+
+            var wasHeld = QueueEntryFormat.State(old) == MessageState.Queued && QueueEntryFormat.Held(old);
+            var isHeld = QueueEntryFormat.State(value) == MessageState.Queued && QueueEntryFormat.Held(value);
+            if (wasHeld != isHeld)
+            {
+                Interlocked.Add(ref _held, isHeld ? 1 : -1);
             }
 
             _index.Upsert(id, value);
@@ -363,9 +394,10 @@ public sealed partial class Spool
 
         try
         {
-            Span<byte> meta = stackalloc byte[16];
+            Span<byte> meta = stackalloc byte[24];
             System.Buffers.Binary.BinaryPrimitives.WriteInt64LittleEndian(meta, position);
             System.Buffers.Binary.BinaryPrimitives.WriteInt64LittleEndian(meta[8..], Interlocked.Read(ref _queued));
+            System.Buffers.Binary.BinaryPrimitives.WriteInt64LittleEndian(meta[16..], Interlocked.Read(ref _held));
             _index.Upsert(QueueIndex.PositionKey, meta);
             if (_index.LogBytes > Math.Max(64L << 20, 4 * Interlocked.Read(ref _queued) * 512))
             {
@@ -446,6 +478,7 @@ public sealed partial class Spool
     private (long MinFirst, List<MessageId> Expired) Survey()
     {
         var minFirst = long.MaxValue;
+        var oldest = ulong.MaxValue;
         var expired = new List<MessageId>();
         var cutoff = (_clock.GetUtcNow() - Options.Retention).ToUnixTimeMilliseconds();
         _index.ForEach((id, value) =>
@@ -453,28 +486,48 @@ public sealed partial class Spool
             if (QueueEntryFormat.State(value) == MessageState.Queued)
             {
                 minFirst = Math.Min(minFirst, QueueEntryFormat.FirstAddress(value));
+                oldest = Math.Min(oldest, id.High);
             }
             else if (QueueEntryFormat.FinishedMillis(value) < cutoff)
             {
                 expired.Add(id);
             }
         });
+        SetOldest(oldest);
         return (minFirst, expired);
     }
 
-    /// <summary>Reads the position (and queued count) the recovered index checkpoint covers.</summary>
-    private (long Position, long Queued) ReadPosition()
+    /// <summary>
+    /// The oldest queued message's id (its high half: arrival time) found by a full pass over the
+    /// index; <see cref="ulong.MaxValue"/> (none) changes nothing: <see cref="OldestQueued"/> is null
+    /// for an empty queue anyway, and a message arriving meanwhile has set its own time.
+    /// </summary>
+    private void SetOldest(ulong oldestHigh)
+    {
+        if (oldestHigh != ulong.MaxValue)
+        {
+            Volatile.Write(ref _oldestMs, new MessageId(oldestHigh, 0).Time.ToUnixTimeMilliseconds());
+        }
+    }
+
+    /// <summary>
+    /// Reads the position, queued and held counts the recovered index checkpoint covers (held: -1 when
+    /// the checkpoint predates that count).
+    /// </summary>
+    private (long Position, long Queued, long Held) ReadPosition()
     {
         if (_index.Read(QueueIndex.PositionKey, out var n) is not { } meta)
         {
-            return (0, 0);
+            return (0, 0, 0);
         }
 
         try
         {
             return n < 16
                 ? throw new FormatException("index position record truncated")
-                : (System.Buffers.Binary.BinaryPrimitives.ReadInt64LittleEndian(meta), System.Buffers.Binary.BinaryPrimitives.ReadInt64LittleEndian(meta.AsSpan(8)));
+                : (System.Buffers.Binary.BinaryPrimitives.ReadInt64LittleEndian(meta),
+                    System.Buffers.Binary.BinaryPrimitives.ReadInt64LittleEndian(meta.AsSpan(8)),
+                    n >= 24 ? System.Buffers.Binary.BinaryPrimitives.ReadInt64LittleEndian(meta.AsSpan(16)) : -1);
         }
         finally
         {

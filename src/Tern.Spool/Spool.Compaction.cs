@@ -56,6 +56,7 @@ public sealed partial class Spool
                 }
             }
 
+            Metrics.CompactionRuns.Inc();
             if (ids.Count > 0)
             {
                 Compacted(_log2, ids.Count, below);

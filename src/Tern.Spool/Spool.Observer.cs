@@ -69,6 +69,7 @@ public sealed partial class Spool
             var scan = new ScanOrder();
             Interlocked.Exchange(ref _scan, scan);
             Exception? failed = null;
+            var oldest = ulong.MaxValue;
             try
             {
                 _index.ForEach((id, value) =>
@@ -77,6 +78,9 @@ public sealed partial class Spool
                     {
                         return;
                     }
+
+                    // A full pass: the oldest queued message comes with it (see OldestQueued).
+                    oldest = Math.Min(oldest, id.High);
 
                     var held = QueueEntryFormat.Held(value);
                     var next = QueueEntryFormat.NextAttemptMillis(value);
@@ -102,6 +106,11 @@ public sealed partial class Spool
             finally
             {
                 Interlocked.Exchange(ref _scan, null);
+            }
+
+            if (failed is null)
+            {
+                SetOldest(oldest);
             }
 
             if (failed is not null)

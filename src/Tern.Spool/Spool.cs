@@ -75,6 +75,19 @@ public sealed partial class Spool : IAsyncDisposable
     /// <summary>Queued messages (not yet finished).</summary>
     public int Count => (int)Interlocked.Read(ref _queued);
 
+    /// <summary>Queued messages that are held (a counter kept by the applier, no scan).</summary>
+    public int Held => (int)Interlocked.Read(ref _held);
+
+    /// <summary>
+    /// Arrival of the oldest queued message, null when the queue is empty or not surveyed yet. Kept
+    /// without scanning: exact when a message arrives in an empty queue, refreshed by every full pass
+    /// over the index (the periodic survey at a checkpoint, at most every few minutes, and the delivery
+    /// scheduler's start scan); when the oldest message leaves, the value stays until the next pass
+    /// (too old by at most that interval).
+    /// </summary>
+    public DateTimeOffset? OldestQueued =>
+        Interlocked.Read(ref _queued) > 0 && Volatile.Read(ref _oldestMs) is var ms and > 0 ? DateTimeOffset.FromUnixTimeMilliseconds(ms) : null;
+
     /// <summary>Queue operations (list, show, hold, ...) on this spool.</summary>
     public IQueueOperations Queue { get; }
 
@@ -390,6 +403,11 @@ public sealed partial class Spool : IAsyncDisposable
         writer.Committed = true;
 
         Metrics.CommitSeconds.Observe(Stopwatch.GetElapsedTime(started).TotalSeconds);
+        if (!writer.IsNotice)
+        {
+            Metrics.Accepted.Inc();
+        }
+
         return true;
     }
 
@@ -625,7 +643,7 @@ public sealed partial class Spool : IAsyncDisposable
 
     private void StartApplier()
     {
-        var (position, queued) = ReadPosition();
+        var (position, queued, held) = ReadPosition();
         var begin = _current.Log.BeginAddress;
         if (position < begin)
         {
@@ -637,9 +655,24 @@ public sealed partial class Spool : IAsyncDisposable
         ReplayedFrom = position;
         _checkpointedAt = position;
         _queued = queued;
+        _held = held >= 0 ? held : CountHeld();
         _lastCheckpointTicks = Environment.TickCount64;
         ReadRules();
         _applier = Task.Run(ApplyLoopAsync);
+    }
+
+    /// <summary>Held messages in an index whose checkpoint predates the held count: one scan, once.</summary>
+    private long CountHeld()
+    {
+        long held = 0;
+        _index.ForEach((_, value) =>
+        {
+            if (QueueEntryFormat.State(value) == MessageState.Queued && QueueEntryFormat.Held(value))
+            {
+                held++;
+            }
+        });
+        return held;
     }
 
     /// <summary>The index entry of a queued or retired message, or null.</summary>

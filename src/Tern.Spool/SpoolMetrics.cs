@@ -18,7 +18,22 @@ internal sealed class SpoolMetrics
         Compacted = metrics.Counter("tern_spool_compacted_messages_total", "Queued messages copied forward so old log segments could be dropped.");
         RawBytes = metrics.Counter("tern_spool_compressed_raw_bytes_total", "Body bytes given to zstd.");
         StoredBytes = metrics.Counter("tern_spool_compressed_stored_bytes_total", "Bytes zstd produced from them (ratio = stored / raw).");
+        CompactionRuns = metrics.Counter("tern_spool_compaction_runs_total", "Compaction runs (each copies the queued messages pinning the log's oldest part forward).");
+        Accepted = metrics.Counter("tern_messages_accepted_total", "Messages made durable in the queue from outside (SMTP, the HTTP injection API); notices Tern writes itself are in tern_dsn_queued_total.");
+
+        // The kind label of each Tern.Dsn.DsnKind (Failure, Delay, Success), by its value: resolved once.
+        var notices = metrics.Counter("tern_dsn_queued_total", "Delivery status notifications (RFC 3464) queued to the envelope sender, by kind: failure, delay, success (Action: relayed).", "kind");
+        _notices = [.. Enum.GetValues<Tern.Dsn.DsnKind>().Select(k => notices.Labels(k.ToString().ToLowerInvariant()))];
     }
+
+    private readonly ICounter[] _notices;
+
+    public ICounterFamily CompactionRuns { get; }
+
+    public ICounterFamily Accepted { get; }
+
+    /// <summary>Counts one notice queued.</summary>
+    public void Notice(Tern.Dsn.DsnKind kind) => _notices[(int)kind].Inc();
 
     public ICounterFamily Commits { get; }
 

@@ -107,10 +107,14 @@ public sealed class SpoolWriter : IDisposable
     /// <summary>A chunk could not be appended: the commit will fail (4xx) and nothing more is written.</summary>
     internal bool Failed { get; private set; }
 
+    /// <summary>A notice Tern writes itself (counted as such, not as a message accepted from outside).</summary>
+    internal bool IsNotice { get; set; }
+
     internal void Start(MessageId id, int generation, bool copy = false)
     {
         Id = id;
         _copy = copy;
+        IsNotice = false;
         Generation = generation;
         Failed = false;
         Committed = false;

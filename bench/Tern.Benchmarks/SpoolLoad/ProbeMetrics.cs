@@ -58,5 +58,9 @@ internal sealed class ProbeMetrics : IMetrics
         IGauge IGaugeFamily.Labels(params string[] values) => this;
 
         IHistogram IHistogramFamily.Labels(params string[] values) => this;
+
+        public void RemoveLabels(params string[] values)
+        {
+        }
     }
 }

@@ -94,17 +94,25 @@ public sealed partial class Deliverer : IBatchDeliverer, IAsyncDisposable
             worst = r.Outcome > worst ? r.Outcome : worst; // the enum runs delivered < deferred < failed
         }
 
-        _metrics.Duration.Labels(DeliveryMetrics.Results[(int)worst], DeliveryMetrics.KindLabels[(int)kind], TlsMode(result.Session)).Observe(System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds);
+        _metrics.Batch(kind, worst, TlsModeOf(result.Session), System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds);
         return result;
     }
 
-    /// <summary>"none", "opportunistic" (unverified), "pkix" or "dane": how the last session's TLS was checked.</summary>
-    private static string TlsMode(SmtpSessionInfo? session) => session switch
+    /// <summary>How the session's TLS was checked: none, opportunistic (unverified), PKIX or DANE.</summary>
+    private static TlsMode TlsModeOf(SmtpSessionInfo? session) => session switch
     {
-        null or { Tls: false } => "none",
-        { Verification: { DaneValid: true } } => "dane",
-        { Verification: { PkixValid: true } } => "pkix",
-        _ => "opportunistic",
+        null or { Tls: false } => TlsMode.None,
+        { Verification: { DaneValid: true } } => TlsMode.Dane,
+        { Verification: { PkixValid: true } } => TlsMode.Pkix,
+        _ => TlsMode.Opportunistic,
+    };
+
+    /// <summary>Why the session could not take a REQUIRETLS message (the client session's own test, RFC 8689 section 4.1).</summary>
+    private static RequireTlsReason RequireTlsReasonOf(SmtpSessionInfo session) => TlsModeOf(session) switch
+    {
+        TlsMode.None => RequireTlsReason.NoTls,
+        TlsMode.Opportunistic => RequireTlsReason.Unverified,
+        _ => RequireTlsReason.NotOffered,
     };
 
     private async Task<(BatchResult Result, TransportKind Kind)> RouteAndDeliverAsync(DeliveryBatch batch, CancellationToken cancel)
@@ -120,6 +128,11 @@ public sealed partial class Deliverer : IBatchDeliverer, IAsyncDisposable
         if (route.Failure is { } refused || route.Transport is null)
         {
             var f = route.Failure ?? new DeliveryFailure(451, "4.3.5", $"transport \"{route.TransportName}\" is not configured");
+            if (f.EnhancedCode == "5.7.30")
+            {
+                _metrics.RequireTlsUnsupported(RequireTlsReason.Transport);
+            }
+
             Routed(_log, batch.MessageId, batch.RecipientDomain, route.TransportName, f.ToString());
             return (AllFailed(batch, route.TransportName, Local(f.Code, f.EnhancedCode, f.Text, SmtpFailureKind.Policy)), route.Transport?.Kind ?? TransportKind.Fail);
         }
@@ -285,6 +298,7 @@ public sealed partial class Deliverer : IBatchDeliverer, IAsyncDisposable
 
         var info = session.Info;
         var undecided = 0;
+        var refusedRequireTls = false;
         SmtpFailure? openFailure = null;
         for (var j = 0; j < sent.Recipients.Count; j++)
         {
@@ -296,6 +310,12 @@ public sealed partial class Deliverer : IBatchDeliverer, IAsyncDisposable
             // REQUIRETLS refused by this host (no verified TLS, or no REQUIRETLS keyword): another MX
             // may do better; it becomes final only when every host refused (RFC 8689 section 4.2.1).
             var requireTls = r.Kind == SmtpFailureKind.Policy && r.Reply.Status == "5.7.30";
+            if (requireTls && !refusedRequireTls)
+            {
+                refusedRequireTls = true;
+                _metrics.RequireTlsUnsupported(RequireTlsReasonOf(info));
+            }
+
             if (requireTls || (r.Outcome == SmtpOutcome.TemporaryFailure && (r.Kind != SmtpFailureKind.Reply || r.Reply.Code == 421)))
             {
                 undecided++;
@@ -351,6 +371,11 @@ public sealed partial class Deliverer : IBatchDeliverer, IAsyncDisposable
             Strict8BitMime = _options.Strict8BitMime,
         };
         var (session, remote, failure) = await ConnectAsync(connector, host, addresses, port, options, cancel).ConfigureAwait(false);
+        if (session is null && failure is { Stage: SmtpStage.StartTls } or { Kind: SmtpFailureKind.Tls } && batch.Message.RequireTls)
+        {
+            // TLS required for REQUIRETLS and not had (STARTTLS not offered, refused or broken).
+            _metrics.RequireTlsUnsupported(RequireTlsReason.NoTls);
+        }
 
         // Opportunistic TLS that fails is retried in plaintext on the same address (RFC 7435 section 3;
         // mail-behaviour.md), never for DANE, REQUIRETLS or a smarthost that requires TLS.
@@ -383,6 +408,7 @@ public sealed partial class Deliverer : IBatchDeliverer, IAsyncDisposable
             return (null, connected.Remote, failure);
         }
 
+        _metrics.Session(TlsModeOf(session.Info));
         Connected(_log, id, host, connected.Remote?.ToString() ?? string.Empty, session.Info.TlsVersionName);
         return (session, connected.Remote, null);
     }

@@ -42,11 +42,17 @@ public interface IHistogram
 public interface ICounterFamily : ICounter
 {
     ICounter Labels(params string[] values);
+
+    /// <summary>Removes one child (its series leaves the exposition): for label values that come and go, such as the top destinations.</summary>
+    void RemoveLabels(params string[] values);
 }
 
 public interface IGaugeFamily : IGauge
 {
     IGauge Labels(params string[] values);
+
+    /// <summary>Removes one child (its series leaves the exposition).</summary>
+    void RemoveLabels(params string[] values);
 }
 
 public interface IHistogramFamily : IHistogram

@@ -44,5 +44,9 @@ public sealed class NullMetrics : IMetrics
         IGauge IGaugeFamily.Labels(params string[] values) => this;
 
         IHistogram IHistogramFamily.Labels(params string[] values) => this;
+
+        public void RemoveLabels(params string[] values)
+        {
+        }
     }
 }

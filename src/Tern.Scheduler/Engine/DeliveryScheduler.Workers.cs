@@ -133,7 +133,9 @@ public sealed partial class DeliveryScheduler
                 d.LastUsed = _clock.GetTimestamp();
                 if (d.SuspendedUntil > _clock.GetTimestamp())
                 {
-                    await CompleteAsync(work, Suspended(d, work)).ConfigureAwait(false);
+                    var deferred = Suspended(d, work);
+                    d.Record(deferred);
+                    await CompleteAsync(work, deferred).ConfigureAwait(false);
                     continue;
                 }
 
@@ -198,6 +200,7 @@ public sealed partial class DeliveryScheduler
                 var result = await _deliverer.DeliverAsync(batch, _stop.Token).ConfigureAwait(false);
                 Feedback(d, result);
                 outcomes = OutcomesOf(work, result);
+                d.Record(outcomes);
             }
         }
         catch (OperationCanceledException) when (_stop.IsCancellationRequested)

@@ -60,6 +60,8 @@ public sealed partial class DeliveryScheduler : ISpoolObserver, IAsyncDisposable
         _log = loggers.CreateLogger(LogComponents.Delivery);
         _metrics = new SchedulerMetrics(metrics);
         _panics = Panics.For(metrics, LogComponents.Delivery);
+        var series = new DestinationSeries(metrics, options.MetricsDestinations);
+        metrics.OnCollect(() => series.Refresh(_destinations.Values, _clock.GetTimestamp()));
         _schedule = new MessageSchedule<MessageId>(Math.Max(1, (long)options.Resolution.TotalMilliseconds), _clock.GetUtcNow().ToUnixTimeMilliseconds());
     }
 
@@ -71,6 +73,25 @@ public sealed partial class DeliveryScheduler : ISpoolObserver, IAsyncDisposable
 
     /// <summary>Destinations seen (kept while they have work or were used lately).</summary>
     public int Destinations => _destinations.Count;
+
+    /// <summary>
+    /// Messages due now and not yet handed to a destination: waiting to be prepared, or parked by a
+    /// destination whose queue is full (counted at call time over the destinations, not the queue).
+    /// While the queue is paused, due messages stay in the timing wheel and are not counted here.
+    /// </summary>
+    public int Due
+    {
+        get
+        {
+            var due = _due.Count;
+            foreach (var d in _destinations.Values)
+            {
+                due += d.Parked.Count;
+            }
+
+            return due;
+        }
+    }
 
     /// <summary>
     /// Subscribes to the spool's changes, rebuilds the schedule from its index, and starts the loops.

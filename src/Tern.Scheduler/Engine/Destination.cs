@@ -48,6 +48,36 @@ internal sealed class Destination
     /// <summary>The reply that made it fail last (shown in the deferral of suspended batches).</summary>
     public string LastFailure { get; private set; } = string.Empty;
 
+    /// <summary>Recipients attempted through this destination, by outcome (for its metric series).</summary>
+    public long DeliveredCount;
+
+    public long DeferredCount;
+
+    public long FailedCount;
+
+    /// <summary>Recipients attempted in all: the volume the top destinations are ranked by.</summary>
+    public long Attempted => Volatile.Read(ref DeliveredCount) + Volatile.Read(ref DeferredCount) + Volatile.Read(ref FailedCount);
+
+    /// <summary>Counts the outcomes of one batch.</summary>
+    public void Record(List<Tern.Spool.AttemptOutcome> outcomes)
+    {
+        foreach (var o in outcomes)
+        {
+            switch (o.Status)
+            {
+                case Tern.Spool.Queue.RecipientStatus.Delivered:
+                    Interlocked.Increment(ref DeliveredCount);
+                    break;
+                case Tern.Spool.Queue.RecipientStatus.Failed:
+                    Interlocked.Increment(ref FailedCount);
+                    break;
+                default:
+                    Interlocked.Increment(ref DeferredCount);
+                    break;
+            }
+        }
+    }
+
     public int Running => Volatile.Read(ref _running);
 
     public int Limit => Volatile.Read(ref _limit);

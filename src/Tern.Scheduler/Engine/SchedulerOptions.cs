@@ -28,4 +28,11 @@ public sealed record SchedulerOptions
 
     /// <summary>A runner gives its slot to a waiting destination after this many batches.</summary>
     public int FairShare { get; init; } = 16;
+
+    /// <summary>
+    /// Destinations with their own metric series (<c>tern_destination_*{destination}</c>): the busiest
+    /// this many by recipients attempted; the others, and destinations forgotten when idle, have none,
+    /// so the number of series stays bounded. 0 turns them off.
+    /// </summary>
+    public int MetricsDestinations { get; init; } = 20;
 }

@@ -13,6 +13,8 @@ internal sealed class SmtpServerMetrics
     private readonly ICounter[,] _commands;
     private readonly ICounter[] _rejected;
     private readonly Dictionary<string, (ICounter Success, ICounter Failure)> _auth = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, ICounter> _tlsOk;
+    private readonly ICounter _tlsFailed;
 
     public SmtpServerMetrics(IMetrics metrics)
     {
@@ -41,6 +43,13 @@ internal sealed class SmtpServerMetrics
         Accepted = metrics.Counter("tern_smtp_messages_accepted_total", "Messages accepted (250 after DATA/BDAT).");
         BytesReceived = metrics.Counter("tern_smtp_received_bytes_total", "Message bytes received (after dot-unstuffing).");
         TlsHandshakes = metrics.Counter("tern_smtp_tls_handshakes_total", "TLS handshakes, by protocol version and result.", "version", "result");
+        _tlsOk = new Dictionary<string, ICounter>(StringComparer.Ordinal);
+        foreach (var version in (string[])["TLSv1.3", "TLSv1.2", "other"])
+        {
+            _tlsOk[version] = TlsHandshakes.Labels(version, "ok");
+        }
+
+        _tlsFailed = TlsHandshakes.Labels("unknown", "failed");
         var auth = metrics.Counter("tern_smtp_auth_total", "AUTH attempts, by mechanism and result.", "mechanism", "result");
         foreach (var m in Tern.Sasl.SaslMechanisms.All)
         {
@@ -77,6 +86,11 @@ internal sealed class SmtpServerMetrics
     }
 
     public void Rejected(RejectReason reason) => _rejected[(int)reason].Inc();
+
+    /// <summary>A handshake that completed, by the version name (<see cref="SmtpSession.TlsVersionName"/>).</summary>
+    public void TlsEstablished(string version) => (_tlsOk.TryGetValue(version, out var c) ? c : _tlsOk["other"]).Inc();
+
+    public void TlsFailed() => _tlsFailed.Inc();
 
     public void Auth(string mechanism, bool success)
     {

@@ -49,7 +49,7 @@ internal sealed partial class SmtpSession
         }
         catch (Exception e) when (e is AuthenticationException or IOException or OperationCanceledException or System.Net.Sockets.SocketException)
         {
-            _server.Metrics.TlsHandshakes.Labels("unknown", "failed").Inc();
+            _server.Metrics.TlsFailed();
             SmtpServerLog.TlsFailed(_server.Log, Cid, Remote, e.Message);
             await ssl.DisposeAsync();
 
@@ -65,7 +65,7 @@ internal sealed partial class SmtpSession
         // Named once per connection: the Received header of every message uses it.
         _tlsCipherName = ssl.NegotiatedCipherSuite.ToString();
         var version = TlsVersionName(_tlsProtocol);
-        _server.Metrics.TlsHandshakes.Labels(version, "ok").Inc();
+        _server.Metrics.TlsEstablished(version);
         if (_server.Log.IsEnabled(Microsoft.Extensions.Logging.LogLevel.Debug))
         {
             SmtpServerLog.TlsEstablished(_server.Log, Cid, version, _tlsCipherName);

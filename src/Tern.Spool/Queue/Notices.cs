@@ -82,7 +82,14 @@ internal static class Notices
         w.Envelope.EightBit = traits.EightBit;
         w.Envelope.BodyType = traits.EightBit ? (byte)2 : (byte)0;
         w.Write(bytes);
-        return await w.CommitAsync(cancel).ConfigureAwait(false);
+        w.IsNotice = true;
+        if (!await w.CommitAsync(cancel).ConfigureAwait(false))
+        {
+            return false;
+        }
+
+        spool.Metrics.Notice(kind);
+        return true;
     }
 
     /// <summary>Whether the recipient asks for (or by default gets) a notice of this kind; never for the null sender.</summary>

@@ -5,7 +5,7 @@ using Tern.Sasl.Credentials;
 namespace Tern.Cli;
 
 /// <summary>
-/// <c>tern account add|passwd|addresses|list|remove</c>: the submission accounts in
+/// <c>tern account add|passwd|addresses|list|remove|token</c>: the submission accounts in
 /// <c>DATA/accounts.json</c>. A running server picks changes up at the next AUTH.
 /// </summary>
 internal static class AccountCommands
@@ -92,11 +92,17 @@ internal static class AccountCommands
         var rmConfig = configOption();
         var rmUser = new Argument<string>("user");
         var remove = new Command("remove", "Remove an account.") { rmConfig, rmUser };
-        remove.SetAction(r => Run(r.GetValue(rmConfig), stderr, (store, _) =>
+        remove.SetAction(r => Run(r.GetValue(rmConfig), stderr, (store, config) =>
         {
             var user = r.GetValue(rmUser)!;
             store.Remove(user);
             stdout.WriteLine($"account {user} removed");
+
+            // Its injection API token goes with it (a token for a missing account is refused anyway).
+            if (Injection.ApiTokenStore.Open(Injection.ApiTokenStore.PathIn(config.DataDirectory)).Revoke(user))
+            {
+                stdout.WriteLine($"token of {user} revoked");
+            }
         }));
 
         account.Subcommands.Add(add);
@@ -104,6 +110,7 @@ internal static class AccountCommands
         account.Subcommands.Add(addressesCommand);
         account.Subcommands.Add(list);
         account.Subcommands.Add(remove);
+        account.Subcommands.Add(AccountTokenCommand.Build(stdout, stderr, configOption));
         return account;
     }
 
@@ -154,7 +161,7 @@ internal static class AccountCommands
             action(store, config);
             return ExitCodes.Ok;
         }
-        catch (Exception e) when (e is AccountStoreException or IOException or UnauthorizedAccessException)
+        catch (Exception e) when (e is AccountStoreException or Injection.ApiTokenStoreException or IOException or UnauthorizedAccessException)
         {
             stderr.WriteLine("tern: " + e.Message);
             return ExitCodes.Failure;

@@ -96,6 +96,29 @@ internal static class Durations
         return true;
     }
 
+    /// <summary>
+    /// A point in time as operators write one (<c>--due-before</c>, the admin API's <c>due_before</c>):
+    /// an ISO 8601 time, UTC unless it says otherwise (<c>2026-11-28T19:00Z</c>), or a signed
+    /// duration from <paramref name="now"/> (<c>2h</c>, <c>-30m</c>).
+    /// </summary>
+    public static bool TryParseTime(string? text, DateTimeOffset now, out DateTimeOffset value)
+    {
+        if (TryParse(text, out var fromNow, out _))
+        {
+            value = now + fromNow;
+            return true;
+        }
+
+        if (DateTimeOffset.TryParse(text, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal, out var time))
+        {
+            value = time.ToUniversalTime();
+            return true;
+        }
+
+        value = default;
+        return false;
+    }
+
     /// <summary>Compact and rounded down to its two largest units: <c>45s</c>, <c>12m</c>, <c>3h5m</c>, <c>2d4h</c>, <c>-30m</c>.</summary>
     public static string Format(TimeSpan d)
     {

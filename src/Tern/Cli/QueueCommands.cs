@@ -667,14 +667,9 @@ internal static class QueueCommands
         CustomParser = r =>
         {
             var text = r.Tokens.Count > 0 ? r.Tokens[0].Value : string.Empty;
-            if (Durations.TryParse(text, out var fromNow, out _))
+            if (Durations.TryParseTime(text, clock.GetUtcNow(), out var time))
             {
-                return clock.GetUtcNow() + fromNow;
-            }
-
-            if (DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var time))
-            {
-                return time.ToUniversalTime();
+                return time;
             }
 
             r.AddError($"{name}: expected an ISO 8601 time (2026-11-28T19:00:00Z) or a duration from now (2h, -30m), got \"{ControlMapping.Shorten(text)}\"");

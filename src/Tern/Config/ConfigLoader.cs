@@ -114,7 +114,7 @@ public static partial class ConfigLoader
         }
 
         var log = BindLog(top.Table("log"));
-        var http = BindHttp(top.Table("http"));
+        var http = BindHttp(top.Table("http"), baseDirectory);
         var relay = BindRelay(top.Table("relay"));
         var limits = new SmtpLimits();
         if (top.Table("smtp") is { } smtp)
@@ -125,6 +125,7 @@ public static partial class ConfigLoader
 
         var listeners = BindListeners(top.Table("listeners"), baseDirectory, limits);
         var auth = BindAuth(top.Table("auth"));
+        var injection = BindInjection(top.Table("injection"), limits);
         var grace = TimeSpan.FromSeconds(10);
         if (top.Table("shutdown") is { } shutdown)
         {
@@ -149,6 +150,7 @@ public static partial class ConfigLoader
             Spool = spool,
             Dns = dns,
             Delivery = delivery,
+            Injection = injection,
         };
     }
 
@@ -229,7 +231,7 @@ public static partial class ConfigLoader
         return new LogConfig(level, components);
     }
 
-    private static HttpConfig BindHttp(ConfigTable? t)
+    private static HttpConfig BindHttp(ConfigTable? t, string baseDirectory)
     {
         var listen = new IPEndPoint(IPAddress.Loopback, DefaultHttpPort);
         if (t is null)
@@ -249,8 +251,34 @@ public static partial class ConfigLoader
             }
         }
 
+        // The admin API's bearer token: inline, or a file read now so that a bad one stops the start
+        // (and tern config check) with its key; without either, DATA/http-admin.token is generated.
+        var token = t.OptionalString("admin_token");
+        if (token is not null && Admin.AdminToken.Check(token) is { } problem)
+        {
+            t.Error("admin_token", problem);
+        }
+
+        var tokenFile = ResolveFile(t, "admin_token_file", baseDirectory);
+        if (tokenFile is not null && File.Exists(tokenFile))
+        {
+            try
+            {
+                Admin.AdminToken.ReadFile(tokenFile);
+            }
+            catch (Admin.AdminTokenException e)
+            {
+                t.Error("admin_token_file", e.Message);
+            }
+        }
+
+        if (token is not null && tokenFile is not null)
+        {
+            t.Error("admin_token", "set admin_token or admin_token_file, not both");
+        }
+
         t.Finish();
-        return new HttpConfig(listen);
+        return new HttpConfig(listen, tokenFile, token);
     }
 
     private static RelayConfig BindRelay(ConfigTable? t)

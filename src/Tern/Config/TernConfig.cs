@@ -38,6 +38,8 @@ public sealed record TernConfig
     public DnsConfig Dns { get; init; } = new();
 
     public DeliveryConfig Delivery { get; init; } = new();
+
+    public InjectionConfig Injection { get; init; } = new();
 }
 
 /// <summary>The <c>[spool]</c> section: group commit, compression, the queue index and its upkeep.</summary>
@@ -70,7 +72,18 @@ public sealed record SpoolConfig
 
 public sealed record LogConfig(TernLogLevel Level, IReadOnlyDictionary<string, TernLogLevel> Components);
 
-public sealed record HttpConfig(IPEndPoint Listen);
+/// <summary>The <c>[http]</c> section: the listener for /metrics, /healthz, /readyz and the admin API.</summary>
+/// <param name="AdminTokenFile">A file holding the admin API's bearer token (absolute); null: <paramref name="AdminToken"/> or the generated <c>DATA/http-admin.token</c>.</param>
+/// <param name="AdminToken">The admin API's bearer token written in the configuration; never printed (see <see cref="PrintMembers"/>).</param>
+public sealed record HttpConfig(IPEndPoint Listen, string? AdminTokenFile = null, string? AdminToken = null)
+{
+    /// <summary>The token is a secret: a logged or printed configuration shows only whether it is set.</summary>
+    private bool PrintMembers(System.Text.StringBuilder builder)
+    {
+        builder.Append($"Listen = {Listen}, AdminTokenFile = {AdminTokenFile}, AdminToken = {(AdminToken is null ? "" : "(set)")}");
+        return true;
+    }
+}
 
 /// <summary>
 /// Who may relay without authenticating (<paramref name="Networks"/>), and the domains anyone may
@@ -105,3 +118,22 @@ public sealed record AuthConfig(IReadOnlyList<string> Mechanisms, bool AllowWith
 
 /// <param name="Limits">The <c>[smtp]</c> limits with this listener's overrides applied.</param>
 public sealed record ListenerConfig(string Name, ListenerKind Kind, IPEndPoint Address, string? TlsCertificate, string? TlsKey, SmtpLimits Limits);
+
+/// <summary>
+/// The <c>[injection]</c> section: the HTTP injection API (<c>POST /api/v1/messages</c> on the
+/// <c>[http]</c> listener). Its limits default to the <c>[smtp]</c> ones, so a message refused over
+/// SMTP is refused here too.
+/// </summary>
+public sealed record InjectionConfig
+{
+    /// <summary>Serve the API (it still needs a token: <c>tern account token NAME</c>).</summary>
+    public bool Enabled { get; init; } = true;
+
+    /// <summary>The largest message, as stored (headers Tern adds included).</summary>
+    public long MaxMessageSize { get; init; } = new SmtpLimits().MaxMessageSize;
+
+    public int MaxRecipients { get; init; } = new SmtpLimits().MaxRecipients;
+
+    /// <summary>The longest line of a message, CRLF included (<c>[smtp]</c> <c>max_data_line</c>).</summary>
+    public int MaxLineLength { get; init; } = new SmtpLimits().MaxDataLine;
+}

@@ -167,6 +167,12 @@ internal sealed class ControlResponse
     /// <summary>Why the request failed (when not <see cref="Ok"/>).</summary>
     public string? Error { get; init; }
 
+    /// <summary>
+    /// When not <see cref="Ok"/>: the kind of failure for programs, one of bad_request, not_found,
+    /// conflict, unavailable, internal_error (<see cref="ControlErrorCodes"/>).
+    /// </summary>
+    public string? Code { get; init; }
+
     /// <summary>list/history: one page.</summary>
     public IReadOnlyList<ControlEntry>? Entries { get; init; }
 

@@ -137,6 +137,9 @@ public static partial class TernHost
             http.Map("/healthz", (context, _) => spool.Failing
                 ? HttpEndpoint.WriteTextAsync(context.Response, 503, "spool: commits failing (disk full or I/O error)\n")
                 : HttpEndpoint.WriteTextAsync(context.Response, 200, "ok\n"));
+            Admin.Readiness.Map(http, Admin.Readiness.Probe(smtp, spool, config, stop.Token));
+            Admin.AdminApi.Map(http, config, spool.Queue, suppression, loggers, metrics);
+            Injection.InjectionApi.Map(http, config, spool, loggers);
             try
             {
                 http.Start();
@@ -152,6 +155,7 @@ public static partial class TernHost
 
             // Delivery starts once everything that accepts mail is up; it stops before the spool closes.
             await using var delivery = config.Delivery.Enabled ? StartDelivery(config, spool, suppression, loggers, metrics) : null;
+            _ = new QueueMetrics(metrics, spool, delivery, suppression);
             try
             {
                 await Task.Delay(Timeout.Infinite, stop.Token);

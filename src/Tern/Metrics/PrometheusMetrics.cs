@@ -42,6 +42,8 @@ public sealed class PrometheusMetrics : IMetrics
 
         public ICounter Labels(params string[] values) => new Child(counter.WithLabels(values));
 
+        public void RemoveLabels(params string[] values) => counter.RemoveLabelled(values);
+
         private sealed class Child(Counter.Child child) : ICounter
         {
             public void Inc(double amount = 1) => child.Inc(amount);
@@ -57,6 +59,8 @@ public sealed class PrometheusMetrics : IMetrics
         public void Dec(double amount = 1) => gauge.Dec(amount);
 
         public IGauge Labels(params string[] values) => new Child(gauge.WithLabels(values));
+
+        public void RemoveLabels(params string[] values) => gauge.RemoveLabelled(values);
 
         private sealed class Child(Gauge.Child child) : IGauge
         {

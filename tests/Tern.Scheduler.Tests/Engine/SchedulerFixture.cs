@@ -16,6 +16,7 @@ namespace Tern.Scheduler.Tests.Engine;
 internal sealed class SchedulerFixture : IAsyncDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("tern-sched-").FullName;
+    private bool _started;
 
     public SchedulerFixture(Func<SchedulerOptions, SchedulerOptions>? tune = null, double random = 0)
     {
@@ -29,6 +30,9 @@ internal sealed class SchedulerFixture : IAsyncDisposable
 
     public ScriptedDeliverer Deliverer { get; } = new();
 
+    /// <summary>What the spool and the scheduler recorded (the spool's series are those of the first spool opened).</summary>
+    public RecordingMetrics Metrics { get; } = new();
+
     public SchedulerOptions Options { get; }
 
     public double Random { get; }
@@ -39,11 +43,12 @@ internal sealed class SchedulerFixture : IAsyncDisposable
 
     public DeliveryScheduler? Scheduler { get; private set; }
 
-    private Spool.Spool OpenSpool() => TestSpoolOptions.Small(Path.Combine(_dir, "spool")).Open(new ReadOnlyClock(Clock));
+    private Spool.Spool OpenSpool() => Tern.Spool.Spool.Open(TestSpoolOptions.Small(Path.Combine(_dir, "spool")), NullLoggerFactory.Instance, Spool is null ? Metrics : NullMetrics.Instance, new ReadOnlyClock(Clock));
 
     public DeliveryScheduler Start()
     {
-        Scheduler = new DeliveryScheduler(Spool, Deliverer, Options, NullLoggerFactory.Instance, NullMetrics.Instance, Suppression, Clock, () => Random);
+        Scheduler = new DeliveryScheduler(Spool, Deliverer, Options, NullLoggerFactory.Instance, _started ? NullMetrics.Instance : Metrics, Suppression, Clock, () => Random);
+        _started = true;
         Scheduler.Start();
         return Scheduler;
     }

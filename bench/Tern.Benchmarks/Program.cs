@@ -20,6 +20,12 @@ internal static class Program
             return SpoolLoad.SpoolLoadCommand.Run(args[1..]);
         }
 
+        // The injection API's load (bench/compare-injection.sh): against a running Tern, not a suite.
+        if (args.Length > 0 && args[0] == Injection.InjectLoadCommand.Verb)
+        {
+            return Injection.InjectLoadCommand.Run(args[1..]);
+        }
+
         var config = DefaultConfig.Instance.AddColumn(new ThroughputColumn());
 
         // A short job by default (a few seconds per benchmark on 2 cores); --job picks another.

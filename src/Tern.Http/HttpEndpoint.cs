@@ -145,8 +145,28 @@ public sealed partial class HttpEndpoint : IAsyncDisposable
         _loop = Task.Run(AcceptLoopAsync);
     }
 
+    /// <summary>How long a stop waits for requests under way (an injection waiting for its commit).</summary>
+    public TimeSpan DrainTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Requests being handled, plus one while the endpoint is open: zero means drained.</summary>
+    private int _active = 1;
+    private readonly TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private volatile bool _closing;
+
+    /// <summary>
+    /// Stops: new requests get 503 at once, requests under way may finish (up to
+    /// <see cref="DrainTimeout"/>: an answer that says a message was stored must reach the client),
+    /// then the handlers' token is cancelled and the listener closed.
+    /// </summary>
     public async ValueTask DisposeAsync()
     {
+        _closing = true;
+        if (Interlocked.Decrement(ref _active) == 0)
+        {
+            _drained.TrySetResult();
+        }
+
+        await _drained.Task.WaitAsync(DrainTimeout).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         await _stop.CancelAsync();
         if (_listener.IsListening)
         {
@@ -176,6 +196,7 @@ public sealed partial class HttpEndpoint : IAsyncDisposable
                 return;
             }
 
+            Interlocked.Increment(ref _active);
             _ = Task.Run(() => HandleAsync(context));
         }
     }
@@ -185,6 +206,13 @@ public sealed partial class HttpEndpoint : IAsyncDisposable
         var response = context.Response;
         try
         {
+            if (_closing)
+            {
+                response.AddHeader("Retry-After", "5");
+                await WriteTextAsync(response, 503, "shutting down\n");
+                return;
+            }
+
             var path = context.Request.Url?.AbsolutePath ?? "/";
             var method = context.Request.HttpMethod;
             if (_routes.TryGetValue(path, out var handler))
@@ -253,7 +281,21 @@ public sealed partial class HttpEndpoint : IAsyncDisposable
         }
         finally
         {
-            response.Close();
+            try
+            {
+                response.Close();
+            }
+            catch (Exception e) when (e is HttpListenerException or IOException or ObjectDisposedException)
+            {
+                // The client or the listener is gone.
+            }
+            finally
+            {
+                if (Interlocked.Decrement(ref _active) == 0)
+                {
+                    _drained.TrySetResult();
+                }
+            }
         }
     }
 

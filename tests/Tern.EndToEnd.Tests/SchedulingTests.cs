@@ -16,7 +16,7 @@ namespace Tern.EndToEnd.Tests;
 public sealed partial class SchedulingTests
 {
     /// <summary>An smtp-sink on a free loopback port, dumping what it receives (as nobody, into a directory it can write).</summary>
-    private static async Task<(LoopbackDaemon Sink, string Dump)> SinkAsync(TempDir dir, string name, params string[] flags)
+    internal static async Task<(LoopbackDaemon Sink, string Dump)> SinkAsync(TempDir dir, string name, params string[] flags)
     {
         // smtp-sink runs as nobody: it must reach the dump directory (the test directory is owner-only) and write into it.
         var dump = Path.Combine(dir.Path, name);
@@ -84,9 +84,9 @@ public sealed partial class SchedulingTests
         transport = "notices"
         """);
 
-    private static int Dumped(string dump) => Directory.GetFiles(dump).Length;
+    internal static int Dumped(string dump) => Directory.GetFiles(dump).Length;
 
-    private static async Task WaitFor(Func<bool> condition, string what, TernProcess tern, int seconds = 60)
+    internal static async Task WaitFor(Func<bool> condition, string what, TernProcess tern, int seconds = 60)
     {
         var deadline = Stopwatch.StartNew();
         while (!condition())

@@ -1,8 +1,8 @@
-using System.Diagnostics;
 using System.Diagnostics.CodeAnalysis;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using Tern.Platform;
 using Tern.Sasl.CramMd5;
 using Tern.Sasl.Scram;
 using Tern.Sasl.Text;
@@ -21,9 +21,8 @@ namespace Tern.Sasl.Credentials;
 /// <para>Reads are lock-free on an immutable snapshot. Every change re-reads the file under an
 /// exclusive lock on <c>FILE.lock</c>, so that two <c>tern account</c> commands (or the CLI and a
 /// running server) never lose each other's updates, then replaces the file atomically: a
-/// temporary file in the same directory, flushed to disk, renamed over the old one. A crash
-/// leaves either the old or the new file, never a torn one. (The directory itself is not fsynced:
-/// .NET has no API for it; after a power loss the rename may be undone, leaving the old file.)</para>
+/// temporary file in the same directory, flushed to disk, renamed over the old one, the directory
+/// fsynced (<see cref="LockedFile"/>). A crash leaves either the old or the new file, never a torn one.</para>
 /// <para>A running server picks up changes made by the CLI with <see cref="ReloadIfChanged"/>.</para>
 /// </remarks>
 public sealed class AccountStore
@@ -38,20 +37,19 @@ public sealed class AccountStore
     private const int SecretLength = 32;
     private const int MinSaltLength = 8;
     private const int MaxSaltLength = 64;
-    private const UnixFileMode PrivateFile = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-    private static readonly TimeSpan LockTimeout = TimeSpan.FromSeconds(10);
 
     private readonly Lock _writeLock = new();
+    private readonly LockedFile _file;
     private volatile Snapshot _snapshot;
 
     private AccountStore(string path, Snapshot snapshot)
     {
-        FilePath = path;
+        _file = new LockedFile(path, "account file", (message, inner) => new AccountStoreException(message, inner));
         _snapshot = snapshot;
     }
 
     /// <summary>The account file (absolute).</summary>
-    public string FilePath { get; }
+    public string FilePath => _file.FilePath;
 
     /// <summary>Iterations for new passwords without an explicit count, and for unknown users' fake SCRAM parameters.</summary>
     public int DefaultIterations => _snapshot.DefaultIterations;
@@ -274,97 +272,14 @@ public sealed class AccountStore
     {
         lock (_writeLock)
         {
-            EnsureDirectory();
-            using var fileLock = AcquireFileLock();
+            using var fileLock = _file.Lock();
 
             // The file is the truth: another process may have changed it since we last read it.
             var current = Load(FilePath) ?? Snapshot.Empty(_snapshot.Secret);
             var (next, result) = change(current);
-            Write(FilePath, next);
+            _file.Replace(stream => JsonSerializer.Serialize(stream, ToFile(next), AccountFileJsonContext.Default.AccountFile));
             _snapshot = next with { Stamp = FileStamp.Of(FilePath) };
             return result;
-        }
-    }
-
-    private void EnsureDirectory()
-    {
-        var directory = Path.GetDirectoryName(FilePath)!;
-        try
-        {
-            if (!Directory.Exists(directory))
-            {
-                Directory.CreateDirectory(directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-            }
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new AccountStoreException($"cannot create directory {directory} for account file {FilePath}: {e.Message}", e);
-        }
-    }
-
-    /// <summary>An exclusive flock on FILE.lock (FileShare.None), retried briefly while another process holds it.</summary>
-    private FileStream AcquireFileLock()
-    {
-        var lockPath = FilePath + ".lock";
-        var started = Stopwatch.GetTimestamp();
-        while (true)
-        {
-            try
-            {
-                return new FileStream(lockPath, new FileStreamOptions
-                {
-                    Mode = FileMode.OpenOrCreate,
-                    Access = FileAccess.ReadWrite,
-                    Share = FileShare.None,
-                    UnixCreateMode = PrivateFile,
-                });
-            }
-            catch (IOException) when (Stopwatch.GetElapsedTime(started) < LockTimeout)
-            {
-                Thread.Sleep(20);
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                throw new AccountStoreException($"cannot lock account file {FilePath} ({lockPath}; another tern account command running?): {e.Message}", e);
-            }
-        }
-    }
-
-    private static void Write(string path, Snapshot snapshot)
-    {
-        var directory = Path.GetDirectoryName(path)!;
-        var temp = Path.Combine(directory, $".{Path.GetFileName(path)}.{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6))}.tmp");
-        try
-        {
-            using (var stream = new FileStream(temp, new FileStreamOptions
-            {
-                Mode = FileMode.CreateNew,
-                Access = FileAccess.Write,
-                Share = FileShare.None,
-                UnixCreateMode = PrivateFile,
-            }))
-            {
-                JsonSerializer.Serialize(stream, ToFile(snapshot), AccountFileJsonContext.Default.AccountFile);
-                stream.Flush(flushToDisk: true);
-            }
-
-            // rename(2) replaces the old file atomically; the new one keeps the temp file's 0600.
-            // The rename survives power loss once the directory is on disk too.
-            File.Move(temp, path, overwrite: true);
-            Tern.Platform.Posix.FsyncDirectory(directory);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            try
-            {
-                File.Delete(temp);
-            }
-            catch (Exception cleanup) when (cleanup is IOException or UnauthorizedAccessException)
-            {
-                // The write error below is the one to report.
-            }
-
-            throw new AccountStoreException($"cannot write account file {path}: {e.Message}", e);
         }
     }
 
@@ -527,16 +442,6 @@ public sealed class AccountStore
     {
         var message = $"account file {path} is corrupt: {why}";
         return inner is null ? new AccountStoreException(message) : new AccountStoreException(message, inner);
-    }
-
-    /// <summary>Size and modification time: how <see cref="ReloadIfChanged"/> notices a rename from another process.</summary>
-    private readonly record struct FileStamp(long Length, DateTime LastWriteUtc)
-    {
-        public static FileStamp? Of(string path)
-        {
-            var info = new FileInfo(path);
-            return info.Exists ? new FileStamp(info.Length, info.LastWriteTimeUtc) : null;
-        }
     }
 
     private sealed record Snapshot(Dictionary<string, Account> Accounts, byte[] Secret, int DefaultIterations, FileStamp? Stamp)

@@ -1,8 +1,8 @@
-using System.Diagnostics;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Tern.Platform;
 
 namespace Tern.Injection;
 
@@ -34,19 +34,18 @@ internal sealed class ApiTokenStore
 
     private const int TokenBytes = 32;
     private const int CurrentVersion = 1;
-    private const UnixFileMode PrivateFile = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-    private static readonly TimeSpan LockTimeout = TimeSpan.FromSeconds(10);
 
     private readonly Lock _lock = new();
+    private readonly LockedFile _file;
     private volatile Snapshot _snapshot;
 
     private ApiTokenStore(string path, Snapshot snapshot)
     {
-        FilePath = path;
+        _file = new LockedFile(path, "token file", (message, inner) => new ApiTokenStoreException(message, inner));
         _snapshot = snapshot;
     }
 
-    public string FilePath { get; }
+    public string FilePath => _file.FilePath;
 
     public static string PathIn(string dataDirectory) => Path.Combine(dataDirectory, FileName);
 
@@ -150,88 +149,14 @@ internal sealed class ApiTokenStore
     {
         lock (_lock)
         {
-            var directory = Path.GetDirectoryName(FilePath)!;
-            try
-            {
-                Directory.CreateDirectory(directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                throw new ApiTokenStoreException($"cannot create directory {directory} for token file {FilePath}: {e.Message}", e);
-            }
-
-            using var fileLock = AcquireFileLock();
+            using var fileLock = _file.Lock();
 
             // The file is the truth: another tern command may have changed it since it was read.
             var tokens = Load(FilePath).Tokens.ToList();
             change(tokens);
-            Write(tokens);
+            var file = new TokenFile { Version = CurrentVersion, Tokens = [.. tokens.OrderBy(t => t.Account, StringComparer.Ordinal)] };
+            _file.Replace(stream => JsonSerializer.Serialize(stream, file, TokenFileJsonContext.Default.TokenFile));
             _snapshot = new Snapshot(tokens, FileStamp.Of(FilePath));
-        }
-    }
-
-    private FileStream AcquireFileLock()
-    {
-        var lockPath = FilePath + ".lock";
-        var started = Stopwatch.GetTimestamp();
-        while (true)
-        {
-            try
-            {
-                return new FileStream(lockPath, new FileStreamOptions
-                {
-                    Mode = FileMode.OpenOrCreate,
-                    Access = FileAccess.ReadWrite,
-                    Share = FileShare.None,
-                    UnixCreateMode = PrivateFile,
-                });
-            }
-            catch (IOException) when (Stopwatch.GetElapsedTime(started) < LockTimeout)
-            {
-                Thread.Sleep(20);
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                throw new ApiTokenStoreException($"cannot lock token file {FilePath} ({lockPath}; another tern account command running?): {e.Message}", e);
-            }
-        }
-    }
-
-    private void Write(List<TokenEntry> tokens)
-    {
-        var directory = Path.GetDirectoryName(FilePath)!;
-        var temp = Path.Combine(directory, $".{FileName}.{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6))}.tmp");
-        try
-        {
-            using (var stream = new FileStream(temp, new FileStreamOptions
-            {
-                Mode = FileMode.CreateNew,
-                Access = FileAccess.Write,
-                Share = FileShare.None,
-                UnixCreateMode = PrivateFile,
-            }))
-            {
-                var file = new TokenFile { Version = CurrentVersion, Tokens = [.. tokens.OrderBy(t => t.Account, StringComparer.Ordinal)] };
-                JsonSerializer.Serialize(stream, file, TokenFileJsonContext.Default.TokenFile);
-                stream.Flush(flushToDisk: true);
-            }
-
-            // rename(2) replaces the old file atomically; the directory fsync makes the rename durable.
-            File.Move(temp, FilePath, overwrite: true);
-            Tern.Platform.Posix.FsyncDirectory(directory);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            try
-            {
-                File.Delete(temp);
-            }
-            catch (Exception cleanup) when (cleanup is IOException or UnauthorizedAccessException)
-            {
-                // The write error is the one to report.
-            }
-
-            throw new ApiTokenStoreException($"cannot write token file {FilePath}: {e.Message}", e);
         }
     }
 
@@ -278,19 +203,6 @@ internal sealed class ApiTokenStore
     }
 
     private sealed record Snapshot(IReadOnlyList<TokenEntry> Tokens, FileStamp? Stamp);
-
-    /// <summary>Size and modification time: how a running server notices a rename by <c>tern account token</c>.</summary>
-    private readonly record struct FileStamp(long Length, DateTime LastWriteUtc)
-    {
-        /// <summary>Matches no file, present or not: the next check reads.</summary>
-        public static readonly FileStamp? NotRead = new FileStamp(-1, DateTime.MinValue);
-
-        public static FileStamp? Of(string path)
-        {
-            var info = new FileInfo(path);
-            return info.Exists ? new FileStamp(info.Length, info.LastWriteTimeUtc) : null;
-        }
-    }
 }
 
 /// <summary>The token file, version 1.</summary>

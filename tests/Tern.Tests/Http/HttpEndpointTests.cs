@@ -81,6 +81,40 @@ public sealed class HttpEndpointTests
     }
 
     [Fact]
+    public async Task A_stop_lets_requests_under_way_finish_and_turns_new_ones_away()
+    {
+        var port = FreePort();
+        var endpoint = new HttpEndpoint(new IPEndPoint(IPAddress.Loopback, port), NullLoggerFactory.Instance, new PrometheusMetrics());
+        var entered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        endpoint.Map("/slow", async (c, cancel) =>
+        {
+            entered.SetResult();
+            await release.Task;
+
+            // The handler's token is not cancelled while the stop waits for it.
+            await HttpEndpoint.WriteTextAsync(c.Response, 200, cancel.IsCancellationRequested ? "cancelled\n" : "stored\n");
+        });
+        endpoint.Map("/fast", (c, _) => HttpEndpoint.WriteTextAsync(c.Response, 200, "fast\n"));
+        endpoint.Start();
+
+        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
+        var slow = http.GetStringAsync("/slow");
+        await entered.Task;
+        var stopping = endpoint.DisposeAsync().AsTask();
+        await Task.Delay(200);
+        Assert.False(stopping.IsCompleted);
+
+        using var other = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
+        var refused = await other.GetAsync("/fast");
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, refused.StatusCode);
+
+        release.SetResult();
+        Assert.Equal("stored\n", await slow);
+        await stopping.WaitAsync(TimeSpan.FromSeconds(10));
+    }
+
+    [Fact]
     public async Task Busy_port_is_a_clear_error()
     {
         using var blocker = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);

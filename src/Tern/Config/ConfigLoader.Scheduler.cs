@@ -11,6 +11,7 @@ public static partial class ConfigLoader
         return d with
         {
             Concurrency = (int)delivery.Integer("concurrency", d.Concurrency, 1, 10_000),
+            MetricsDestinations = (int)delivery.Integer("metrics_destinations", d.MetricsDestinations, 0, 1000),
             Retry = new RetryPolicy
             {
                 FirstRetry = delivery.Duration("first_retry", r.FirstRetry, TimeSpan.FromSeconds(1), TimeSpan.FromDays(1)),

@@ -43,6 +43,7 @@ public sealed class DeliveryConfigTests
         var c = Parse("""
             [delivery]
             concurrency = 250
+            metrics_destinations = 5
             first_retry = "5m"
             max_retries = 4
             retry_jitter = 0.1
@@ -64,6 +65,7 @@ public sealed class DeliveryConfigTests
             max_connections = 1
             """).Delivery.Scheduler;
         Assert.Equal(250, c.Concurrency);
+        Assert.Equal(5, c.MetricsDestinations);
         Assert.Equal(new Tern.Scheduler.RetryPolicy { FirstRetry = TimeSpan.FromMinutes(5), MaxRetries = 4, Jitter = 0.1, DelayNoticeAfter = 3 }, c.Retry);
         var defaults = new Tern.Scheduler.DestinationLimits
         {
@@ -92,6 +94,7 @@ public sealed class DeliveryConfigTests
     [InlineData("[delivery]\nrate = \"fast\"", "rate", "expected a number from 0 to 1000000")]
     [InlineData("[delivery]\nretry_jitter = 2", "retry_jitter", "expected a number from 0 to 1")]
     [InlineData("[delivery]\nmax_connections = 0", "max_connections", "expected an integer from 1 to 10000")]
+    [InlineData("[delivery]\nmetrics_destinations = 5000", "metrics_destinations", "expected an integer from 0 to 1000")]
     [InlineData("[delivery]\npoll_interval = \"1s\"", "poll_interval", "unknown")]
     public void Bad_scheduler_settings_name_the_key(string toml, string key, string problem)
     {

@@ -78,6 +78,8 @@ public sealed partial class HttpEndpoint : IAsyncDisposable
     /// </summary>
     public static async Task<byte[]> ReadBodyAsync(HttpListenerRequest request, long limit, CancellationToken cancel)
     {
+        // The body is collected in one array: no limit can be larger than an array can be.
+        limit = Math.Min(limit, Array.MaxLength);
         if (request.ContentLength64 > limit)
         {
             throw new HttpBodyTooLargeException(limit);
@@ -154,6 +156,12 @@ public sealed partial class HttpEndpoint : IAsyncDisposable
     private volatile bool _closing;
 
     /// <summary>
+    /// Starts a stop without waiting: from now on new requests get 503 (the host calls it when it stops
+    /// taking mail, before the SMTP grace period), and <see cref="DisposeAsync"/> drains the rest.
+    /// </summary>
+    public void BeginClose() => _closing = true;
+
+    /// <summary>
     /// Stops: new requests get 503 at once, requests under way may finish (up to
     /// <see cref="DrainTimeout"/>: an answer that says a message was stored must reach the client),
     /// then the handlers' token is cancelled and the listener closed.
@@ -209,7 +217,7 @@ public sealed partial class HttpEndpoint : IAsyncDisposable
             if (_closing)
             {
                 response.AddHeader("Retry-After", "5");
-                await WriteTextAsync(response, 503, "shutting down\n");
+                await WriteErrorAsync(context, 503, "shutting down");
                 return;
             }
 

@@ -61,6 +61,7 @@ internal static partial class AdminApi
             404 => ControlErrorCodes.NotFound,
             405 => ApiErrorCodes.MethodNotAllowed,
             413 => ApiErrorCodes.PayloadTooLarge,
+            503 => ControlErrorCodes.Unavailable,
             _ => ControlErrorCodes.Internal,
         }, message));
 

@@ -168,6 +168,9 @@ public static partial class TernHost
             // No queue operations during shutdown; then stop accepting, let transactions in flight
             // finish (bounded), then close the store.
             await control.DisposeAsync();
+
+            // The HTTP APIs stop taking requests with the control socket and SMTP (requests under way finish).
+            http.BeginClose();
             await smtp.StopAsync(config.ShutdownGrace);
             if (delivery is not null)
             {

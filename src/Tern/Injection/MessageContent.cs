@@ -104,6 +104,12 @@ internal static class MessageContent
             var text = end < 0 ? message : message[..end];
             if (text.IsEmpty)
             {
+                if (line == 1)
+                {
+                    // An empty first line ends a header section with no field in it: the text is all body.
+                    return new Refusal(400, "invalid_message", "the message has no header section: it starts with an empty line, not a header field");
+                }
+
                 break;
             }
 

@@ -108,7 +108,7 @@ public sealed class ProcessMetrics
             var end = statm.IndexOf(' ', StringComparison.Ordinal);
             return long.TryParse(end < 0 ? statm : statm[..end], NumberStyles.None, CultureInfo.InvariantCulture, out var pages) ? (double)pages * Environment.SystemPageSize : null;
         }
-        catch (IOException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             return null;
         }

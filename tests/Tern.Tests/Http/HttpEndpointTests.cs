@@ -108,6 +108,7 @@ public sealed class HttpEndpointTests
         using var other = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
         var refused = await other.GetAsync("/fast");
         Assert.Equal(HttpStatusCode.ServiceUnavailable, refused.StatusCode);
+        Assert.Equal("5", refused.Headers.RetryAfter?.Delta?.TotalSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture));
 
         release.SetResult();
         Assert.Equal("stored\n", await slow);

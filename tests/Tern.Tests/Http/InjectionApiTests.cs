@@ -234,6 +234,7 @@ public sealed partial class InjectionApiTests : InjectionFixture
         // The content: bare CR, a body without headers, header injection in the structured form.
         AssertError(HttpStatusCode.BadRequest, "invalid_message", await PostAsync(new JsonObject { ["from"] = "alice@example.org", ["to"] = Array("b@example.net"), ["raw"] = "Subject: x\r\n\r\nsmuggled\r.\r" }, AliceToken));
         AssertError(HttpStatusCode.BadRequest, "invalid_message", await PostAsync(new JsonObject { ["from"] = "alice@example.org", ["to"] = Array("b@example.net"), ["raw"] = "just a body, no header" }, AliceToken));
+        AssertError(HttpStatusCode.BadRequest, "invalid_message", await PostAsync(new JsonObject { ["from"] = "alice@example.org", ["to"] = Array("b@example.net"), ["raw"] = "\r\nSubject: in the body\r\n" }, AliceToken));
         AssertError(HttpStatusCode.BadRequest, "invalid_message", await PostAsync(
             new JsonObject { ["message"] = new JsonObject { ["from"] = "alice@example.org", ["to"] = Array("b@example.net"), ["subject"] = "x\r\nBcc: victim@example.com", ["text"] = "x" } },
             AliceToken));

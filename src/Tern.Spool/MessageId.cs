@@ -5,7 +5,8 @@ namespace Tern.Spool;
 
 /// <summary>
 /// A message's queue id: 48 bits of milliseconds since the Unix epoch then 80 random bits (the ULID
-/// layout), so ids sort by arrival and never repeat. Printed as 26 characters of Crockford base32.
+/// layout): ids never repeat, and the spool's <see cref="MessageIdGenerator"/> makes them sort by
+/// arrival even within one millisecond. Printed as 26 characters of Crockford base32.
 /// </summary>
 public readonly record struct MessageId(ulong High, ulong Low)
 {

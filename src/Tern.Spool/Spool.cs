@@ -45,6 +45,9 @@ public sealed partial class Spool : IAsyncDisposable
     private readonly ILogger _log2;
     private readonly ICounter _panics;
     private readonly TimeProvider _clock;
+
+    /// <summary>Ids in arrival order (see <see cref="MessageIdGenerator"/>).</summary>
+    private readonly MessageIdGenerator _ids;
     private long _appendedSinceCommit;
     private long _preparedSegment = -1;
 
@@ -55,6 +58,7 @@ public sealed partial class Spool : IAsyncDisposable
         _index = index;
         _log2 = logger;
         _clock = clock;
+        _ids = new MessageIdGenerator(clock);
         Metrics = new SpoolMetrics(metrics);
         _panics = Panics.For(metrics, LogComponents.Spool);
         metrics.OnCollect(() =>
@@ -186,7 +190,7 @@ public sealed partial class Spool : IAsyncDisposable
             writer = new SpoolWriter(this);
         }
 
-        writer.Start(MessageId.New(_clock), _current.Generation);
+        writer.Start(_ids.Next(), _current.Generation);
         return writer;
     }
 

@@ -10,18 +10,27 @@ public sealed partial class LogfmtTests
     private sealed class Capture : IDisposable
     {
         private readonly MemoryStream _stream = new();
+        private readonly LogSink _sink;
 
         public Capture(TernLogLevel global = TernLogLevel.Info, Dictionary<string, TernLogLevel>? components = null)
         {
             Levels = new LogLevelSettings(global, components);
-            Factory = new LogfmtLoggerFactory(Levels, new LogSink(_stream), new FixedClock());
+            _sink = new LogSink(_stream);
+            Factory = new LogfmtLoggerFactory(Levels, _sink, new FixedClock());
         }
 
         public LogLevelSettings Levels { get; }
 
         public LogfmtLoggerFactory Factory { get; }
 
-        public string[] Lines => Encoding.UTF8.GetString(_stream.ToArray()).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        public string[] Lines
+        {
+            get
+            {
+                _sink.Flush();
+                return Encoding.UTF8.GetString(_stream.ToArray()).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+            }
+        }
 
         public void Dispose() => Factory.Dispose();
     }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Tern's one build entry point.
-#   ./build.sh            publish the host to out/tern (Native AOT, fully static)
+#   ./build.sh            publish the host to out/tern and the load-test harness to out/tern-load (Native AOT, fully static)
 #   ./build.sh run [ARGS] build if needed, then run `out/tern serve` (embedded default config) or `out/tern ARGS`
 #   ./build.sh test       every test: unit, in-process integration, end-to-end against out/tern
 #   ./build.sh bench      the BenchmarkDotNet suites (bench/)
@@ -39,16 +39,24 @@ revision() { git rev-parse --short HEAD 2>/dev/null || echo unknown; }
 
 publish() {
   ensure_packages
-  # Rebuild only when a source, project or props file is newer than the binary.
-  if [ -x "$OUT/tern" ] && [ -z "$(find src aot.props Directory.Build.props Directory.Packages.props -newer "$OUT/tern" -type f 2>/dev/null | head -1)" ]; then
+  publish_one tern src/Tern/Tern.csproj src
+  publish_one tern-load loadtest/Tern.Load/Tern.Load.csproj "src loadtest"
+}
+
+# publish_one NAME PROJECT "SOURCE DIRS": Native AOT, fully static, to out/NAME. Rebuilds only when a
+# source, project or props file is newer than the binary.
+publish_one() {
+  local name=$1 project=$2 sources=$3
+  # shellcheck disable=SC2086
+  if [ -x "$OUT/$name" ] && [ -z "$(find $sources aot.props Directory.Build.props Directory.Packages.props -newer "$OUT/$name" -type f 2>/dev/null | head -1)" ]; then
     return
   fi
-  log "publishing out/tern (Native AOT, static)"
-  dotnet publish src/Tern/Tern.csproj -c Release -r linux-x64 -o "$OUT" \
+  log "publishing out/$name (Native AOT, static)"
+  dotnet publish "$project" -c Release -r linux-x64 -o "$OUT" \
     -p:SourceRevisionId="$(revision)" -nologo -clp:NoSummary -v:q
   rm -f "$OUT"/*.dbg "$OUT"/*.pdb
-  if ldd "$OUT/tern" >/dev/null 2>&1; then
-    echo "build.sh: out/tern is not a static executable" >&2
+  if ldd "$OUT/$name" >/dev/null 2>&1; then
+    echo "build.sh: out/$name is not a static executable" >&2
     exit 1
   fi
 }
@@ -59,7 +67,7 @@ run_tests() {
   dotnet build Tern.slnx -c Release -nologo -clp:NoSummary -v:q
   log "running tests"
   local rc=0
-  TERN_BINARY="$OUT/tern" dotnet test Tern.slnx -c Release --no-build -nologo \
+  TERN_BINARY="$OUT/tern" TERN_LOAD_BINARY="$OUT/tern-load" dotnet test Tern.slnx -c Release --no-build -nologo \
     --logger "console;verbosity=minimal" > "$OUT/test.log" 2>&1 || rc=$?
   # One summary line per test assembly ("Passed!  - Failed: 0, Passed: 90, Skipped: 0, ...").
   grep -E '^(Passed|Failed)!' "$OUT/test.log" || true

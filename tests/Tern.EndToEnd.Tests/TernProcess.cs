@@ -22,6 +22,9 @@ internal sealed partial class TernProcess : IAsyncDisposable
     /// <summary>The binary under test: $TERN_BINARY, else out/tern at the repository root.</summary>
     public static string Binary { get; } = Environment.GetEnvironmentVariable("TERN_BINARY") is { Length: > 0 } b ? b : FindRepoBinary();
 
+    /// <summary>The load-test harness: $TERN_LOAD_BINARY, else out/tern-load at the repository root.</summary>
+    public static string LoadBinary { get; } = Environment.GetEnvironmentVariable("TERN_LOAD_BINARY") is { Length: > 0 } b ? b : Path.Combine(Path.GetDirectoryName(FindRepoBinary()) ?? ".", "tern-load");
+
     public int Pid => _process.Id;
 
     public string Stderr
@@ -39,10 +42,14 @@ internal sealed partial class TernProcess : IAsyncDisposable
 
     public int ExitCode => _process.ExitCode;
 
-    public static async Task<(int Code, string Stdout, string Stderr)> RunAsync(string workingDirectory, params string[] args)
+    public static Task<(int Code, string Stdout, string Stderr)> RunAsync(string workingDirectory, params string[] args) =>
+        RunProgramAsync(Binary, workingDirectory, TimeSpan.FromSeconds(30), args);
+
+    /// <summary>Runs <paramref name="binary"/> to its end (at most <paramref name="timeout"/>).</summary>
+    public static async Task<(int Code, string Stdout, string Stderr)> RunProgramAsync(string binary, string workingDirectory, TimeSpan timeout, params string[] args)
     {
-        await using var p = Start(workingDirectory, args);
-        var code = await p.WaitForExitAsync(TimeSpan.FromSeconds(30));
+        await using var p = StartProgram(binary, workingDirectory, args);
+        var code = await p.WaitForExitAsync(timeout);
         return (code, p.StdoutText, p.Stderr);
     }
 
@@ -57,9 +64,12 @@ internal sealed partial class TernProcess : IAsyncDisposable
         }
     }
 
-    public static TernProcess Start(string workingDirectory, params string[] args)
+    public static TernProcess Start(string workingDirectory, params string[] args) => StartProgram(Binary, workingDirectory, args);
+
+    /// <summary>Starts <paramref name="binary"/> (tern or tern-load) with its output followed.</summary>
+    public static TernProcess StartProgram(string binary, string workingDirectory, params string[] args)
     {
-        var psi = new ProcessStartInfo(Binary)
+        var psi = new ProcessStartInfo(binary)
         {
             WorkingDirectory = workingDirectory,
             RedirectStandardError = true,
@@ -71,7 +81,7 @@ internal sealed partial class TernProcess : IAsyncDisposable
             psi.ArgumentList.Add(a);
         }
 
-        var p = new TernProcess(Process.Start(psi) ?? throw new InvalidOperationException("cannot start " + Binary));
+        var p = new TernProcess(Process.Start(psi) ?? throw new InvalidOperationException("cannot start " + binary));
         p._process.ErrorDataReceived += (_, e) =>
         {
             if (e.Data is not null)
@@ -152,7 +162,7 @@ internal sealed partial class TernProcess : IAsyncDisposable
         }
         catch (OperationCanceledException)
         {
-            throw new Xunit.Sdk.XunitException($"tern did not exit within {timeout}; log:\n{Stderr}");
+            throw new Xunit.Sdk.XunitException($"{_process.StartInfo.FileName} did not exit within {timeout}; stdout:\n{StdoutText}\nstderr:\n{Stderr}");
         }
 
         // Let the asynchronous readers drain.

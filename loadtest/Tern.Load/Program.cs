@@ -1,0 +1,3 @@
+using Tern.Load;
+
+return await LoadCommandLine.RunAsync(args, Console.Out, Console.Error);

@@ -1,0 +1,125 @@
+using System.Text.Json;
+using System.Text.RegularExpressions;
+
+namespace Tern.EndToEnd.Tests;
+
+/// <summary>
+/// The published load-test harness (out/tern-load) around the published server: `send` drives SMTP
+/// and `http` the injection API at Tern, Tern relays everything to `tern-load sink`, and `check`
+/// finds no message lost or duplicated between what Tern acknowledged and what the sink received.
+/// </summary>
+public sealed partial class LoadHarnessTests
+{
+    [Fact]
+    public async Task Every_message_tern_acknowledged_reaches_the_sink_once()
+    {
+        using var dir = new TempDir();
+        var received = Path.Combine(dir.Path, "received.txt");
+        await using var sink = TernProcess.StartProgram(TernProcess.LoadBinary, dir.Path, "sink", "--listen", "127.0.0.1:0", "--ids", received);
+        var sinkPort = await ListeningPortAsync(sink);
+
+        var http = Ports.Free();
+        var config = dir.File("tern.toml", $"""
+            hostname = "relay.load.test"
+            data_dir = "data"
+            [http]
+            listen = "127.0.0.1:{http}"
+            [relay]
+            networks = ["127.0.0.0/8"]
+            [shutdown]
+            grace = "2s"
+            [listeners.relay]
+            kind = "relay"
+            address = "127.0.0.1:0"
+            [transports.sink]
+            kind = "smtp"
+            host = "127.0.0.1"
+            port = {sinkPort}
+            require_tls = false
+            [[routes]]
+            recipient_domains = ["example.test", "other.test"]
+            transport = "sink"
+            """);
+        var added = await TernProcess.RunAsync(dir.Path, "account", "add", "load@load.test", "-c", config);
+        Assert.True(added.Code == 0, added.Stderr);
+        var issued = await TernProcess.RunAsync(dir.Path, "account", "token", "load@load.test", "-c", config);
+        Assert.True(issued.Code == 0, issued.Stderr);
+        var token = TokenLine().Match(issued.Stdout).Groups[1].Value;
+
+        await using var tern = TernProcess.Start(dir.Path, "serve", "-c", config);
+        var relay = await tern.ListenerAsync("relay");
+        await tern.WaitForLogAsync(new Regex($"m=listening c=http address=127.0.0.1:{http}"));
+
+        // SMTP: pipelined, two recipient domains, a size mix; JSON and HTML reports.
+        var sent = Path.Combine(dir.Path, "sent.txt");
+        var json = Path.Combine(dir.Path, "send.json");
+        var html = Path.Combine(dir.Path, "send.html");
+        var send = await TernProcess.RunProgramAsync(TernProcess.LoadBinary, dir.Path, TimeSpan.FromSeconds(90),
+            "send", "--target", relay.ToString(), "--sessions", "8", "--messages", "1500", "--size", "1k:80,10k:20",
+            "--rcpt-domains", "example.test:3,other.test:1", "--ids", sent, "--json", json, "--html", html, "--fail-on-error");
+        Assert.True(send.Code == 0, send.Stdout + send.Stderr);
+        Assert.Equal(1500, File.ReadLines(sent).Count());
+        using (var report = JsonDocument.Parse(await File.ReadAllTextAsync(json)))
+        {
+            Assert.Contains("1500", report.RootElement.ToString(), StringComparison.Ordinal);
+        }
+
+        Assert.Contains("<svg", await File.ReadAllTextAsync(html), StringComparison.Ordinal);
+
+        // HTTP: the same messages through the injection API, with the account's token.
+        var injected = Path.Combine(dir.Path, "injected.txt");
+        var post = await TernProcess.RunProgramAsync(TernProcess.LoadBinary, dir.Path, TimeSpan.FromSeconds(90),
+            "http", "--url", $"http://127.0.0.1:{http}", "--token", token, "--sessions", "4", "--messages", "300",
+            "--from", "load@load.test", "--rcpt-domains", "example.test", "--ids", injected, "--fail-on-error");
+        Assert.True(post.Code == 0, post.Stdout + post.Stderr);
+        Assert.Equal(300, File.ReadLines(injected).Count());
+
+        // Everything queued has gone out: the sink flushes its id file every second and on SIGTERM.
+        var acknowledged = Path.Combine(dir.Path, "acknowledged.txt");
+        await File.WriteAllLinesAsync(acknowledged, File.ReadLines(sent).Concat(File.ReadLines(injected)));
+        await SchedulingTests.WaitFor(() => File.Exists(received) && File.ReadLines(received).Count() >= 1800, "the sink has 1,800 messages", tern);
+        sink.Signal(TernProcess.SIGTERM);
+        Assert.Equal(0, await sink.WaitForExitAsync(TimeSpan.FromSeconds(20)));
+
+        var check = await TernProcess.RunProgramAsync(TernProcess.LoadBinary, dir.Path, TimeSpan.FromSeconds(30),
+            "check", "--sent", acknowledged, "--received", received, "--fail-on-duplicates");
+        Assert.True(check.Code == 0, check.Stdout + check.Stderr);
+        Assert.Matches(@"lost\D+0\b", check.Stdout);
+
+        tern.Signal(TernProcess.SIGTERM);
+        Assert.Equal(0, await tern.WaitForExitAsync(TimeSpan.FromSeconds(15)));
+    }
+
+    [Fact]
+    public async Task The_harness_refuses_a_target_that_is_not_loopback()
+    {
+        using var dir = new TempDir();
+        var send = await TernProcess.RunProgramAsync(TernProcess.LoadBinary, dir.Path, TimeSpan.FromSeconds(20), "send", "--target", "192.0.2.1:25", "--messages", "1");
+        Assert.Equal(2, send.Code);
+        Assert.Contains("--allow-remote", send.Stderr + send.Stdout, StringComparison.Ordinal);
+    }
+
+    private static async Task<int> ListeningPortAsync(TernProcess process)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
+        while (DateTime.UtcNow < deadline)
+        {
+            var m = ListeningLine().Match(process.StdoutText);
+            if (m.Success)
+            {
+                return int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+            }
+
+            Assert.False(process.HasExited, "tern-load sink exited: " + process.StdoutText + process.Stderr);
+            await Task.Delay(20);
+        }
+
+        throw new Xunit.Sdk.XunitException("tern-load sink did not say where it listens: " + process.StdoutText + process.Stderr);
+    }
+
+    [GeneratedRegex(@"listening on 127\.0\.0\.1:(\d+)")]
+    private static partial Regex ListeningLine();
+
+    [GeneratedRegex("^token for load@load.test: (\\S+)$", RegexOptions.Multiline)]
+    private static partial Regex TokenLine();
+}

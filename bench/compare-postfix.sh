@@ -31,6 +31,11 @@ usage: bench/compare-postfix.sh [options]
                      delivery.max_connections where it exists) and Postfix
                      default_destination_concurrency_limit (20)
   --only tern|postfix  measure one system only
+  --loader smtp-source|tern-load  what sends the messages (smtp-source). tern-load send
+                     pipelines (PIPELINING when offered) and measures the DATA-end -> 250
+                     latency, reported as p50/p99
+  --load-args "ARGS" more options for tern-load send, e.g. "--chunking on --window 8"
+  --tern-load BINARY the tern-load binary (out/tern-load)
   --tern-poll DURATION Tern's delivery.poll_interval ("50ms"; "" leaves the default). The interim
                      delivery loop takes at most 4 x concurrency messages per poll, so the 1 s
                      default would cap delivery at 80 msg/s; left out when the binary does not
@@ -45,6 +50,8 @@ EOF
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 MESSAGES=50000 SESSIONS=20 SIZE=1024 RUNS=3 REUSE=1 CONCURRENCY=20 ONLY="" KEEP=0 MIN_RATE=20
 TERN="$ROOT/out/tern"
+TERN_LOAD="$ROOT/out/tern-load"
+LOADER=smtp-source LOAD_ARGS=""
 TERN_POLL=50ms
 JSON=""
 while (($#)); do
@@ -58,6 +65,9 @@ while (($#)); do
         --concurrency) CONCURRENCY=$2; shift ;;
         --only) ONLY=$2; shift ;;
         --tern) TERN=$2; shift ;;
+        --tern-load) TERN_LOAD=$2; shift ;;
+        --loader) LOADER=$2; shift ;;
+        --load-args) LOAD_ARGS=$2; shift ;;
         --tern-poll) TERN_POLL=$2; shift ;;
         --min-rate) MIN_RATE=$2; shift ;;
         --json) JSON=$2; shift ;;
@@ -71,6 +81,7 @@ for v in MESSAGES SESSIONS SIZE RUNS CONCURRENCY MIN_RATE; do
     [[ ${!v} =~ ^[1-9][0-9]*$ ]] || { echo "compare-postfix: ${v,,} must be a positive integer, got '${!v}'" >&2; exit 2; }
 done
 case $ONLY in "" | tern | postfix) ;; *) echo "compare-postfix: --only tern|postfix" >&2; exit 2 ;; esac
+case $LOADER in smtp-source | tern-load) ;; *) echo "compare-postfix: --loader smtp-source|tern-load" >&2; exit 2 ;; esac
 
 PATH=$PATH:/usr/sbin:/sbin
 [[ $EUID -eq 0 ]] || { echo "compare-postfix: run as root (Postfix needs it)" >&2; exit 2; }
@@ -78,6 +89,7 @@ for tool in smtp-source smtp-sink postfix ss timeout awk; do
     command -v "$tool" >/dev/null || { echo "compare-postfix: $tool not found" >&2; exit 2; }
 done
 [[ -x $TERN ]] || { echo "compare-postfix: no Tern binary at $TERN (build it first: ./build.sh)" >&2; exit 2; }
+[[ $LOADER != tern-load || -x $TERN_LOAD ]] || { echo "compare-postfix: no tern-load binary at $TERN_LOAD (build it first: ./build.sh)" >&2; exit 2; }
 TERN=$(cd "$(dirname "$TERN")" && pwd)/$(basename "$TERN")
 
 SERVER_IP=127.0.0.1
@@ -430,15 +442,28 @@ run_one() { # run system
     if [[ $sys == tern ]]; then start_tern "$RUN_DIR"; else start_postfix "$RUN_DIR"; fi
     local src=(smtp-source -s "$SESSIONS" -m "$MESSAGES" -l "$SIZE" -f "$SENDER" -t "$RCPT" "$SERVER_IP:$PORT")
     ((REUSE)) && src=(smtp-source -d "${src[@]:1}")
+    if [[ $LOADER == tern-load ]]; then
+        # Recipients u<N>@[127.0.0.2]; one connection per session for the whole run (as -d), or one per message.
+        # shellcheck disable=SC2206
+        src=("$TERN_LOAD" send --target "$SERVER_IP:$PORT" --sessions "$SESSIONS" --messages "$MESSAGES" --size "$SIZE"
+            --from "$SENDER" --rcpt-domains "[$SINK_IP]" --per-connection $((REUSE ? 0 : 1)) --timeout 120s
+            --json "$RUN_DIR/load.json" --fail-on-error $LOAD_ARGS)
+    fi
 
     read -r load0 _ </proc/loadavg
     read -r c0 _ < <(server_sample "$sys")
     read -r m0 i0 s0 < <(machine_cpu)
     t0=$(now_us)
     timeout -s KILL "$TIMEOUT_S" "${src[@]}" >"$RUN_DIR/source.out" 2>&1 ||
-        fail "smtp-source failed or took over $TIMEOUT_S s (exit $?)"
+        fail "$LOADER failed or took over $TIMEOUT_S s (exit $?): $(tail -c 800 "$RUN_DIR/source.out")"
     t1=$(now_us)
-    [[ ! -s $RUN_DIR/source.out ]] || fail "smtp-source reported problems: $(head -c 500 "$RUN_DIR/source.out")"
+    # smtp-source says nothing when all went well; tern-load prints its summary (exit 0 = every message 2xx).
+    [[ $LOADER == tern-load || ! -s $RUN_DIR/source.out ]] || fail "smtp-source reported problems: $(head -c 500 "$RUN_DIR/source.out")"
+    local p50=- p99=-
+    if [[ $LOADER == tern-load ]]; then
+        read -r p50 p99 < <(python3 -c 'import json,sys; l=json.load(open(sys.argv[1]))["latency_ms"]; print(l["p50"], l["p99"])' "$RUN_DIR/load.json") ||
+            fail "cannot read the latency from $RUN_DIR/load.json"
+    fi
     read -r _ h1 p1 n1 < <(server_sample "$sys") # memory now, when most processes have done most work
 
     # Delivery: poll the sink's counter, bounded.
@@ -486,14 +511,14 @@ run_one() { # run system
     awk -v run="$run" -v sys="$sys" -v n="$MESSAGES" -v t0="$t0" -v t1="$t1" -v t2="$t2" \
         -v c="$((c1 - c0))" -v hz="$HZ" -v hwm="$h1" -v pss="$p1" -v procs="$n1" \
         -v dm="$((m1 - m0))" -v di="$((i1 - i0))" -v ds="$((s1 - s0))" -v l0="$load0" -v l1="$load1" \
-        -v probs="$(printf '%s' "$probs" | grep -c . || true)" '
+        -v probs="$(printf '%s' "$probs" | grep -c . || true)" -v p50="$p50" -v p99="$p99" '
         BEGIN {
             acc = (t1 - t0) / 1e6; e2e = (t2 - t0) / 1e6; cpu = c / 1e9
             steal = dm > 0 ? 100 * ds / dm : 0
             busy = (dm - di - ds) / hz / e2e
-            printf "%d\t%s\t%.3f\t%.3f\t%.1f\t%.1f\t%.4f\t%.3f\t%.1f\t%.1f\t%d\t%.2f\t%.2f\t%.1f\t%.2f\t%.2f\t%d\n", \
+            printf "%d\t%s\t%.3f\t%.3f\t%.1f\t%.1f\t%.4f\t%.3f\t%.1f\t%.1f\t%d\t%.2f\t%.2f\t%.1f\t%.2f\t%.2f\t%d\t%s\t%s\n", \
                 run, sys, acc, e2e, n / acc, n / e2e, 1000 * cpu / n, cpu, hwm / 1024, pss / 1024, procs, \
-                l0, l1, steal, busy, cpu / e2e, probs
+                l0, l1, steal, busy, cpu / e2e, probs, p50, p99
         }' >>"$RESULTS"
     tail -n 1 "$RESULTS" | awk -F'\t' -v runs="$RUNS" '{
         printf "run %d/%d %-7s accepted %.0f msg/s (%.1f s), end to end %.0f msg/s (%.1f s), CPU %.3f ms/msg (%.1f s), peak RSS %.0f MiB, PSS %.0f MiB (%d processes); load %.2f->%.2f, steal %.1f %%, machine busy %.2f cores of which server %.2f; %d log problems\n",
@@ -505,7 +530,7 @@ run_one() { # run system
 summarise() { # prints the table; writes $JSON
     awk -F'\t' -v json="$JSON" -v date="$(date -u -d "@${STARTED%.*}" +%Y-%m-%dT%H:%M:%SZ)" -v host="$(hostname)" -v cpus="$(nproc)" \
         -v messages="$MESSAGES" -v sessions="$SESSIONS" -v size="$SIZE" -v runs="$RUNS" -v reuse="$REUSE" \
-        -v concurrency="$CONCURRENCY" -v poll="$TERN_POLL" -v tern="$("$TERN" version 2>/dev/null | head -n 1)" \
+        -v concurrency="$CONCURRENCY" -v poll="$TERN_POLL" -v loader="$LOADER" -v loadargs="$LOAD_ARGS" -v tern="$("$TERN" version 2>/dev/null | head -n 1)" \
         -v postfix="$(postconf -dh mail_version 2>/dev/null)" '
         function stats(sys, k,   m, i, j, v, x) {
             m = cnt[sys, k]
@@ -523,17 +548,17 @@ summarise() { # prints the table; writes $JSON
             return sprintf("{\"min\": %s, \"median\": %s, \"max\": %s}", lo[sys, k] + 0, med[sys, k] + 0, hi[sys, k] + 0)
         }
         BEGIN {
-            nk = split("5 6 7 9 10", col, " ")
-            split("accepted_msg_per_s end_to_end_msg_per_s cpu_ms_per_msg peak_rss_mib pss_mib", key, " ")
-            split("accepted msg/s|end-to-end msg/s|CPU ms/msg|peak RSS MiB (Postfix: sum of VmHWM)|PSS MiB at end", label, "|")
-            split("%.0f %.0f %.3f %.1f %.1f", f, " ")
+            nk = split("5 6 7 9 10 18 19", col, " ")
+            split("accepted_msg_per_s end_to_end_msg_per_s cpu_ms_per_msg peak_rss_mib pss_mib latency_p50_ms latency_p99_ms", key, " ")
+            split("accepted msg/s|end-to-end msg/s|CPU ms/msg|peak RSS MiB (Postfix: sum of VmHWM)|PSS MiB at end|DATA end -> 250 p50 ms (tern-load)|DATA end -> 250 p99 ms (tern-load)", label, "|")
+            split("%.0f %.0f %.3f %.1f %.1f %.2f %.2f", f, " ")
             for (i = 1; i <= nk; i++) fmt[i] = f[i]
             nsys = split("postfix tern", sysname, " ")
         }
         {
-            for (i = 1; i <= nk; i++) val[$2, i, ++cnt[$2, i]] = $(col[i])
-            line[++nl] = sprintf("{\"run\": %d, \"system\": \"%s\", \"accept_s\": %s, \"end_to_end_s\": %s, \"accepted_msg_per_s\": %s, \"end_to_end_msg_per_s\": %s, \"cpu_ms_per_msg\": %s, \"cpu_s\": %s, \"peak_rss_mib\": %s, \"pss_mib\": %s, \"processes\": %d, \"loadavg_start\": %s, \"loadavg_end\": %s, \"steal_pct\": %s, \"machine_busy_cores\": %s, \"server_cores\": %s, \"log_problems\": %d}",
-                $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+            for (i = 1; i <= nk; i++) if ($(col[i]) != "-" && $(col[i]) != "") val[$2, i, ++cnt[$2, i]] = $(col[i])
+            line[++nl] = sprintf("{\"run\": %d, \"system\": \"%s\", \"accept_s\": %s, \"end_to_end_s\": %s, \"accepted_msg_per_s\": %s, \"end_to_end_msg_per_s\": %s, \"cpu_ms_per_msg\": %s, \"cpu_s\": %s, \"peak_rss_mib\": %s, \"pss_mib\": %s, \"processes\": %d, \"loadavg_start\": %s, \"loadavg_end\": %s, \"steal_pct\": %s, \"machine_busy_cores\": %s, \"server_cores\": %s, \"log_problems\": %d, \"latency_p50_ms\": %s, \"latency_p99_ms\": %s}",
+                $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, ($18 == "-" ? "null" : $18), ($19 == "-" ? "null" : $19))
         }
         END {
             for (s = 1; s <= nsys; s++) for (i = 1; i <= nk; i++) if (cnt[sysname[s], i]) stats(sysname[s], i)
@@ -546,8 +571,8 @@ summarise() { # prints the table; writes $JSON
             }
             printf "{\n  \"date\": \"%s\", \"host\": \"%s\", \"cpus\": %d,\n", date, host, cpus > json
             printf "  \"tern\": \"%s\", \"postfix\": \"%s\",\n", tern, postfix > json
-            printf "  \"flags\": {\"messages\": %d, \"sessions\": %d, \"size\": %d, \"runs\": %d, \"reuse\": %s, \"concurrency\": %d, \"tern_poll_interval\": \"%s\"},\n", \
-                messages, sessions, size, runs, (reuse ? "true" : "false"), concurrency, poll > json
+            printf "  \"flags\": {\"messages\": %d, \"sessions\": %d, \"size\": %d, \"runs\": %d, \"reuse\": %s, \"concurrency\": %d, \"tern_poll_interval\": \"%s\", \"loader\": \"%s\", \"load_args\": \"%s\"},\n", \
+                messages, sessions, size, runs, (reuse ? "true" : "false"), concurrency, poll, loader, loadargs > json
             printf "  \"runs\": [\n" > json
             for (i = 1; i <= nl; i++) printf "    %s%s\n", line[i], (i < nl ? "," : "") > json
             printf "  ],\n  \"summary\": {\n" > json

@@ -1,3 +1,5 @@
+using Tern.Load.Send;
+
 namespace Tern.Load.Tests.Send;
 
 /// <summary><c>tern-load send</c> refuses bad options before it connects anywhere: exit 2 and a line saying what is wrong.</summary>
@@ -14,6 +16,8 @@ public sealed class SendOptionTests
     [InlineData("--target 127.0.0.1:2525 --size 1k:0", "weight")]
     [InlineData("--target 127.0.0.1:2525 --size 65m", "--size")]
     [InlineData("--target 127.0.0.1:2525 --rcpt-domains exa_mple.test", "--rcpt-domains")]
+    [InlineData("--target 127.0.0.1:2525 --rcpt-domains [300.0.0.1]", "IPv4 address literal")]
+    [InlineData("--target 127.0.0.1:2525 --rcpt-domains [127.1]", "IPv4 address literal")]
     [InlineData("--target 127.0.0.1:2525 --duration 10x", "--duration")]
     [InlineData("--target 127.0.0.1:2525 --timeout 0s", "--timeout")]
     [InlineData("--target 127.0.0.1:2525 --recipients 0", "--recipients")]
@@ -44,5 +48,12 @@ public sealed class SendOptionTests
         var stderr = new StringWriter();
         Assert.Equal(2, await LoadCommandLine.RunAsync(["send"], new StringWriter(), stderr));
         Assert.Contains("--target", stderr.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_recipient_domain_may_be_an_address_literal()
+    {
+        Assert.True(SendSettings.TryParseDomain("[127.0.0.2]", out var domain, out var error), error);
+        Assert.Equal("[127.0.0.2]", domain);
     }
 }

@@ -101,10 +101,24 @@ internal sealed record SendSettings
     {
         domain = text.Trim().ToLowerInvariant();
         error = string.Empty;
+
+        // An IPv4 address literal (RFC 5321 4.1.3), e.g. "[127.0.0.2]": mail to a host without DNS.
+        if (domain.Length > 2 && domain[0] == '[' && domain[^1] == ']')
+        {
+            if (IPAddress.TryParse(domain[1..^1], out var literal) && literal.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork
+                && domain[1..^1].Count(c => c == '.') == 3)
+            {
+                return true;
+            }
+
+            error = $"\"{text}\" is not an IPv4 address literal like [127.0.0.2]";
+            return false;
+        }
+
         if (domain.Length is 0 or > 253 || domain[0] is '.' or '-' || domain[^1] == '.' || domain.Contains("..", StringComparison.Ordinal)
             || !domain.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '.'))
         {
-            error = $"\"{text}\" is not a domain (letters, digits, '-' and '.')";
+            error = $"\"{text}\" is not a domain (letters, digits, '-' and '.') or an IPv4 address literal ([127.0.0.2])";
             return false;
         }
 

@@ -5,8 +5,9 @@ namespace Tern.EndToEnd.Tests;
 
 /// <summary>
 /// The published load-test harness (out/tern-load) around the published server: `send` drives SMTP
-/// and `http` the injection API at Tern, Tern relays everything to `tern-load sink`, and `check`
-/// finds no message lost or duplicated between what Tern acknowledged and what the sink received.
+/// and `http` the injection API at Tern, Tern relays everything to `tern-load sink`, which refuses
+/// some messages with 451 or 421 and drops the connection on others, and `check` finds no message
+/// lost or duplicated between what Tern acknowledged and what the sink finally received.
 /// </summary>
 public sealed partial class LoadHarnessTests
 {
@@ -15,7 +16,9 @@ public sealed partial class LoadHarnessTests
     {
         using var dir = new TempDir();
         var received = Path.Combine(dir.Path, "received.txt");
-        await using var sink = TernProcess.StartProgram(TernProcess.LoadBinary, dir.Path, "sink", "--listen", "127.0.0.1:0", "--ids", received);
+        // Faults on the next hop: Tern must retry every one of them until the message is through.
+        await using var sink = TernProcess.StartProgram(TernProcess.LoadBinary, dir.Path, "sink", "--listen", "127.0.0.1:0", "--ids", received,
+            "--fail-data", "0.05", "--fail-code", "451", "--disconnect", "0.02", "--421", "0.01", "--seed", "7");
         var sinkPort = await ListeningPortAsync(sink);
 
         var http = Ports.Free();
@@ -26,6 +29,11 @@ public sealed partial class LoadHarnessTests
             listen = "127.0.0.1:{http}"
             [relay]
             networks = ["127.0.0.0/8"]
+            [delivery]
+            # Retries within seconds, and no pause for the sink after its faults: the run stays short.
+            first_retry = "1s"
+            retry_jitter = 0
+            suspend_for = "0s"
             [shutdown]
             grace = "2s"
             [listeners.relay]
@@ -80,6 +88,10 @@ public sealed partial class LoadHarnessTests
         await SchedulingTests.WaitFor(() => File.Exists(received) && File.ReadLines(received).Count() >= 1800, "the sink has 1,800 messages", tern);
         sink.Signal(TernProcess.SIGTERM);
         Assert.Equal(0, await sink.WaitForExitAsync(TimeSpan.FromSeconds(20)));
+
+        // The faults happened (the sink's summary counts them by kind), and Tern retried them all.
+        Assert.Matches(@"failed\s+[1-9]\d*", sink.StdoutText);
+        Assert.Contains("451", sink.StdoutText, StringComparison.Ordinal);
 
         var check = await TernProcess.RunProgramAsync(TernProcess.LoadBinary, dir.Path, TimeSpan.FromSeconds(30),
             "check", "--sent", acknowledged, "--received", received, "--fail-on-duplicates");

@@ -26,6 +26,11 @@ internal static class Program
             return Injection.InjectLoadCommand.Run(args[1..]);
         }
 
+        // --check: what CI and the issue call it; every run already ends with the budget check (exit 1
+        // on a budget exceeded), so it only says that this is the run's purpose. BenchmarkDotNet does
+        // not know the flag, so it is taken out.
+        args = [.. args.Where(a => a != "--check")];
+
         var config = DefaultConfig.Instance.AddColumn(new ThroughputColumn());
 
         // A short job by default (a few seconds per benchmark on 2 cores); --job picks another.

@@ -361,9 +361,15 @@ internal sealed partial class SendConnection
     /// <summary>
     /// The end of the message's data is about to be written: latency counts from now, or in the open
     /// model from when the message was due (so time spent waiting for a free session is not hidden).
+    /// A message may go out up to a millisecond before it is due (shorter waits are not slept, see
+    /// <see cref="MessageSchedule.WaitUntilAsync"/>); then it counts from now, never from a due time
+    /// still ahead, which would understate the latency.
     /// </summary>
-    private void MarkSent(int slot) =>
-        _ring[slot].Start = _settings.Model == LoadModel.Open && _settings.Rate > 0 ? _ring[slot].Due : Stopwatch.GetTimestamp();
+    private void MarkSent(int slot)
+    {
+        var now = Stopwatch.GetTimestamp();
+        _ring[slot].Start = _settings.Model == LoadModel.Open && _settings.Rate > 0 ? Math.Min(_ring[slot].Due, now) : now;
+    }
 
     /// <summary>MAIL FROM:&lt;from&gt; with SIZE=n when offered (RFC 1870 6).</summary>
     private int EncodeMail(Span<byte> to, int sizeClass)

@@ -46,9 +46,6 @@ public sealed partial class Spool : IAsyncDisposable
     private readonly ICounter _panics;
     private readonly TimeProvider _clock;
 
-    /// <summary>The last message records committed, for their first read (see <see cref="RecentRecords"/>).</summary>
-    private readonly RecentRecords _recent = new();
-
     /// <summary>Ids in arrival order (see <see cref="MessageIdGenerator"/>).</summary>
     private readonly MessageIdGenerator _ids;
     private long _appendedSinceCommit;
@@ -211,17 +208,7 @@ public sealed partial class Spool : IAsyncDisposable
             throw new IOException("the spool's log is failing (disk full or I/O error); it is reopened every few seconds");
         }
 
-        byte[] record;
-        int length;
-        if (_recent.Get(instance.Generation, entry.Address) is { } recent)
-        {
-            (record, length) = (recent, recent.Length);
-        }
-        else
-        {
-            (record, length) = await instance.Log.ReadAsync(entry.Address, token: cancel);
-        }
-
+        var (record, length) = await instance.Log.ReadAsync(entry.Address, token: cancel);
         return ParseMessage(entry, record.AsSpan(0, length), out var chunks, out var inline) is { } envelope
             ? new StoredMessage(entry, envelope, chunks.Count == 0 ? inline : await ReadChunksAsync(id, chunks, entry.BodyLength, cancel))
             : null;
@@ -355,10 +342,6 @@ public sealed partial class Spool : IAsyncDisposable
                 }
 
                 address = Append(record.AsSpan(0, length), writer.Generation);
-
-                // Kept for the first delivery attempt; found only through the index, which takes the
-                // message in once the commit below made it durable.
-                _recent.Add(writer.Generation, address, record.AsSpan(0, length));
             }
             finally
             {

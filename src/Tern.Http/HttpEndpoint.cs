@@ -113,23 +113,28 @@ public sealed partial class HttpEndpoint : IAsyncDisposable
         await response.OutputStream.WriteAsync(json);
     }
 
+    /// <summary>The token of the request's <c>Authorization: Bearer &lt;token&gt;</c> header (RFC 6750 2.1), or null.</summary>
+    public static string? BearerToken(HttpListenerRequest request)
+    {
+        var header = request.Headers["Authorization"];
+        const string Scheme = "Bearer ";
+        return header is not null && header.StartsWith(Scheme, StringComparison.OrdinalIgnoreCase) ? header[Scheme.Length..].Trim() : null;
+    }
+
     /// <summary>
     /// Whether the request carries <c>Authorization: Bearer &lt;token&gt;</c> with exactly this token
     /// (compared in constant time, so the time taken does not tell how much of a guess was right).
     /// </summary>
     public static bool HasBearer(HttpListenerRequest request, string token)
     {
-        var header = request.Headers["Authorization"];
-        const string Scheme = "Bearer ";
-        if (string.IsNullOrEmpty(token) || header is null || !header.StartsWith(Scheme, StringComparison.OrdinalIgnoreCase))
+        if (string.IsNullOrEmpty(token) || BearerToken(request) is not { } given)
         {
             return false;
         }
 
-        var given = System.Text.Encoding.UTF8.GetBytes(header[Scheme.Length..].Trim());
-        var expected = System.Text.Encoding.UTF8.GetBytes(token);
         return System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(
-            System.Security.Cryptography.SHA256.HashData(given), System.Security.Cryptography.SHA256.HashData(expected));
+            System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(given)),
+            System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(token)));
     }
 
     public void Start()

@@ -56,42 +56,71 @@ public sealed class LogSink : IDisposable
 
     public void Write(StringBuilder line)
     {
-        var chars = line.Length;
-        var rented = ArrayPool<char>.Shared.Rent(chars);
-        var bytes = ArrayPool<byte>.Shared.Rent(Encoding.UTF8.GetMaxByteCount(chars));
-        try
+        var most = Encoding.UTF8.GetMaxByteCount(line.Length);
+        lock (_lock)
         {
-            line.CopyTo(0, rented, 0, chars);
-            var n = Encoding.UTF8.GetBytes(rented, 0, chars, bytes, 0);
-            lock (_lock)
+            if (_signal is not null && !_disposed && most <= _pending.Length)
             {
-                if (_signal is null || _disposed || n > _pending.Length)
-                {
-                    // Unbuffered, stopped, or a line larger than the buffer: in order, at once.
-                    WritePending();
-                    WriteOut(bytes, n);
-                    return;
-                }
-
-                if (n > _pending.Length - _length)
+                // The common case: encoded straight into the pending buffer, no copy in between.
+                if (most > _pending.Length - _length)
                 {
                     WritePending();
                 }
 
-                bytes.AsSpan(0, n).CopyTo(_pending.AsSpan(_length));
-                _length += n;
+                _length += Encode(line, _pending.AsSpan(_length));
                 if (!_scheduled)
                 {
                     _scheduled = true;
                     _signal.Set();
                 }
+
+                return;
+            }
+        }
+
+        // Unbuffered, stopped, or a line larger than the buffer: written at once, after what is pending.
+        var bytes = ArrayPool<byte>.Shared.Rent(most);
+        try
+        {
+            var n = Encode(line, bytes);
+            lock (_lock)
+            {
+                WritePending();
+                WriteOut(bytes, n);
             }
         }
         finally
         {
-            ArrayPool<char>.Shared.Return(rented);
             ArrayPool<byte>.Shared.Return(bytes);
         }
+    }
+
+    /// <summary>UTF-8 of the whole line into <paramref name="destination"/> (large enough: at most GetMaxByteCount).</summary>
+    private static int Encode(StringBuilder line, Span<byte> destination)
+    {
+        var n = 0;
+        foreach (var chunk in line.GetChunks())
+        {
+            // Lines are built in one chunk; a surrogate pair split across chunks would not survive
+            // per-chunk encoding, so a multi-chunk line goes through one contiguous copy.
+            if (chunk.Length != line.Length)
+            {
+                var chars = ArrayPool<char>.Shared.Rent(line.Length);
+                try
+                {
+                    line.CopyTo(0, chars, 0, line.Length);
+                    return Encoding.UTF8.GetBytes(chars.AsSpan(0, line.Length), destination);
+                }
+                finally
+                {
+                    ArrayPool<char>.Shared.Return(chars);
+                }
+            }
+
+            n = Encoding.UTF8.GetBytes(chunk.Span, destination);
+        }
+
+        return n;
     }
 
     /// <summary>Writes the pending lines now.</summary>

@@ -136,9 +136,7 @@ internal sealed partial class InjectionApi
     /// <summary>The account of the request's bearer token, or null (no token, unknown token, or its account is gone).</summary>
     private Account? Authenticate(HttpListenerRequest request)
     {
-        var header = request.Headers["Authorization"];
-        const string Scheme = "Bearer ";
-        if (header is null || !header.StartsWith(Scheme, StringComparison.OrdinalIgnoreCase))
+        if (HttpEndpoint.BearerToken(request) is not { } token)
         {
             return null;
         }
@@ -154,7 +152,6 @@ internal sealed partial class InjectionApi
             LogStoreUnreadable(_log, e.Message);
         }
 
-        var token = header.AsSpan(Scheme.Length).Trim();
         string? name;
         try
         {

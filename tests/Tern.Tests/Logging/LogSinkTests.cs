@@ -84,6 +84,25 @@ public sealed class LogSinkTests
     }
 
     [Fact]
+    public void A_line_built_in_several_chunks_keeps_its_non_ascii_text()
+    {
+        var output = new SharedStream();
+        var line = new StringBuilder(3);
+        for (var i = 0; i < 50; i++)
+        {
+            line.Append("ü😀");
+        }
+
+        line.Append('\n');
+        using (var sink = new LogSink(output))
+        {
+            sink.Write(line);
+        }
+
+        Assert.Equal(string.Concat(Enumerable.Repeat("ü😀", 50)) + "\n", output.Text);
+    }
+
+    [Fact]
     public void A_stream_that_fails_does_not_fail_the_caller()
     {
         using var sink = new LogSink(new BrokenStream(), TimeSpan.FromMilliseconds(1));

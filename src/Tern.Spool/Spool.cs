@@ -46,6 +46,9 @@ public sealed partial class Spool : IAsyncDisposable
     private readonly ICounter _panics;
     private readonly TimeProvider _clock;
 
+    /// <summary>The last message records appended, for their first read (see <see cref="RecentRecords"/>).</summary>
+    private readonly RecentRecords _recent = new();
+
     /// <summary>Ids in arrival order (see <see cref="MessageIdGenerator"/>).</summary>
     private readonly MessageIdGenerator _ids;
     private long _appendedSinceCommit;
@@ -208,8 +211,29 @@ public sealed partial class Spool : IAsyncDisposable
             throw new IOException("the spool's log is failing (disk full or I/O error); it is reopened every few seconds");
         }
 
-        var (record, length) = await instance.Log.ReadAsync(entry.Address, token: cancel);
-        return ParseMessage(entry, record.AsSpan(0, length), out var chunks, out var inline) is { } envelope
+        SpoolEnvelope? envelope;
+        List<long> chunks;
+        byte[] inline;
+        var recent = ArrayPool<byte>.Shared.Rent(RecentRecords.MaxRecordBytes);
+        try
+        {
+            var n = _recent.TryCopy(instance.Generation, entry.Address, recent);
+            if (n >= 0)
+            {
+                envelope = ParseMessage(entry, recent.AsSpan(0, n), out chunks, out inline);
+            }
+            else
+            {
+                var (record, length) = await instance.Log.ReadAsync(entry.Address, token: cancel);
+                envelope = ParseMessage(entry, record.AsSpan(0, length), out chunks, out inline);
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(recent);
+        }
+
+        return envelope is not null
             ? new StoredMessage(entry, envelope, chunks.Count == 0 ? inline : await ReadChunksAsync(id, chunks, entry.BodyLength, cancel))
             : null;
     }
@@ -342,6 +366,10 @@ public sealed partial class Spool : IAsyncDisposable
                 }
 
                 address = Append(record.AsSpan(0, length), writer.Generation);
+
+                // Kept for the first delivery attempt; found only through the index, which takes the
+                // message in once the commit below made it durable.
+                _recent.Add(writer.Generation, address, record.AsSpan(0, length));
             }
             finally
             {

@@ -24,6 +24,16 @@ public static class KnotServer
         });
     }
 
+    /// <summary>
+    /// The DS records of a zone knot signs (keymgr reads knot's key store), one "zone. DS ..." line each:
+    /// the trust anchors a validating resolver needs for it.
+    /// </summary>
+    public static async Task<IReadOnlyList<string>> DsRecordsAsync(string dir, string zone)
+    {
+        var text = await LoopbackDaemon.RunAsync("keymgr", ["-c", Path.Combine(dir, "knot.conf"), zone, "ds"]);
+        return text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+    }
+
     /// <summary>knot's configuration file (knot.conf in <paramref name="dir"/>); returns its path.</summary>
     public static string WriteConfig(string dir, int port, IEnumerable<string> zones, IReadOnlySet<string>? signed = null)
     {

@@ -200,7 +200,9 @@ public sealed class Socks5ConnectorTests : IAsyncLifetime
         var e = Assert.Single(result.Errors);
         Assert.Equal((IPAddress.Loopback, ConnectErrorKind.TimedOut), (e.Address, e.Kind));
         Assert.Equal("no connection within the connect timeout of 0.3 s", e.Message);
-        Assert.InRange(watch.Elapsed, timeout, timeout * 5);
+        // One timeout for all three addresses (one error above); the upper bound only catches a hang,
+        // wide enough for a loaded machine's first run of the assembly.
+        Assert.InRange(watch.Elapsed, timeout, TimeSpan.FromSeconds(5));
     }
 
     [Fact]

@@ -1,7 +1,4 @@
-using System.Diagnostics;
 using System.Net;
-using System.Net.Sockets;
-using System.Text;
 using DnsClient;
 
 namespace Tern.Dns.Tests;
@@ -12,7 +9,6 @@ namespace Tern.Dns.Tests;
 /// </summary>
 public sealed class DnsServers : IAsyncLifetime
 {
-    private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(20);
     private readonly string _dir = Directory.CreateTempSubdirectory("tern-dns-").FullName;
     private LoopbackDaemon? _knot;
     private LoopbackDaemon? _unbound;
@@ -37,12 +33,9 @@ public sealed class DnsServers : IAsyncLifetime
         });
         Knot = _knot.EndPoint;
 
-        var anchors = await LoopbackDaemon.RunAsync("keymgr", ["-c", Path.Combine(_dir, "knot.conf"), TestZones.Signed, "ds"]);
-        _unbound = await LoopbackDaemon.StartAsync("unbound", port => ["-d", "-c", WriteUnboundConfig(port, anchors)], async port =>
-        {
-            var r = await ProbeAsync(port, TestZones.Signed, QueryType.MX);
-            return r is not null && r.Header.IsAuthenticData;
-        });
+        // A DS no key of bogus.test matches (the zone is not even signed): validation fails, unbound says SERVFAIL.
+        var anchors = (await KnotServer.DsRecordsAsync(_dir, TestZones.Signed)).Append($"bogus.test. DS 11111 13 2 {TestZones.TlsaHex}");
+        _unbound = await UnboundServer.StartAsync(_dir, Knot, TestZones.All.Keys, anchors, ["test", TestZones.ReverseV4, TestZones.ReverseV6], TestZones.Signed);
         Unbound = _unbound.EndPoint;
     }
 
@@ -70,43 +63,6 @@ public sealed class DnsServers : IAsyncLifetime
         }, new ListLoggerFactory());
 
     private string WriteKnotConfig(int port) => KnotServer.WriteConfig(_dir, port, TestZones.All.Keys, new HashSet<string> { TestZones.Signed });
-
-    private string WriteUnboundConfig(int port, string dsRecords)
-    {
-        var config = new StringBuilder($"""
-            server:
-                interface: 127.0.0.1
-                port: {port}
-                do-daemonize: no
-                username: ""
-                chroot: ""
-                directory: "{_dir}"
-                pidfile: ""
-                use-syslog: no
-                logfile: ""
-                verbosity: 1
-                num-threads: 1
-                do-ip6: no
-                do-not-query-localhost: no
-                qname-minimisation: no
-                access-control: 127.0.0.0/8 allow
-                module-config: "validator iterator"
-                val-log-level: 2
-                local-zone: "test." nodefault
-                local-zone: "{TestZones.ReverseV4}." nodefault
-                local-zone: "{TestZones.ReverseV6}." nodefault
-
-            """);
-        foreach (var line in dsRecords.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
-            config.Append("    trust-anchor: \"").Append(line).Append("\"\n");
-        // A DS no key of bogus.test matches (the zone is not even signed): validation fails, unbound says SERVFAIL.
-        config.Append("    trust-anchor: \"bogus.test. DS 11111 13 2 ").Append(TestZones.TlsaHex).Append("\"\n");
-        foreach (var zone in TestZones.All.Keys)
-            config.Append($"stub-zone:\n    name: \"{zone}\"\n    stub-addr: {Knot.Address}@{Knot.Port}\n");
-        var path = Path.Combine(_dir, "unbound.conf");
-        File.WriteAllText(path, config.ToString());
-        return path;
-    }
 
     private static async Task<IDnsQueryResponse?> ProbeAsync(int port, string name, QueryType type)
     {

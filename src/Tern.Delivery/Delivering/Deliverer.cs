@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 using Tern.Dns;
+using Tern.MtaSts;
 using Tern.Observability.Logging;
 using Tern.Observability.Metrics;
 using Tern.Smtp.Client;
@@ -31,6 +32,7 @@ public sealed partial class Deliverer : IBatchDeliverer, IAsyncDisposable
     private readonly SessionPool _pool;
     private readonly DeliveryMetrics _metrics;
     private readonly Tern.Smtp.Client.Tls.TrustStore _trust = new();
+    private readonly MtaStsPolicies? _mtaSts;
     private long _sessions;
 
     public Deliverer(RouteTable routes, IDnsResolver dns, DelivererOptions options, ILoggerFactory loggers, TimeProvider? clock = null, IMetrics? metrics = null)
@@ -43,7 +45,14 @@ public sealed partial class Deliverer : IBatchDeliverer, IAsyncDisposable
         _log = loggers.CreateLogger(LogComponents.Delivery);
         _destinations = new DestinationResolver(dns, new DestinationOptions(), loggers);
         _pool = new SessionPool(options.IdleReuse, options.MaxIdlePerHost, clock ?? TimeProvider.System);
+        if (options.MtaSts is { } sts)
+        {
+            _mtaSts = new MtaStsPolicies(dns, sts with { CaBundlePath = sts.CaBundlePath ?? options.CaBundlePath }, loggers, clock, metrics, _trust);
+        }
     }
+
+    /// <summary>The MTA-STS policies looked up so far (null when MTA-STS is off).</summary>
+    public MtaStsPolicies? MtaStsPolicies => _mtaSts;
 
     public RouteTable Routes => _routes;
 
@@ -94,17 +103,30 @@ public sealed partial class Deliverer : IBatchDeliverer, IAsyncDisposable
             worst = r.Outcome > worst ? r.Outcome : worst; // the enum runs delivered < deferred < failed
         }
 
-        _metrics.Batch(kind, worst, TlsModeOf(result.Session), System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds);
+        _metrics.Batch(kind, worst, TlsModeOf(result.Session, result.MtaSts), System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds);
         return result;
     }
 
-    /// <summary>How the session's TLS was checked: none, opportunistic (unverified), PKIX or DANE.</summary>
-    private static TlsMode TlsModeOf(SmtpSessionInfo? session) => session switch
+    /// <summary>
+    /// How the session's TLS was checked: none, opportunistic (unverified), PKIX, MTA-STS (PKIX under an
+    /// enforced policy, <paramref name="mtaSts"/>) or DANE.
+    /// </summary>
+    private static TlsMode TlsModeOf(SmtpSessionInfo? session, bool mtaSts = false) => session switch
     {
         null or { Tls: false } => TlsMode.None,
         { Verification: { DaneValid: true } } => TlsMode.Dane,
-        { Verification: { PkixValid: true } } => TlsMode.Pkix,
+        { Verification: { PkixValid: true } } => mtaSts ? TlsMode.MtaSts : TlsMode.Pkix,
         _ => TlsMode.Opportunistic,
+    };
+
+    /// <summary>What DANE came to on a connection to a host with TLSA records; null when it failed before STARTTLS (nothing to say about TLS).</summary>
+    private static DaneResult? DaneResultOf(SmtpSessionInfo session, SmtpFailure? failure) => session switch
+    {
+        { Verification.DaneValid: true } => DaneResult.Verified,
+        { Verification.DaneValid: false } => DaneResult.CertificateRejected,
+        { Tls: true } => DaneResult.UnusableRecords,
+        _ when failure is { Stage: SmtpStage.StartTls } => DaneResult.NoTls,
+        _ => null,
     };
 
     /// <summary>Why the session could not take a REQUIRETLS message (the client session's own test, RFC 8689 section 4.1).</summary>
@@ -161,17 +183,33 @@ public sealed partial class Deliverer : IBatchDeliverer, IAsyncDisposable
             return AllFailed(batch, transport.Name, DnsFailure(destinations.Status, destinations.EnhancedCode, destinations.Error ?? batch.RecipientDomain));
         }
 
+        // "TLS-Required: No" (RFC 8689 section 5): the sender prefers delivery to TLS policy; never with REQUIRETLS.
+        var relaxed = !batch.Message.RequireTls && TlsRequiredHeader.SaysNo(batch.Message.Content.Span);
+
+        // MTA-STS (RFC 8461) of the recipient domain: looked up once per batch (cached), applied per MX host.
+        var sts = _mtaSts is null ? default : await _mtaSts.GetAsync(batch.RecipientDomain, cancel).ConfigureAwait(false);
         var results = new SmtpRecipientResult?[batch.Message.Recipients.Count];
         SmtpFailure? last = null;
         string? lastHost = null;
         IPEndPoint? lastRemote = null;
         SmtpSessionInfo? lastSession = null;
+        var lastMtaSts = false;
         foreach (var host in destinations.Hosts)
         {
             var open = Open(results);
             if (open.Count == 0)
             {
                 break;
+            }
+
+            // RFC 8461 section 4.1: under an enforced policy only the MX hosts it names are used.
+            var stsListed = sts.Policy is { } policy && policy.MatchesMx(host.Name);
+            if (sts.Enforced && !stsListed && !relaxed)
+            {
+                _metrics.MtaSts(MtaStsResult.MxNotListed);
+                MtaStsSkipped(_log, batch.MessageId, batch.RecipientDomain, host.Name, sts.Policy!.Id);
+                last = last is { Outcome: SmtpOutcome.TemporaryFailure } ? last : Local(451, "4.7.5", $"{host.Name}: not an MX host of the MTA-STS policy of {batch.RecipientDomain} (mode enforce)", SmtpFailureKind.Tls);
+                continue;
             }
 
             var addresses = await _destinations.ResolveHostAsync(host, cancel).ConfigureAwait(false);
@@ -185,29 +223,60 @@ public sealed partial class Deliverer : IBatchDeliverer, IAsyncDisposable
 
             // DANE (RFC 7672): only when the whole chain to the host was DNSSEC-authentic; then TLS is required and checked against TLSA.
             var tlsa = addresses.Authentic && host.MxAuthentic ? await TlsaAsync(addresses, cancel).ConfigureAwait(false) : (Status: DnsStatus.NoData, Records: (IReadOnlyList<TlsaRecord>)[]);
-            if (tlsa.Status is DnsStatus.TemporaryFailure or DnsStatus.PermanentFailure)
+            if (tlsa.Status is DnsStatus.TemporaryFailure or DnsStatus.PermanentFailure && !relaxed)
             {
                 // RFC 7672 section 2.2: a TLSA lookup that fails makes the host unusable for now.
+                _metrics.Dane(DaneResult.TlsaLookupFailed);
                 last = Local(451, "4.7.5", $"{host.Name}: TLSA lookup failed", SmtpFailureKind.Tls);
                 continue;
             }
 
+            // DANE takes precedence over MTA-STS for a host that has TLSA records (RFC 8461 section 2).
             var dane = tlsa.Records.Count > 0;
+            var mtaSts = !dane && sts.Enforced && stsListed;
+            if (batch.Message.RequireTls && !dane && !mtaSts)
+            {
+                // RFC 8689 section 4.2.1: the MX must be authenticated (DNSSEC for DANE, or an enforced MTA-STS
+                // policy) as well as the certificate; without either this host cannot take the message.
+                _metrics.RequireTlsUnsupported(RequireTlsReason.Unverified);
+                last = last is { Outcome: SmtpOutcome.TemporaryFailure } ? last : Local(550, "5.7.30", $"REQUIRETLS support required, {host.Name} has neither DANE nor an enforced MTA-STS policy", SmtpFailureKind.Policy);
+                continue;
+            }
+
+            if (relaxed)
+            {
+                _metrics.TlsRequiredNo(dane ? TlsPolicy.Dane : sts.Enforced ? TlsPolicy.MtaSts : TlsPolicy.None);
+            }
+
+            var verify = !relaxed && (dane || mtaSts);
             var tls = new ClientTlsOptions
             {
                 ServerName = host.Name,
-                VerifyDane = dane,
-                IgnoreVerificationErrors = !dane,
+                VerifyDane = dane && !relaxed,
+                VerifyPkix = mtaSts && !relaxed,
+                IgnoreVerificationErrors = !verify,
                 Tlsa = tlsa.Records,
                 DaneNames = addresses.CanonicalName == host.Name ? [] : [addresses.CanonicalName],
                 CaBundlePath = _options.CaBundlePath,
             };
-            var mode = dane || batch.Message.RequireTls ? SmtpTlsMode.Required : SmtpTlsMode.Opportunistic;
+            var mode = verify || batch.Message.RequireTls ? SmtpTlsMode.Required : SmtpTlsMode.Opportunistic;
             var ordered = AddressOrder.ForAttempt(addresses.Addresses, batch.Attempts, _lastUsed.GetValueOrDefault(host.Name));
-            var attempt = await SendAsync(batch, transport, host.Name, ordered, _options.DirectPort, mode, tls, ehlo, auth: null, open, results, cancel).ConfigureAwait(false);
+            var attempt = await SendAsync(batch, transport, host.Name, ordered, _options.DirectPort, mode, tls, mtaSts && !relaxed, ehlo, auth: null, open, results, cancel).ConfigureAwait(false);
+            if (mtaSts && !relaxed)
+            {
+                _metrics.MtaSts(MtaStsResultOf(attempt.Session, attempt.Failure));
+            }
+            else if (sts.Policy is { Mode: MtaStsMode.Testing } testing && MtaStsTestingFailure(attempt.Session, attempt.Failure, stsListed) is { } why)
+            {
+                // RFC 8461 section 5: mode testing delivers anyway; the failure is only reported.
+                _metrics.MtaSts(MtaStsResult.TestingFailure);
+                MtaStsTestingFailed(_log, batch.MessageId, batch.RecipientDomain, host.Name, testing.Id, why);
+            }
+
             lastHost = host.Name;
             lastRemote = attempt.Remote ?? lastRemote;
             lastSession = attempt.Session ?? lastSession;
+            lastMtaSts = attempt.Session is not null ? mtaSts && !relaxed : lastMtaSts;
             last = attempt.Failure ?? last;
             if (attempt.Failure is { } failure && attempt.Remote is { } remote && failure.Outcome == SmtpOutcome.TemporaryFailure && failure.Kind == SmtpFailureKind.Reply)
             {
@@ -225,8 +294,27 @@ public sealed partial class Deliverer : IBatchDeliverer, IAsyncDisposable
         }
 
         last ??= Local(451, "4.4.4", $"{batch.RecipientDomain}: no host could be reached", SmtpFailureKind.ConnectionLost);
-        return Finish(batch, transport.Name, results, last, lastHost, lastRemote, lastSession);
+        return Finish(batch, transport.Name, results, last, lastHost, lastRemote, lastSession) with { MtaSts = lastMtaSts };
     }
+
+    /// <summary>What an enforced MTA-STS policy came to on one host: verified, or why not (RFC 8461 section 5).</summary>
+    private static MtaStsResult MtaStsResultOf(SmtpSessionInfo? session, SmtpFailure? failure) => session switch
+    {
+        { Tls: true, Verification.PkixValid: true } => MtaStsResult.Verified,
+        _ when failure is { Kind: SmtpFailureKind.Tls } && failure.Stage != SmtpStage.StartTls => MtaStsResult.CertificateRejected,
+        _ when failure is { Stage: SmtpStage.StartTls } => MtaStsResult.NoTls,
+        _ => MtaStsResult.NotConnected,
+    };
+
+    /// <summary>Why a host would have failed a testing-mode policy (null when it would have passed, or when nothing was learnt).</summary>
+    private static string? MtaStsTestingFailure(SmtpSessionInfo? session, SmtpFailure? failure, bool listed) => (session, listed) switch
+    {
+        (_, false) => "not an MX host of the policy",
+        (null, _) when failure is { Kind: SmtpFailureKind.Tls } or { Stage: SmtpStage.StartTls } => "no TLS",
+        ({ Tls: false }, _) => "no TLS",
+        ({ Verification.PkixValid: false } s, _) => "certificate not valid: " + s.Verification.PkixError,
+        _ => null,
+    };
 
     /// <summary>Relay through the transport's one server: its addresses (no MX), its TLS, its AUTH.</summary>
     private async Task<BatchResult> SmarthostAsync(DeliveryBatch batch, SmarthostTransport transport, CancellationToken cancel)
@@ -257,7 +345,7 @@ public sealed partial class Deliverer : IBatchDeliverer, IAsyncDisposable
         var auth = transport.Auth is { } a
             ? new SmtpClientAuthOptions { Username = a.Username, Password = a.Password, Mechanisms = a.Mechanisms.Count > 0 ? a.Mechanisms : null }
             : null;
-        var attempt = await SendAsync(batch, transport, transport.Host, AddressOrder.ForAttempt(addresses.Addresses, batch.Attempts), transport.Port, mode, tls, transport.EhloName ?? _options.EhloName, auth, Open(results), results, cancel).ConfigureAwait(false);
+        var attempt = await SendAsync(batch, transport, transport.Host, AddressOrder.ForAttempt(addresses.Addresses, batch.Attempts), transport.Port, mode, tls, mtaSts: false, transport.EhloName ?? _options.EhloName, auth, Open(results), results, cancel).ConfigureAwait(false);
         return Finish(batch, transport.Name, results, attempt.Failure, transport.Host, attempt.Remote, attempt.Session);
     }
 
@@ -269,12 +357,12 @@ public sealed partial class Deliverer : IBatchDeliverer, IAsyncDisposable
     /// failure stands for those still open.
     /// </summary>
     private async Task<Attempt> SendAsync(
-        DeliveryBatch batch, Transport transport, string host, IReadOnlyList<IPAddress> addresses, int port, SmtpTlsMode mode, ClientTlsOptions tls, string ehlo,
+        DeliveryBatch batch, Transport transport, string host, IReadOnlyList<IPAddress> addresses, int port, SmtpTlsMode mode, ClientTlsOptions tls, bool mtaSts, string ehlo,
         SmtpClientAuthOptions? auth, List<int> open, SmtpRecipientResult?[] results, CancellationToken cancel)
     {
         var verified = tls.VerifyPkix || tls.VerifyDane;
         var key = SessionPool.Key(transport.Name, host, port, mode, verified);
-        var (session, remote, failure, pooled) = await SessionAsync(batch, transport, host, addresses, port, mode, tls, ehlo, auth, key, reuse: true, cancel).ConfigureAwait(false);
+        var (session, remote, failure, pooled) = await SessionAsync(batch, transport, host, addresses, port, mode, tls, mtaSts, ehlo, auth, key, reuse: true, cancel).ConfigureAwait(false);
         if (session is null)
         {
             return Unopened(failure, remote);
@@ -287,7 +375,7 @@ public sealed partial class Deliverer : IBatchDeliverer, IAsyncDisposable
             // The server closed the idle connection meanwhile (its own idle timeout, silently or with
             // a 421, noticed at MAIL or at the RSET before it): a new one, once.
             await SessionPool.CloseAsync(session).ConfigureAwait(false);
-            (session, remote, failure, _) = await SessionAsync(batch, transport, host, addresses, port, mode, tls, ehlo, auth, key, reuse: false, cancel).ConfigureAwait(false);
+            (session, remote, failure, _) = await SessionAsync(batch, transport, host, addresses, port, mode, tls, mtaSts, ehlo, auth, key, reuse: false, cancel).ConfigureAwait(false);
             if (session is null)
             {
                 return Unopened(failure, remote);
@@ -297,6 +385,14 @@ public sealed partial class Deliverer : IBatchDeliverer, IAsyncDisposable
         }
 
         var info = session.Info;
+        if (_options.DomainTls is { } observer && transport is DirectTransport or SocksTransport)
+        {
+            // What the recipient domain's server offered (tern queue domains, "auto" REQUIRETLS). Per batch, not
+            // per new session: a pooled session may carry another domain with the same MX hosts. "Verified" is
+            // what REQUIRETLS needs here: DANE, or PKIX under an enforced MTA-STS policy.
+            observer.Observed(batch.RecipientDomain, info.StartTlsOffered || info.Tls, TlsModeOf(info, mtaSts) is TlsMode.Dane or TlsMode.MtaSts, info.RequireTlsOffered, DateTimeOffset.UtcNow);
+        }
+
         var undecided = 0;
         var refusedRequireTls = false;
         SmtpFailure? openFailure = null;
@@ -349,7 +445,7 @@ public sealed partial class Deliverer : IBatchDeliverer, IAsyncDisposable
     }
 
     private async Task<(SmtpClientSession? Session, IPEndPoint? Remote, SmtpFailure? Failure, bool Pooled)> SessionAsync(
-        DeliveryBatch batch, Transport transport, string host, IReadOnlyList<IPAddress> addresses, int port, SmtpTlsMode mode, ClientTlsOptions tls, string ehlo,
+        DeliveryBatch batch, Transport transport, string host, IReadOnlyList<IPAddress> addresses, int port, SmtpTlsMode mode, ClientTlsOptions tls, bool mtaSts, string ehlo,
         SmtpClientAuthOptions? auth, string key, bool reuse, CancellationToken cancel)
     {
         if (reuse && _pool.TryTake(key, out var pooled, out var pooledRemote))
@@ -370,7 +466,7 @@ public sealed partial class Deliverer : IBatchDeliverer, IAsyncDisposable
             MaxRecipientsPerTransaction = batch.Limits?.MaxRecipientsPerTransaction ?? _options.MaxRecipientsPerTransaction,
             Strict8BitMime = _options.Strict8BitMime,
         };
-        var (session, remote, failure) = await ConnectAsync(connector, host, addresses, port, options, cancel).ConfigureAwait(false);
+        var (session, remote, failure) = await ConnectAsync(connector, host, addresses, port, options, mtaSts, cancel).ConfigureAwait(false);
         if (session is null && failure is { Stage: SmtpStage.StartTls } or { Kind: SmtpFailureKind.Tls } && batch.Message.RequireTls)
         {
             // TLS required for REQUIRETLS and not had (STARTTLS not offered, refused or broken).
@@ -383,14 +479,14 @@ public sealed partial class Deliverer : IBatchDeliverer, IAsyncDisposable
         {
             PlaintextRetry(_log, batch.MessageId, host, failure.Reply.ToString());
             _metrics.PlaintextFallbacks.Inc();
-            (session, remote, failure) = await ConnectAsync(connector, host, [tried.Address], port, options with { TlsMode = SmtpTlsMode.None }, cancel).ConfigureAwait(false);
+            (session, remote, failure) = await ConnectAsync(connector, host, [tried.Address], port, options with { TlsMode = SmtpTlsMode.None }, mtaSts: false, cancel).ConfigureAwait(false);
         }
 
         return (session, remote, failure, false);
     }
 
     private async Task<(SmtpClientSession? Session, IPEndPoint? Remote, SmtpFailure? Failure)> ConnectAsync(
-        IConnector connector, string host, IReadOnlyList<IPAddress> addresses, int port, SmtpClientOptions options, CancellationToken cancel)
+        IConnector connector, string host, IReadOnlyList<IPAddress> addresses, int port, SmtpClientOptions options, bool mtaSts, CancellationToken cancel)
     {
         var connected = await connector.ConnectAsync(host, addresses, port, cancel).ConfigureAwait(false);
         if (connected.Socket is not { } socket)
@@ -402,13 +498,18 @@ public sealed partial class Deliverer : IBatchDeliverer, IAsyncDisposable
         var id = $"d{Interlocked.Increment(ref _sessions)}";
         var session = new SmtpClientSession(new NetworkStream(socket, ownsSocket: true), options, _loggers.CreateLogger(LogComponents.Delivery), id, _trust);
         var failure = await session.OpenAsync(cancel).ConfigureAwait(false);
+        if (options.Tls is { VerifyDane: true } && DaneResultOf(session.Info, failure) is { } dane)
+        {
+            _metrics.Dane(dane);
+        }
+
         if (failure is not null)
         {
             await SessionPool.CloseAsync(session).ConfigureAwait(false);
             return (null, connected.Remote, failure);
         }
 
-        _metrics.Session(TlsModeOf(session.Info));
+        _metrics.Session(TlsModeOf(session.Info, mtaSts));
         Connected(_log, id, host, connected.Remote?.ToString() ?? string.Empty, session.Info.TlsVersionName);
         return (session, connected.Remote, null);
     }
@@ -476,6 +577,11 @@ public sealed partial class Deliverer : IBatchDeliverer, IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await _pool.DisposeAsync().ConfigureAwait(false);
+        if (_mtaSts is not null)
+        {
+            await _mtaSts.DisposeAsync().ConfigureAwait(false);
+        }
+
         _trust.Dispose();
     }
 
@@ -487,6 +593,12 @@ public sealed partial class Deliverer : IBatchDeliverer, IAsyncDisposable
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "connection reused {id} {host} {remote}")]
     private static partial void Reused(ILogger log, string id, string host, string remote);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "mta-sts: mx host not in the enforced policy, skipped {id} {domain} {host} {policy}")]
+    private static partial void MtaStsSkipped(ILogger log, string id, string domain, string host, string policy);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "mta-sts: testing policy not met, delivered anyway {id} {domain} {host} {policy} {reason}")]
+    private static partial void MtaStsTestingFailed(ILogger log, string id, string domain, string host, string policy, string reason);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "TLS failed, retrying in plaintext {id} {host} {error}")]
     private static partial void PlaintextRetry(ILogger log, string id, string host, string error);

@@ -43,7 +43,11 @@ public sealed record ConnectionLimits(int MaxRecipientsPerTransaction, int MaxMe
 /// <param name="Host">The last host talked to (MX or smarthost), null when none was reached.</param>
 /// <param name="Remote">The last address connected to.</param>
 /// <param name="Session">Facts about the last session (TLS, extensions), null when none was opened.</param>
-public sealed record BatchResult(IReadOnlyList<SmtpRecipientResult> Recipients, string Transport, string? Host, IPEndPoint? Remote, SmtpSessionInfo? Session);
+public sealed record BatchResult(IReadOnlyList<SmtpRecipientResult> Recipients, string Transport, string? Host, IPEndPoint? Remote, SmtpSessionInfo? Session)
+{
+    /// <summary>The last session's TLS was required and PKIX-verified because of an enforced MTA-STS policy (RFC 8461).</summary>
+    public bool MtaSts { get; init; }
+}
 
 /// <summary>Settings of the <see cref="Deliverer"/> that are not a transport's: built by the host from <c>[delivery]</c>.</summary>
 public sealed record DelivererOptions
@@ -74,4 +78,16 @@ public sealed record DelivererOptions
 
     /// <summary>Port of direct delivery (25; tests point it at a loopback server).</summary>
     public int DirectPort { get; init; } = 25;
+
+    /// <summary>
+    /// Told, after each session opened to a recipient domain's MX (direct or SOCKS), what the server
+    /// offered: STARTTLS, verified TLS, REQUIRETLS (<see cref="DomainTlsHistory"/>); null: nobody.
+    /// </summary>
+    public IDomainTlsObserver? DomainTls { get; init; }
+
+    /// <summary>
+    /// MTA-STS (RFC 8461) for direct delivery: where policies are cached, the HTTPS port (443), the fetch
+    /// timeout. Its CA bundle defaults to <see cref="CaBundlePath"/>. Null: no MTA-STS.
+    /// </summary>
+    public Tern.MtaSts.MtaStsOptions? MtaSts { get; init; }
 }

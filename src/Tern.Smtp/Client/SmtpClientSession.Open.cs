@@ -218,7 +218,7 @@ public sealed partial class SmtpClientSession
         {
             var status = IoFailure(e);
             string error = _verification is { Accepted: false } v
-                ? "certificate not accepted: " + string.Join("; ", new[] { v.PkixError, v.DaneError }.Where(s => !string.IsNullOrEmpty(s)))
+                ? "certificate not accepted: " + RejectionReasons(v, tls)
                 : "TLS handshake failed: " + _ioError;
             Info = Info with { Verification = _verification, TlsError = error, ImplicitTls = implicitTls };
             SmtpClientLog.TlsFailed(_log, _cid, error);
@@ -252,6 +252,16 @@ public sealed partial class SmtpClientSession
         }
 
         return null;
+    }
+
+    /// <summary>
+    /// Why a certificate was refused: the errors of the verifications that were required (under DANE
+    /// alone a PKIX error is no reason, and naming it would hide the real one); both when neither says.
+    /// </summary>
+    private static string RejectionReasons(TlsVerification v, ClientTlsOptions tls)
+    {
+        var required = new[] { tls.VerifyPkix ? v.PkixError : null, tls.VerifyDane ? v.DaneError : null }.Where(e => !string.IsNullOrEmpty(e)).ToList();
+        return string.Join("; ", required.Count > 0 ? required : new[] { v.PkixError, v.DaneError }.Where(e => !string.IsNullOrEmpty(e)));
     }
 
     /// <summary>

@@ -23,7 +23,8 @@ internal sealed class AdminApiException(int status, string code, string message)
 }
 
 /// <summary>
-/// The HTTP admin API under <c>/api/v1/</c>: the queue, hold rules, pause and the suppression list.
+/// The HTTP admin API under <c>/api/v1/</c>: the queue, hold rules, pause, the suppression list and
+/// the domain TLS history.
 /// Each route only translates HTTP to a <see cref="ControlRequest"/> and runs it through the
 /// <see cref="ControlDispatcher"/> that also serves <c>tern queue</c> on the control socket, so the
 /// filters, paging, checks and logging are the command line's. Every route needs
@@ -42,10 +43,10 @@ internal static partial class AdminApi
     private static readonly string[] FilterParameters = ["sender", "recipient_domain", "account", "held", "older_than", "newer_than", "due_before", "due_after", "transport", "limit", "after"];
 
     /// <summary>The host's composition: the API on the queue and suppression list, with the configured (or generated) token.</summary>
-    public static void Map(HttpEndpoint http, TernConfig config, IQueueOperations queue, SuppressionList? suppression, ILoggerFactory loggers, IMetrics metrics)
+    public static void Map(HttpEndpoint http, TernConfig config, IQueueOperations queue, SuppressionList? suppression, ILoggerFactory loggers, IMetrics metrics, Delivery.DomainTlsHistory? domainTls = null)
     {
         var log = loggers.CreateLogger(LogComponents.Http);
-        var dispatcher = new ControlDispatcher(queue, suppression, log, Panics.For(metrics, LogComponents.Http));
+        var dispatcher = new ControlDispatcher(queue, suppression, log, Panics.For(metrics, LogComponents.Http), domainTls: domainTls);
         Map(http, dispatcher, () => AdminToken.Resolve(config.Http, config.DataDirectory), log);
     }
 
@@ -82,6 +83,7 @@ internal static partial class AdminApi
         Route(http, api, "GET", "/api/v1/suppression", api.ListSuppressionsAsync);
         Route(http, api, "POST", "/api/v1/suppression", api.AddSuppressionAsync);
         Route(http, api, "DELETE", "/api/v1/suppression/{address}", api.RemoveSuppressionAsync);
+        Route(http, api, "GET", "/api/v1/domains", api.ListDomainsAsync);
     }
 
     /// <summary>One route: authentication first, then the handler; a refusal before the dispatcher becomes a JSON error.</summary>
@@ -290,6 +292,21 @@ internal static partial class AdminApi
                 new ControlRequest
                 {
                     Op = ControlOps.SuppressionList,
+                    Contains = query.GetValueOrDefault("contains"),
+                    Limit = query.TryGetValue("limit", out var limit) ? Int("limit", limit) : null,
+                    After = query.GetValueOrDefault("after"),
+                },
+                call);
+        }
+
+        /// <summary>GET /api/v1/domains: the domain TLS history, as <c>tern queue domains</c> pages it.</summary>
+        public Task<Reply> ListDomainsAsync(Call call)
+        {
+            var query = Query(call.Request, ["contains", "limit", "after"]);
+            return RunAsync(
+                new ControlRequest
+                {
+                    Op = ControlOps.Domains,
                     Contains = query.GetValueOrDefault("contains"),
                     Limit = query.TryGetValue("limit", out var limit) ? Int("limit", limit) : null,
                     After = query.GetValueOrDefault("after"),

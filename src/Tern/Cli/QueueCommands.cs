@@ -29,6 +29,7 @@ internal static class QueueCommands
         queue.Subcommands.Add(cli.Simple(ControlOps.Pause, "pause", "Pause delivery: no delivery starts until resumed (survives restarts)."));
         queue.Subcommands.Add(cli.Simple(ControlOps.Resume, "resume", "Resume delivery after a pause."));
         queue.Subcommands.Add(cli.Status());
+        queue.Subcommands.Add(cli.Domains());
         return queue;
     }
 
@@ -366,6 +367,61 @@ internal static class QueueCommands
             return command;
         }
 
+        /// <summary>The domain TLS history: what each recipient domain's server offered on the last delivery.</summary>
+        public Command Domains()
+        {
+            var config = configOption();
+            var contains = new Option<string>("--contains") { Description = "Only domains containing this text (ASCII case ignored), e.g. example.org." };
+            var limit = new Option<int?>("--limit") { Description = $"At most this many domains (1 to {ControlLimits.MaxLimit}; default 100)." };
+            limit.Validators.Add(v =>
+            {
+                if (v.GetValueOrDefault<int?>() is { } n && n is < 1 or > ControlLimits.MaxLimit)
+                {
+                    v.AddError($"--limit: expected 1 to {ControlLimits.MaxLimit}, got {n}");
+                }
+            });
+            var after = new Option<string>("--after") { Description = "Start after this domain (the cursor the previous page printed)." };
+            var json = JsonOption();
+            var command = new Command(
+                "domains",
+                "List recipient domains in name order with what their server offered on the last delivery: STARTTLS, verified TLS (DANE or PKIX), "
+                + "REQUIRETLS. AUTO: submissions to the domain get REQUIRETLS on listeners with requiretls = \"auto\".")
+            {
+                config, contains, limit, after, json,
+            };
+            command.SetAction(async (r, cancel) =>
+            {
+                var request = new ControlRequest { Op = ControlOps.Domains, Contains = r.GetValue(contains), Limit = r.GetValue(limit), After = r.GetValue(after) };
+                return await CallAsync(r, config, request, r.GetValue(json), response =>
+                {
+                    var now = clock.GetUtcNow();
+                    var domains = response.Domains ?? [];
+                    if (domains.Count > 0)
+                    {
+                        WriteTable(["DOMAIN", "LAST-DELIVERY", "AGO", "STARTTLS", "VERIFIED", "REQUIRETLS", "AUTO"], domains.Select(d => new[]
+                        {
+                            d.Domain, Time(d.LastDelivery), Durations.Format(now > d.LastDelivery ? now - d.LastDelivery : TimeSpan.Zero),
+                            YesNo(d.StartTls), YesNo(d.Verified), YesNo(d.RequireTls), YesNo(d.AutoRequireTls),
+                        }));
+                    }
+
+                    var total = response.Total ?? domains.Count;
+                    stdout.WriteLine($"{domains.Count} of {total} domain{(total == 1 ? "" : "s")}");
+                    if (response.Next is { } next)
+                    {
+                        var again = new List<string> { "tern", "queue", "domains" };
+                        again.AddRange(Tokens(r, config));
+                        again.AddRange(Tokens(r, contains));
+                        again.AddRange(Tokens(r, limit));
+                        again.Add("--after");
+                        again.Add(next);
+                        stdout.WriteLine("next page: " + string.Join(' ', again.Select(Quote)));
+                    }
+                }, cancel);
+            });
+            return command;
+        }
+
         private Task<int> ChangeAsync(ParseResult r, Option<FileInfo> config, ControlRequest request, Func<int, string> describe, CancellationToken cancel) =>
             CallAsync(r, config, request, false, response => stdout.WriteLine(describe(response.Count ?? 0)), cancel);
 
@@ -412,7 +468,8 @@ internal static class QueueCommands
 
             lines.Add(("held", m.Held ? $"yes ({(m.HoldReason.Length == 0 ? "no reason recorded" : m.HoldReason)})" : "no"));
             lines.Add(("transport", m.Transport.Length == 0 ? "(routes decide)" : m.Transport));
-            lines.Add(("requiretls", $"{(m.RequiresTls ? "required" : "not required")} (policy {m.RequireTlsPolicy}; the client {(e.RequireTls ? "asked for" : "did not ask for")} REQUIRETLS)"));
+            // REQUIRETLS on the envelope: the client's MAIL FROM parameter, or a submission listener's "auto" choice.
+            lines.Add(("requiretls", $"{(m.RequiresTls ? "required" : "not required")} (policy {m.RequireTlsPolicy}; {(e.RequireTls ? "REQUIRETLS on the envelope" : "no REQUIRETLS on the envelope")})"));
             lines.Add(("sender", Sender(e.Sender)));
             if (e.EnvelopeId.Length > 0)
             {
@@ -688,6 +745,8 @@ internal static class QueueCommands
     private static string Any(string value) => value.Length == 0 ? "*" : value;
 
     private static string Dash(string value) => value.Length == 0 ? "-" : value;
+
+    private static string YesNo(bool value) => value ? "yes" : "no";
 
     private static string Time(DateTimeOffset t) => t.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture);
 

@@ -334,7 +334,7 @@ public static partial class ConfigLoader
             return
             [
                 new ListenerConfig("relay", ListenerKind.Relay, new IPEndPoint(IPAddress.Loopback, DefaultRelayPort), null, null, limits),
-                new ListenerConfig("submission", ListenerKind.Submission, new IPEndPoint(IPAddress.Loopback, DefaultSubmissionPort), null, null, limits),
+                new ListenerConfig("submission", ListenerKind.Submission, new IPEndPoint(IPAddress.Loopback, DefaultSubmissionPort), null, null, limits) { RequireTls = ListenerRequireTls.Auto },
             ];
         }
 
@@ -382,16 +382,47 @@ public static partial class ConfigLoader
                 l.Error(cert is null ? "tls_key" : "tls_cert", $"set {(cert is null ? "tls_cert" : "tls_key")} too: a certificate and its key go together");
             }
 
+            var requireTls = BindRequireTls(l, kind);
             var listenerLimits = BindLimits(l, limits);
             l.Finish();
             if (kind is { } k && address is not null)
             {
-                result.Add(new ListenerConfig(name, k, address, cert, key, listenerLimits));
+                result.Add(new ListenerConfig(name, k, address, cert, key, listenerLimits) { RequireTls = requireTls });
             }
         }
 
         t.Finish();
         return result;
+    }
+
+    /// <summary>
+    /// <c>requiretls</c> of a listener: "auto" (the default on submission listeners) or "off". Relay
+    /// listeners take no choice: their clients ask for REQUIRETLS themselves (RFC 8689 section 4.1).
+    /// </summary>
+    private static ListenerRequireTls BindRequireTls(ConfigTable l, ListenerKind? kind)
+    {
+        var submission = kind is ListenerKind.Submission or ListenerKind.Submissions;
+        if (l.OptionalString("requiretls") is not { } text)
+        {
+            return submission ? ListenerRequireTls.Auto : ListenerRequireTls.Off;
+        }
+
+        if (kind == ListenerKind.Relay)
+        {
+            l.Error("requiretls", "only submission and submissions listeners choose REQUIRETLS for their clients; on a relay listener the client asks for it (MAIL FROM ... REQUIRETLS)");
+            return ListenerRequireTls.Off;
+        }
+
+        switch (text)
+        {
+            case "auto":
+                return ListenerRequireTls.Auto;
+            case "off":
+                return ListenerRequireTls.Off;
+            default:
+                l.Error("requiretls", $"expected \"auto\" or \"off\", got \"{text}\"");
+                return submission ? ListenerRequireTls.Auto : ListenerRequireTls.Off;
+        }
     }
 
     private static AuthConfig BindAuth(ConfigTable? t)

@@ -117,7 +117,28 @@ public sealed record AuthConfig(IReadOnlyList<string> Mechanisms, bool AllowWith
 }
 
 /// <param name="Limits">The <c>[smtp]</c> limits with this listener's overrides applied.</param>
-public sealed record ListenerConfig(string Name, ListenerKind Kind, IPEndPoint Address, string? TlsCertificate, string? TlsKey, SmtpLimits Limits);
+public sealed record ListenerConfig(string Name, ListenerKind Kind, IPEndPoint Address, string? TlsCertificate, string? TlsKey, SmtpLimits Limits)
+{
+    /// <summary>
+    /// <c>requiretls</c>: whether a submission gets REQUIRETLS (RFC 8689) without asking, when every
+    /// recipient domain took it on its last delivery. Auto by default on submission listeners, as mox
+    /// does; relay listeners are always off (their clients choose).
+    /// </summary>
+    public ListenerRequireTls RequireTls { get; init; }
+}
+
+/// <summary>The REQUIRETLS choice of a submission listener (<c>requiretls</c>).</summary>
+public enum ListenerRequireTls
+{
+    /// <summary>Only what the client asked for (MAIL FROM ... REQUIRETLS).</summary>
+    Off,
+
+    /// <summary>
+    /// Also REQUIRETLS for an authenticated submission over TLS without it and without a TLS-Required
+    /// header field, when every recipient domain's last delivery had verified TLS and REQUIRETLS.
+    /// </summary>
+    Auto,
+}
 
 /// <summary>
 /// The <c>[injection]</c> section: the HTTP injection API (<c>POST /api/v1/messages</c> on the

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Logging;
+using Tern.Delivery;
 using Tern.Observability.Metrics;
 using Tern.Spool.Queue;
 using Tern.Suppression;
@@ -40,6 +41,7 @@ internal sealed partial class ControlDispatcher
 {
     private readonly IQueueOperations _queue;
     private readonly SuppressionList? _suppression;
+    private readonly DomainTlsHistory? _domainTls;
     private readonly ILogger _log;
     private readonly ICounter _panics;
     private readonly TimeProvider _clock;
@@ -47,10 +49,12 @@ internal sealed partial class ControlDispatcher
     /// <param name="suppression">The suppression list for the suppression-* operations; without one they are refused.</param>
     /// <param name="log">Where refusals and changes are logged (the component of the transport).</param>
     /// <param name="panics">Counts a bug in an operation (the component of the transport).</param>
-    public ControlDispatcher(IQueueOperations queue, SuppressionList? suppression, ILogger log, ICounter panics, TimeProvider? clock = null)
+    /// <param name="domainTls">The domain TLS history for the domains operation; without one it is refused.</param>
+    public ControlDispatcher(IQueueOperations queue, SuppressionList? suppression, ILogger log, ICounter panics, TimeProvider? clock = null, DomainTlsHistory? domainTls = null)
     {
         _queue = queue;
         _suppression = suppression;
+        _domainTls = domainTls;
         _log = log;
         _panics = panics;
         _clock = clock ?? TimeProvider.System;
@@ -286,6 +290,25 @@ internal sealed partial class ControlDispatcher
 
                 SuppressionChanged(_log, request.Op, address);
                 return new ControlResponse { Ok = true, Suppression = was is null ? null : ControlMapping.ToSuppression(was) };
+            }
+
+            case ControlOps.Domains:
+            {
+                var history = _domainTls ?? throw new ControlUnavailableOperationException($"{request.Op}: this server keeps no domain TLS history");
+                var limit = request.Limit ?? 100;
+                if (limit is < 1 or > ControlLimits.MaxLimit or > DomainTlsHistory.MaxPageSize)
+                {
+                    throw new ControlRequestException($"limit: expected 1 to {Math.Min(ControlLimits.MaxLimit, DomainTlsHistory.MaxPageSize)}, got {limit}");
+                }
+
+                var page = history.Page(request.Contains, limit, request.After);
+                return new ControlResponse
+                {
+                    Ok = true,
+                    Domains = [.. page.Entries.Select(ControlMapping.ToDomain)],
+                    Total = page.Total,
+                    Next = page.Next,
+                };
             }
 
             default:

@@ -235,6 +235,16 @@ internal static class ControlMapping
         Source = Name(entry.Source),
     };
 
+    public static ControlDomainTls ToDomain(Tern.Delivery.DomainTlsRecord record) => new()
+    {
+        Domain = record.Domain,
+        LastDelivery = record.LastDelivery.ToUniversalTime(),
+        StartTls = record.StartTls,
+        Verified = record.Verified,
+        RequireTls = record.RequireTls,
+        AutoRequireTls = record.TakesRequireTls,
+    };
+
     public static ControlHoldRule ToRule(HoldRule rule) => new()
     {
         Id = rule.Id,

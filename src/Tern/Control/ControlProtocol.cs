@@ -37,12 +37,13 @@ internal static class ControlOps
     public const string SuppressionList = "suppression-list";
     public const string SuppressionAdd = "suppression-add";
     public const string SuppressionRemove = "suppression-remove";
+    public const string Domains = "domains";
 
     public static readonly string[] All =
     [
         List, History, Show, Hold, Release, Retry, SetTransport, SetRequireTls, SetMaxRetries, Fail, Drop,
         HoldRuleList, HoldRuleAdd, HoldRuleRemove, Pause, Resume, Status,
-        SuppressionList, SuppressionAdd, SuppressionRemove,
+        SuppressionList, SuppressionAdd, SuppressionRemove, Domains,
     ];
 }
 
@@ -108,13 +109,13 @@ internal sealed class ControlRequest
     /// <summary>suppression-add, suppression-remove: the address.</summary>
     public string? Address { get; init; }
 
-    /// <summary>suppression-list: only addresses containing this text (ASCII case ignored).</summary>
+    /// <summary>suppression-list, domains: only addresses (domains) containing this text (ASCII case ignored).</summary>
     public string? Contains { get; init; }
 
-    /// <summary>suppression-list: page size (default 100).</summary>
+    /// <summary>suppression-list, domains: page size (default 100).</summary>
     public int? Limit { get; init; }
 
-    /// <summary>suppression-list: the previous page's cursor (its last address).</summary>
+    /// <summary>suppression-list, domains: the previous page's cursor (its last address or domain).</summary>
     public string? After { get; init; }
 }
 
@@ -208,6 +209,9 @@ internal sealed class ControlResponse
 
     /// <summary>suppression-add: the new entry; suppression-remove: the entry removed.</summary>
     public ControlSuppression? Suppression { get; init; }
+
+    /// <summary>domains: one page, in name order (the total and the cursor are in <see cref="Total"/> and <see cref="Next"/>).</summary>
+    public IReadOnlyList<ControlDomainTls>? Domains { get; init; }
 }
 
 /// <summary>A queue entry with every field of <c>QueueEntry</c>.</summary>
@@ -271,7 +275,7 @@ internal sealed class ControlEnvelope
 
     public bool SmtpUtf8 { get; init; }
 
-    /// <summary>Whether the client asked for REQUIRETLS.</summary>
+    /// <summary>REQUIRETLS on the envelope: the client asked for it, or a submission listener with <c>requiretls = "auto"</c> chose it.</summary>
     public bool RequireTls { get; init; }
 
     public bool EightBit { get; init; }
@@ -343,6 +347,31 @@ internal sealed class ControlSuppression
 
     /// <summary>"bounce" (one reply that says the mailbox is gone), "repeated-failures" or "operator".</summary>
     public string Source { get; init; } = string.Empty;
+}
+
+/// <summary>What a recipient domain's server offered on the last delivery to it (the domain TLS history).</summary>
+internal sealed class ControlDomainTls
+{
+    /// <summary>Lower case, A-labels.</summary>
+    public string Domain { get; init; } = string.Empty;
+
+    /// <summary>When the session of the last delivery was opened.</summary>
+    public DateTimeOffset LastDelivery { get; init; }
+
+    /// <summary>The server offered STARTTLS.</summary>
+    [JsonPropertyName("starttls")]
+    public bool StartTls { get; init; }
+
+    /// <summary>TLS was verified (DANE or PKIX).</summary>
+    public bool Verified { get; init; }
+
+    /// <summary>The server announced REQUIRETLS (RFC 8689).</summary>
+    [JsonPropertyName("requiretls")]
+    public bool RequireTls { get; init; }
+
+    /// <summary>All three: a submission listener with <c>requiretls = "auto"</c> picks REQUIRETLS for mail to this domain.</summary>
+    [JsonPropertyName("auto_requiretls")]
+    public bool AutoRequireTls { get; init; }
 }
 
 /// <summary>status: the sizes of the queue.</summary>

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
+using Tern.Delivery;
 using Tern.Observability.Logging;
 using Tern.Observability.Metrics;
 using Tern.Spool.Queue;
@@ -44,12 +45,13 @@ internal sealed partial class ControlServer : IAsyncDisposable
     private int _disposed;
 
     /// <param name="suppression">The suppression list for the suppression-* operations; without one they are refused.</param>
-    public ControlServer(string socketPath, IQueueOperations queue, ILoggerFactory loggers, IMetrics metrics, TimeProvider? clock = null, SuppressionList? suppression = null)
+    /// <param name="domainTls">The domain TLS history for the domains operation; without one it is refused.</param>
+    public ControlServer(string socketPath, IQueueOperations queue, ILoggerFactory loggers, IMetrics metrics, TimeProvider? clock = null, SuppressionList? suppression = null, DomainTlsHistory? domainTls = null)
     {
         SocketPath = socketPath;
         _log = loggers.CreateLogger(LogComponents.Host);
         _panics = Panics.For(metrics, LogComponents.Host);
-        _dispatcher = new ControlDispatcher(queue, suppression, _log, _panics, clock);
+        _dispatcher = new ControlDispatcher(queue, suppression, _log, _panics, clock, domainTls);
     }
 
     public string SocketPath { get; }

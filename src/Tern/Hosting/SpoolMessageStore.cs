@@ -9,9 +9,10 @@ namespace Tern.Hosting;
 /// <summary>
 /// Connects the SMTP server to the spool: the session streams the body into a spool writer and the
 /// envelope is copied into the message record at commit. Adapters are pooled like the spool's
-/// writers, so accepting a message allocates nothing here.
+/// writers, so accepting a message allocates nothing here. With <paramref name="autoRequireTls"/>,
+/// submissions that qualify are queued with REQUIRETLS (<see cref="AutoRequireTls"/>).
 /// </summary>
-internal sealed class SpoolMessageStore(Spool.Spool spool) : IMessageStore
+internal sealed class SpoolMessageStore(Spool.Spool spool, AutoRequireTls? autoRequireTls = null) : IMessageStore
 {
     private readonly ConcurrentQueue<Writer> _pool = new();
 
@@ -22,7 +23,7 @@ internal sealed class SpoolMessageStore(Spool.Spool spool) : IMessageStore
             writer = new Writer(this);
         }
 
-        writer.Start(spool.Begin());
+        writer.Start(spool.Begin(), autoRequireTls?.Applies(envelope) == true);
         return writer;
     }
 
@@ -30,16 +31,33 @@ internal sealed class SpoolMessageStore(Spool.Spool spool) : IMessageStore
     {
         private SpoolWriter? _inner;
 
+        /// <summary>REQUIRETLS is added at commit unless the header section has a TLS-Required field.</summary>
+        private bool _autoRequireTls;
+        private TlsRequiredHeaderScanner _header;
+
         public ReadOnlySpan<byte> Id => _inner!.IdText;
 
-        public void Start(SpoolWriter inner) => _inner = inner;
+        public void Start(SpoolWriter inner, bool autoRequireTls)
+        {
+            _inner = inner;
+            _autoRequireTls = autoRequireTls;
+            _header.Reset();
+        }
 
-        public void Write(ReadOnlySpan<byte> data) => _inner!.Write(data);
+        public void Write(ReadOnlySpan<byte> data)
+        {
+            if (_autoRequireTls)
+            {
+                _header.Feed(data);
+            }
+
+            _inner!.Write(data);
+        }
 
         [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder<>))]
         public async ValueTask<StoreStatus> CommitAsync(SmtpEnvelope envelope, CancellationToken cancel)
         {
-            CopyEnvelope(envelope, _inner!.Envelope);
+            CopyEnvelope(envelope, _inner!.Envelope, requireTls: envelope.RequireTls || (_autoRequireTls && !_header.Found));
             if (!_inner.EnvelopeFits)
             {
                 return StoreStatus.EnvelopeTooLarge;
@@ -60,7 +78,7 @@ internal sealed class SpoolMessageStore(Spool.Spool spool) : IMessageStore
             owner._pool.Enqueue(this);
         }
 
-        private static void CopyEnvelope(SmtpEnvelope from, EnvelopeBuilder to)
+        private static void CopyEnvelope(SmtpEnvelope from, EnvelopeBuilder to, bool requireTls)
         {
             to.SetSender(from.Sender);
             for (var i = 0; i < from.RecipientCount; i++)
@@ -70,7 +88,7 @@ internal sealed class SpoolMessageStore(Spool.Spool spool) : IMessageStore
 
             to.SetEnvelopeId(from.EnvelopeId);
             to.SmtpUtf8 = from.SmtpUtf8;
-            to.RequireTls = from.RequireTls;
+            to.RequireTls = requireTls;
             to.EightBit = from.EightBitData;
             to.Tls = from.Tls;
             to.BodyType = (byte)from.Body;

@@ -23,6 +23,8 @@ namespace Tern.Hosting;
 /// </summary>
 public static partial class TernHost
 {
+    private const string InlineSocketCompletions = "DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS";
+
     public static async Task<int> RunAsync(TernConfig config, string? configPath, TextWriter stdout, TextWriter stderr, CancellationToken cancel)
     {
         // FASTER's commit and checkpoint managers block pool threads (SemaphoreSlim.Wait) on writes that
@@ -31,6 +33,17 @@ public static partial class TernHost
         // minimum lets those waits overlap. Process-wide, so it is set here, by the host.
         ThreadPool.GetMinThreads(out var workers, out var completionPorts);
         ThreadPool.SetMinThreads(Math.Max(workers, 64), completionPorts);
+
+        // Socket completions run on the epoll threads instead of hopping to a pool thread: one thread
+        // switch fewer per read and write. Tern's work after a completion is parsing and spool appends,
+        // and every wait (commit, DNS, delivery) is asynchronous, so nothing blocks an epoll thread for
+        // long. Measured with compare-postfix (20 sessions, 1 KiB): 0.204 -> 0.180-0.183 ms of CPU per
+        // relayed message. The runtime reads the variable before the first socket exists, which is
+        // here; a value the operator set (0 turns it off) is left alone.
+        if (Environment.GetEnvironmentVariable(InlineSocketCompletions) is null)
+        {
+            Environment.SetEnvironmentVariable(InlineSocketCompletions, "1");
+        }
 
         var levels = new LogLevelSettings(config.Log.Level, config.Log.Components);
         using var loggers = new LogfmtLoggerFactory(levels, new LogSink(Console.OpenStandardError()));
@@ -100,8 +113,12 @@ public static partial class TernHost
 
             using var suppressionLifetime = suppression;
 
+            // What each recipient domain's server offered on the last delivery (tern queue domains,
+            // requiretls = "auto"); written lazily, and last at shutdown, after delivery has stopped.
+            using var domainTls = DomainTlsHistory.Open(DomainTlsHistory.PathIn(data.Path), log: loggers.CreateLogger(LogComponents.Delivery));
+
             // The queue control socket (tern queue ...); disposed before the spool on every exit path.
-            var control = new ControlServer(ControlServer.PathIn(data.Path), spool.Queue, loggers, metrics, suppression: suppression);
+            var control = new ControlServer(ControlServer.PathIn(data.Path), spool.Queue, loggers, metrics, suppression: suppression, domainTls: domainTls);
             try
             {
                 control.Start();
@@ -119,7 +136,7 @@ public static partial class TernHost
             try
             {
                 var accounts = OpenAccounts(config, stdout, log);
-                smtp = new SmtpServer(BuildSmtpOptions(config, certificates, certPath, keyPath, accounts), new SpoolMessageStore(spool), loggers, metrics);
+                smtp = new SmtpServer(BuildSmtpOptions(config, certificates, certPath, keyPath, accounts), new SpoolMessageStore(spool, AutoRequireTls.For(config.Listeners, domainTls)), loggers, metrics);
                 smtp.Start();
             }
             catch (Exception e) when (e is SmtpListenerException or IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException or AccountStoreException)
@@ -138,7 +155,7 @@ public static partial class TernHost
                 ? HttpEndpoint.WriteTextAsync(context.Response, 503, "spool: commits failing (disk full or I/O error)\n")
                 : HttpEndpoint.WriteTextAsync(context.Response, 200, "ok\n"));
             Admin.Readiness.Map(http, Admin.Readiness.Probe(smtp, spool, config, stop.Token));
-            Admin.AdminApi.Map(http, config, spool.Queue, suppression, loggers, metrics);
+            Admin.AdminApi.Map(http, config, spool.Queue, suppression, loggers, metrics, domainTls);
             Injection.InjectionApi.Map(http, config, spool, loggers);
             try
             {
@@ -154,7 +171,7 @@ public static partial class TernHost
             }
 
             // Delivery starts once everything that accepts mail is up; it stops before the spool closes.
-            await using var delivery = config.Delivery.Enabled ? StartDelivery(config, spool, suppression, loggers, metrics) : null;
+            await using var delivery = config.Delivery.Enabled ? StartDelivery(config, spool, suppression, loggers, metrics, domainTls) : null;
             _ = new QueueMetrics(metrics, spool, delivery, suppression);
             try
             {
@@ -186,7 +203,7 @@ public static partial class TernHost
     }
 
     /// <summary>DNS, routes and the deliverer from the configuration (validated when it was loaded), and the scheduler that feeds them.</summary>
-    private static DeliveryScheduler StartDelivery(TernConfig config, Spool.Spool spool, SuppressionList suppression, ILoggerFactory loggers, Tern.Observability.Metrics.IMetrics metrics)
+    private static DeliveryScheduler StartDelivery(TernConfig config, Spool.Spool spool, SuppressionList suppression, ILoggerFactory loggers, Tern.Observability.Metrics.IMetrics metrics, DomainTlsHistory domainTls)
     {
         var dns = new Tern.Dns.DnsResolver(
             new Tern.Dns.DnsOptions
@@ -210,6 +227,7 @@ public static partial class TernHost
                 MaxRecipientsPerTransaction = d.MaxRecipientsPerTransaction,
                 Strict8BitMime = d.Strict8BitMime,
                 DirectPort = d.DirectPort,
+                DomainTls = domainTls,
                 IdleReuse = d.Scheduler.Destinations.Default.IdleReuse,
 
                 // As many idle connections per host as the destination may run at once.

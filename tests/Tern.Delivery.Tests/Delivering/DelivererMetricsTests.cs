@@ -88,16 +88,19 @@ public sealed class DelivererMetricsTests(DeliveryDns dns) : IClassFixture<Deliv
     [Fact]
     public async Task Requiretls_refusals_are_counted_by_reason()
     {
-        // A server without STARTTLS: REQUIRETLS needs TLS, the session never opens (no_tls).
+        // An MX host with neither DANE nor an enforced MTA-STS policy (the zone is not signed): REQUIRETLS
+        // cannot be met there (RFC 8689 section 4.2.1), so it is not even contacted (unverified); being the
+        // only MX, the refusal is final.
         await using var h2 = MxServer.Accepting("127.0.0.2", Port);
         await using var smarthost = MxServer.Accepting("127.0.0.8", Port);
         var metrics = new RecordingMetrics();
         await using var deliverer = NewDeliverer(metrics);
 
         var direct = await deliverer.DeliverAsync(Batch("one.example.test", ["alice"], requireTls: true));
-        Assert.True(Assert.Single(direct.Recipients).Outcome != SmtpOutcome.Delivered, $"{direct.Recipients[0].Kind} {direct.Recipients[0].Stage} {direct.Recipients[0].Reply}");
-        Assert.Equal(SmtpStage.StartTls, direct.Recipients[0].Stage);
-        Assert.Equal(1, metrics.Value("tern_delivery_requiretls_unsupported_total", "no_tls"));
+        Assert.Equal(SmtpOutcome.PermanentFailure, Assert.Single(direct.Recipients).Outcome);
+        Assert.Equal("550 5.7.30 REQUIRETLS support required, h2.example.test has neither DANE nor an enforced MTA-STS policy", direct.Recipients[0].Reply.ToString());
+        Assert.Empty(h2.Connections);
+        Assert.Equal(1, metrics.Value("tern_delivery_requiretls_unsupported_total", "unverified"));
 
         // Routed to a transport that does not verify TLS: refused before connecting (transport).
         var routed = await deliverer.DeliverAsync(Batch("one.example.test", ["alice"], sender: "carol@smart.test", requireTls: true));
@@ -105,7 +108,8 @@ public sealed class DelivererMetricsTests(DeliveryDns dns) : IClassFixture<Deliv
         Assert.Equal(1, metrics.Value("tern_delivery_requiretls_unsupported_total", "transport"));
         Assert.Equal(1, metrics.Value("tern_delivery_attempts_total", "failed", "smtp"));
         Assert.Empty(smarthost.Connections);
-        Assert.Equal(0, metrics.Value("tern_delivery_requiretls_unsupported_total", "unverified"));
+        Assert.Equal(1, metrics.Value("tern_delivery_requiretls_unsupported_total", "unverified"));
+        Assert.Equal(0, metrics.Value("tern_delivery_requiretls_unsupported_total", "no_tls"));
         Assert.Equal(0, metrics.Value("tern_delivery_requiretls_unsupported_total", "not_offered"));
     }
 

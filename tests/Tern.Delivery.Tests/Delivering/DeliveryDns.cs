@@ -75,14 +75,14 @@ public sealed class DeliveryDns : IAsyncLifetime
         return Task.CompletedTask;
     }
 
-    /// <summary>A TCP port free on every 127.0.0.x the tests use.</summary>
-    private static int FreeOnAll()
+    /// <summary>A TCP port free on every 127.0.0.x the tests use (x from <paramref name="first"/> to <paramref name="last"/>).</summary>
+    internal static int FreeOnAll(int first = 2, int last = 9)
     {
         for (var i = 0; i < 20; i++)
         {
             var port = LoopbackDaemon.FreePort();
             var free = true;
-            for (var x = 2; x <= 9 && free; x++)
+            for (var x = first; x <= last && free; x++)
             {
                 using var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
                 try
@@ -101,6 +101,6 @@ public sealed class DeliveryDns : IAsyncLifetime
             }
         }
 
-        throw new InvalidOperationException("no port free on 127.0.0.2-9");
+        throw new InvalidOperationException($"no port free on 127.0.0.{first}-{last}");
     }
 }

@@ -1,5 +1,7 @@
 using System.Net;
+using System.Net.Security;
 using System.Net.Sockets;
+using System.Security.Authentication;
 using System.Text;
 
 namespace Tern.Delivery.Tests.Delivering;
@@ -8,12 +10,14 @@ namespace Tern.Delivery.Tests.Delivering;
 /// A scripted SMTP server on one 127.0.0.x address and a given port, for any number of connections:
 /// each accepted connection runs the script (usually <see cref="MxConnection.ServeAsync"/> with a few
 /// replies changed). Records every connection and every line received, so a test can tell which
-/// hosts the deliverer contacted and what it said to them.
+/// hosts the deliverer contacted and what it said to them. With a certificate it offers STARTTLS
+/// (RFC 3207) and presents that certificate (and its chain); without one it answers STARTTLS with 454.
 /// </summary>
 internal sealed class MxServer : IAsyncDisposable
 {
     private readonly TcpListener _listener;
     private readonly Func<MxConnection, Task> _script;
+    private readonly SslStreamCertificateContext? _tls;
     private readonly CancellationTokenSource _stop = new();
     private readonly Lock _lock = new();
     private readonly List<MxConnection> _connections = [];
@@ -21,11 +25,12 @@ internal sealed class MxServer : IAsyncDisposable
     private readonly List<Exception> _faults = [];
     private readonly Task _accepting;
 
-    public MxServer(string address, int port, Func<MxConnection, Task> script)
+    public MxServer(string address, int port, Func<MxConnection, Task> script, SslStreamCertificateContext? tls = null)
     {
         Address = IPAddress.Parse(address);
         Name = "mx" + address[(address.LastIndexOf('.') + 1)..] + ".test";
         _script = script;
+        _tls = tls;
         _listener = new TcpListener(Address, port);
         _listener.Server.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
         _listener.Start();
@@ -62,6 +67,9 @@ internal sealed class MxServer : IAsyncDisposable
 
     /// <summary>A server that accepts everything (<see cref="MxConnection.ServeAsync"/>).</summary>
     public static MxServer Accepting(string address, int port) => new(address, port, c => c.ServeAsync());
+
+    /// <summary>A server that offers STARTTLS with <paramref name="tls"/> and accepts everything.</summary>
+    public static MxServer Accepting(string address, int port, SslStreamCertificateContext tls) => new(address, port, c => c.ServeAsync(), tls);
 
     /// <summary>Waits (bounded) until every connection's script has ended.</summary>
     public async Task WhenScriptsEndAsync()
@@ -114,7 +122,7 @@ internal sealed class MxServer : IAsyncDisposable
             socket.NoDelay = true;
             lock (_lock)
             {
-                var connection = new MxConnection(socket, _connections.Count, Name, _stop.Token);
+                var connection = new MxConnection(socket, _connections.Count, Name, _tls, _stop.Token);
                 _connections.Add(connection);
                 _scripts.Add(RunAsync(connection));
             }
@@ -155,23 +163,29 @@ internal sealed class MxConnection
     public static readonly string[] DefaultEhlo = ["PIPELINING", "ENHANCEDSTATUSCODES", "8BITMIME"];
 
     private static readonly TimeSpan ReadTimeout = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan HandshakeTimeout = TimeSpan.FromSeconds(10);
     private readonly Socket _socket;
-    private readonly NetworkStream _stream;
+    private readonly SslStreamCertificateContext? _tls;
     private readonly CancellationToken _stop;
+    private Stream _stream;
     private readonly List<byte> _pending = [];
     private readonly Lock _lock = new();
     private readonly List<string> _received = [];
     private readonly List<string> _messages = [];
     private int _closed;
 
-    public MxConnection(Socket socket, int index, string name, CancellationToken stop)
+    public MxConnection(Socket socket, int index, string name, SslStreamCertificateContext? tls, CancellationToken stop)
     {
         _socket = socket;
         _stream = new NetworkStream(socket, ownsSocket: false);
+        _tls = tls;
         Index = index;
         Name = name;
         _stop = stop;
     }
+
+    /// <summary>Whether STARTTLS succeeded: the rest of the conversation is under TLS.</summary>
+    public bool Secured { get; private set; }
 
     /// <summary>0 for the server's first connection, then 1, 2...</summary>
     public int Index { get; }
@@ -260,14 +274,49 @@ internal sealed class MxConnection
     }
 
     /// <summary>
-    /// An ordinary server: greeting, EHLO with <paramref name="ehlo"/>, then 250 to everything,
-    /// 354 and "250 queued" for DATA, 221 to QUIT. <paramref name="answer"/> may replace any reply
+    /// After a 220 to STARTTLS: the server's side of the TLS handshake. Bytes the client sent behind
+    /// STARTTLS before the handshake would be a command injection: the script fails then. False when
+    /// the handshake failed (the client refused the certificate, or hung up).
+    /// </summary>
+    public async Task<bool> StartTlsAsync()
+    {
+        var tls = _tls ?? throw new InvalidOperationException($"{Name}: no certificate for STARTTLS");
+        if (_pending.Count > 0)
+        {
+            throw new InvalidOperationException($"{Name}: {_pending.Count} bytes behind STARTTLS");
+        }
+
+        var ssl = new SslStream(_stream, leaveInnerStreamOpen: false);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stop);
+        timeout.CancelAfter(HandshakeTimeout);
+        try
+        {
+            await ssl.AuthenticateAsServerAsync(new SslServerAuthenticationOptions { ServerCertificateContext = tls }, timeout.Token);
+        }
+        catch (Exception e) when (e is AuthenticationException or IOException or OperationCanceledException)
+        {
+            await ssl.DisposeAsync();
+            return false;
+        }
+
+        _stream = ssl;
+        Secured = true;
+        return true;
+    }
+
+    /// <summary>
+    /// An ordinary server: greeting, EHLO with <paramref name="ehlo"/> (by default with STARTTLS
+    /// when the server has a certificate; after TLS <paramref name="tlsEhlo"/>, by default the same
+    /// without STARTTLS), then 250 to everything, 220 and the handshake for STARTTLS (454 without
+    /// a certificate), 354 and "250 queued" for DATA, 221 to QUIT. <paramref name="answer"/> may replace any reply
     /// (the whole reply, CRLF between lines, without the last CRLF) or <see cref="Drop"/> the
     /// connection; null keeps the ordinary reply. A 421 reply closes the connection after it.
     /// <paramref name="closeAfterMessages"/>: close silently (FIN, no 421) once that many messages were accepted.
     /// </summary>
-    public async Task ServeAsync(Func<string, string?>? answer = null, string[]? ehlo = null, int closeAfterMessages = 0)
+    public async Task ServeAsync(Func<string, string?>? answer = null, string[]? ehlo = null, int closeAfterMessages = 0, string[]? tlsEhlo = null)
     {
+        var plainEhlo = ehlo ?? (_tls is null ? DefaultEhlo : [.. DefaultEhlo, "STARTTLS"]);
+        var secureEhlo = tlsEhlo ?? [.. plainEhlo.Where(k => !k.Equals("STARTTLS", StringComparison.OrdinalIgnoreCase))];
         await SendAsync($"220 {Name} ESMTP test server");
         var accepted = 0;
         while (await ReadLineAsync() is { } line)
@@ -275,12 +324,13 @@ internal sealed class MxConnection
             var verb = line.Split(' ', ':')[0].ToUpperInvariant();
             var reply = answer?.Invoke(line) ?? verb switch
             {
-                "EHLO" => Ehlo(ehlo ?? DefaultEhlo),
+                "EHLO" => Ehlo(Secured ? secureEhlo : plainEhlo),
                 "HELO" => $"250 {Name}",
                 "MAIL" => "250 2.1.0 Ok",
                 "RCPT" => "250 2.1.5 Ok",
                 "DATA" => "354 End data with <CR><LF>.<CR><LF>",
                 "RSET" or "NOOP" => "250 2.0.0 Ok",
+                "STARTTLS" when _tls is not null && !Secured => "220 2.0.0 Ready to start TLS",
                 "STARTTLS" => "454 4.7.0 TLS not available",
                 "QUIT" => "221 2.0.0 Bye",
                 _ => "502 5.5.2 Error: command not recognized",
@@ -292,6 +342,11 @@ internal sealed class MxConnection
 
             await SendRawAsync(reply + "\r\n");
             if (reply.StartsWith("421", StringComparison.Ordinal) || verb == "QUIT")
+            {
+                return;
+            }
+
+            if (verb == "STARTTLS" && reply.StartsWith("220", StringComparison.Ordinal) && !await StartTlsAsync())
             {
                 return;
             }

@@ -118,7 +118,7 @@ public sealed class ConfigLoaderTests
         Assert.Equal([IPNetwork.Parse("192.0.2.0/24"), IPNetwork.Parse("2001:db8::1/128")], c.Relay.Networks);
         Assert.Equal(TimeSpan.FromMilliseconds(1500), c.ShutdownGrace);
         Assert.Equal(2, c.Listeners.Count);
-        Assert.Equal(new ListenerConfig("implicit", ListenerKind.Submissions, IPEndPoint.Parse("[::]:465"), null, null, new SmtpLimits()), c.Listeners[1]);
+        Assert.Equal(new ListenerConfig("implicit", ListenerKind.Submissions, IPEndPoint.Parse("[::]:465"), null, null, new SmtpLimits()) { RequireTls = ListenerRequireTls.Auto }, c.Listeners[1]);
     }
 
     [Fact]

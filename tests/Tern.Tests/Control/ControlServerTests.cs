@@ -134,7 +134,7 @@ public sealed class ControlServerTests() : ControlFixture("tern-control-")
         Assert.Matches(@"(?m)^account:\s+app$", output);
         Assert.Matches(@"(?m)^client:\s+127.0.0.1 on listener relay, TLS$", output);
         Assert.Matches(@"(?m)^flags:\s+SMTPUTF8 RET=HDRS REQUIRETLS$", output);
-        Assert.Matches(@"(?m)^requiretls:\s+required \(policy default; the client asked for REQUIRETLS\)$", output);
+        Assert.Matches(@"(?m)^requiretls:\s+required \(policy default; REQUIRETLS on the envelope\)$", output);
         Assert.Matches(@"(?m)^held:\s+no$", output);
         Assert.Matches(@"(?m)^transport:\s+\(routes decide\)$", output);
         Assert.Contains("recipients (2):\n  dave@example.org  pending\n    notify FAILURE,DELAY, orcpt rfc822;dave@example.org\n  erin@example.net  pending\n", output, StringComparison.Ordinal);
@@ -190,7 +190,7 @@ public sealed class ControlServerTests() : ControlFixture("tern-control-")
         Assert.Contains("is not valid", error, StringComparison.Ordinal);
 
         Assert.Equal("REQUIRETLS policy no set on 1 message\n", await Ok("queue", "set", "requiretls", "no", a));
-        Assert.Matches(@"(?m)^requiretls:\s+not required \(policy no; the client asked for REQUIRETLS\)$", await Ok("queue", "show", a));
+        Assert.Matches(@"(?m)^requiretls:\s+not required \(policy no; REQUIRETLS on the envelope\)$", await Ok("queue", "show", a));
         Assert.Equal(RequireTlsPolicy.No, Entry(a).RequireTlsPolicy);
         (code, _, error) = await Tern("queue", "set", "requiretls", "maybe", a);
         Assert.Equal(ExitCodes.Usage, code);

@@ -132,7 +132,7 @@ public sealed class AdminApiTests : IAsyncLifetime
         ("POST", "/api/v1/queue/pause"), ("POST", "/api/v1/queue/resume"), ("POST", "/api/v1/queue/hold"),
         ("POST", "/api/v1/queue/01M8HZX7Y5V96DBCEMYNVE69H2/hold"), ("GET", "/api/v1/holdrules"), ("POST", "/api/v1/holdrules"),
         ("DELETE", "/api/v1/holdrules/1"), ("GET", "/api/v1/suppression"), ("POST", "/api/v1/suppression"),
-        ("DELETE", "/api/v1/suppression/a@example.com"),
+        ("DELETE", "/api/v1/suppression/a@example.com"), ("GET", "/api/v1/domains"),
     ];
 
     [Fact]

@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
 
-namespace Tern.Dns.Tests;
+namespace Tern.Tests.Support;
 
 /// <summary>Keeps every log line (level and formatted message) so tests can look for warnings.</summary>
 internal sealed class ListLoggerFactory : ILoggerFactory

@@ -106,6 +106,51 @@ public sealed class NoticeTests : SpoolFixture
         Assert.Equal("ENV1", Assert.IsType<MessageDeliveryStatus>(Report(dsn)[1]).StatusGroups[0]["Original-Envelope-Id"]);
     }
 
+    [Fact]
+    public async Task A_failure_notice_about_a_requiretls_message_returns_only_its_headers_and_requires_tls_itself()
+    {
+        await using var spool = Open();
+        var id = await Store(spool, "alice@example.org", [("bob@example.net", StoredNotify.Failure)], Body, ret: 1, requireTls: true);
+        const string reply = "550 5.7.30 REQUIRETLS support required, mx.example.net has neither DANE nor an enforced MTA-STS policy";
+        await spool.RecordAttemptAsync(id, [new AttemptOutcome(0, RecipientStatus.Failed, reply)], Clock.GetUtcNow());
+
+        // RFC 8689 section 4.4: the notice travels with REQUIRETLS ...
+        var (notice, dsn) = Assert.Single(await NoticesIn(spool));
+        Assert.True(notice.Envelope.RequireTls);
+        Assert.True(notice.RequiresTls);
+        Assert.Equal("alice@example.org", Assert.Single(notice.Recipients).Address);
+
+        // ... and returns the header section only, RET=FULL notwithstanding.
+        var report = Report(dsn);
+        Assert.Equal(3, report.Count);
+        var returned = report[2];
+        Assert.True(returned.ContentType.IsMimeType("text", "rfc822-headers"));
+        var original = Assert.IsType<TextRfc822Headers>(returned).Message!;
+        Assert.Equal("Lunch", original.Subject);
+        Assert.Equal("lunch.42@example.org", original.MessageId);
+        Assert.Empty((original.TextBody ?? string.Empty).Trim());
+        var stored = Encoding.UTF8.GetString((await spool.ReadAsync(notice.Id))!.Body);
+        Assert.DoesNotContain("Secret body text.", stored, StringComparison.Ordinal);
+
+        var bob = For(dsn, "bob@example.net");
+        Assert.Equal("failed", bob["Action"]);
+        Assert.Equal("5.7.30", bob["Status"]);
+        AllLinesIn(dsn, bob, reply);
+    }
+
+    [Fact]
+    public async Task A_failure_notice_about_a_message_without_requiretls_keeps_ret_full_and_no_requiretls()
+    {
+        await using var spool = Open();
+        var id = await Store(spool, "alice@example.org", [("bob@example.net", StoredNotify.Failure)], Body, ret: 1);
+        await spool.RecordAttemptAsync(id, [new AttemptOutcome(0, RecipientStatus.Failed, "550 5.1.1 no such user")], Clock.GetUtcNow());
+
+        var (notice, dsn) = Assert.Single(await NoticesIn(spool));
+        Assert.False(notice.Envelope.RequireTls);
+        Assert.True(Report(dsn)[2].ContentType.IsMimeType("message", "rfc822"));
+        Assert.Contains("Secret body text.", Encoding.UTF8.GetString((await spool.ReadAsync(notice.Id))!.Body), StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData(Greylisted, "4.7.1")]
     [InlineData("421 Service not available, try later", "4.4.7")]

@@ -23,12 +23,13 @@ public abstract class SpoolFixture : IDisposable
     protected static Task<MessageId> Store(Spool spool, string sender, params string[] recipients) =>
         Store(spool, sender, recipients.Select(r => (r, StoredNotify.Failure)).ToArray(), "Subject: hi\r\n\r\nbody\r\n");
 
-    protected static async Task<MessageId> Store(Spool spool, string sender, (string Address, StoredNotify Notify)[] recipients, string body, byte ret = 0, string envId = "")
+    protected static async Task<MessageId> Store(Spool spool, string sender, (string Address, StoredNotify Notify)[] recipients, string body, byte ret = 0, string envId = "", bool requireTls = false)
     {
         using var w = spool.Begin();
         w.Envelope.SetSender(Encoding.UTF8.GetBytes(sender));
         w.Envelope.SetEnvelopeId(Encoding.ASCII.GetBytes(envId));
         w.Envelope.Ret = ret;
+        w.Envelope.RequireTls = requireTls;
         foreach (var (address, notify) in recipients)
         {
             w.Envelope.AddRecipient(Encoding.UTF8.GetBytes(address), notify, Encoding.UTF8.GetBytes("rfc822;" + address));

@@ -264,7 +264,12 @@ public sealed partial class Deliverer : IBatchDeliverer, IAsyncDisposable
             var attempt = await SendAsync(batch, transport, host.Name, ordered, _options.DirectPort, mode, tls, mtaSts && !relaxed, ehlo, auth: null, open, results, cancel).ConfigureAwait(false);
             if (mtaSts && !relaxed)
             {
-                _metrics.MtaSts(MtaStsResultOf(attempt.Session, attempt.Failure));
+                // A session that opened (pooled or new) is counted here; one that did not was counted by
+                // ConnectAsync, where the refused certificate was still known.
+                if (attempt.Session is { } opened)
+                {
+                    _metrics.MtaSts(MtaStsResultOf(opened, null));
+                }
             }
             else if (sts.Policy is { Mode: MtaStsMode.Testing } testing && MtaStsTestingFailure(attempt.Session, attempt.Failure, stsListed) is { } why)
             {
@@ -297,11 +302,15 @@ public sealed partial class Deliverer : IBatchDeliverer, IAsyncDisposable
         return Finish(batch, transport.Name, results, last, lastHost, lastRemote, lastSession) with { MtaSts = lastMtaSts };
     }
 
-    /// <summary>What an enforced MTA-STS policy came to on one host: verified, or why not (RFC 8461 section 5).</summary>
-    private static MtaStsResult MtaStsResultOf(SmtpSessionInfo? session, SmtpFailure? failure) => session switch
+    /// <summary>
+    /// What an enforced MTA-STS policy came to on one host: verified, or why not (RFC 8461 section 5).
+    /// A refused certificate fails at the STARTTLS stage like a missing STARTTLS: only the session's
+    /// verification (not accepted) tells them apart.
+    /// </summary>
+    private static MtaStsResult MtaStsResultOf(SmtpSessionInfo session, SmtpFailure? failure) => session switch
     {
-        { Tls: true, Verification.PkixValid: true } => MtaStsResult.Verified,
-        _ when failure is { Kind: SmtpFailureKind.Tls } && failure.Stage != SmtpStage.StartTls => MtaStsResult.CertificateRejected,
+        { Tls: true, Verification.PkixValid: true } when failure is null => MtaStsResult.Verified,
+        { Verification.Accepted: false } => MtaStsResult.CertificateRejected,
         _ when failure is { Stage: SmtpStage.StartTls } => MtaStsResult.NoTls,
         _ => MtaStsResult.NotConnected,
     };
@@ -491,6 +500,11 @@ public sealed partial class Deliverer : IBatchDeliverer, IAsyncDisposable
         var connected = await connector.ConnectAsync(host, addresses, port, cancel).ConfigureAwait(false);
         if (connected.Socket is not { } socket)
         {
+            if (mtaSts)
+            {
+                _metrics.MtaSts(MtaStsResult.NotConnected);
+            }
+
             return (null, null, Local(451, "4.4.1", $"{host}: {connected.Describe()}", SmtpFailureKind.ConnectionLost));
         }
 
@@ -505,6 +519,11 @@ public sealed partial class Deliverer : IBatchDeliverer, IAsyncDisposable
 
         if (failure is not null)
         {
+            if (mtaSts)
+            {
+                _metrics.MtaSts(MtaStsResultOf(session.Info, failure));
+            }
+
             await SessionPool.CloseAsync(session).ConfigureAwait(false);
             return (null, connected.Remote, failure);
         }

@@ -4,7 +4,7 @@ namespace Tern.Delivery;
 /// <param name="Domain">Lower-case, A-label form (or an address literal).</param>
 /// <param name="LastDelivery">When the session of that delivery was opened.</param>
 /// <param name="StartTls">The server offered STARTTLS.</param>
-/// <param name="Verified">TLS was established and verified (DANE or PKIX).</param>
+/// <param name="Verified">TLS was established and verified: DANE, or PKIX under an enforced MTA-STS policy (what REQUIRETLS needs).</param>
 /// <param name="RequireTls">The server announced REQUIRETLS (RFC 8689).</param>
 public sealed record DomainTlsRecord(string Domain, DateTimeOffset LastDelivery, bool StartTls, bool Verified, bool RequireTls)
 {

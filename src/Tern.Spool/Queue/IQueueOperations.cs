@@ -16,6 +16,13 @@ public interface IQueueOperations
     /// <summary>One message (queued or retired) with its header section; null when unknown.</summary>
     Task<QueueMessageDetail?> ShowAsync(MessageId id, CancellationToken cancel = default);
 
+    /// <summary>
+    /// One message (queued or retired) as stored; null when unknown. A retired message keeps its
+    /// body only until the log is truncated past it (then <see cref="QueueMessageContent.Message"/> is null).
+    /// </summary>
+    /// <exception cref="IOException">The spool could not read the body.</exception>
+    Task<QueueMessageContent?> ReadMessageAsync(MessageId id, CancellationToken cancel = default);
+
     Task<int> HoldAsync(QueueFilter selection, CancellationToken cancel = default);
 
     Task<int> ReleaseAsync(QueueFilter selection, CancellationToken cancel = default);

@@ -65,7 +65,9 @@ internal static class Notices
                 QueueId = entry.Id.ToString(),
                 Sender = entry.Envelope.Sender,
                 EnvelopeId = entry.Envelope.EnvelopeId,
-                Ret = (DsnRet)entry.Envelope.Ret,
+                // RFC 8689 section 4.4: a notice about a REQUIRETLS message returns the headers only
+                // (RET=FULL is disregarded) and travels with REQUIRETLS itself.
+                Ret = entry.RequiresTls ? DsnRet.Headers : (DsnRet)entry.Envelope.Ret,
                 ArrivalDate = entry.Received,
                 SmtpUtf8 = entry.Envelope.SmtpUtf8,
                 Kind = kind,
@@ -81,6 +83,7 @@ internal static class Notices
         w.Envelope.SmtpUtf8 = traits.SmtpUtf8;
         w.Envelope.EightBit = traits.EightBit;
         w.Envelope.BodyType = traits.EightBit ? (byte)2 : (byte)0;
+        w.Envelope.RequireTls = entry.RequiresTls;
         w.Write(bytes);
         w.IsNotice = true;
         if (!await w.CommitAsync(cancel).ConfigureAwait(false))

@@ -181,6 +181,14 @@ public sealed record QueuePage(IReadOnlyList<QueueEntry> Entries, int Total, Mes
 /// <summary>One message in detail: its entry and the header section of its body.</summary>
 public sealed record QueueMessageDetail(QueueEntry Entry, string Headers);
 
+/// <summary>One message as stored: its entry and the message (header section and body) byte for byte.</summary>
+/// <param name="Entry">The message's entry (queued or retired).</param>
+/// <param name="Message">
+/// The message as accepted, with the Received field Tern added; null for a retired message whose
+/// body is no longer in the spool (the log was truncated past it).
+/// </param>
+public sealed record QueueMessageContent(QueueEntry Entry, byte[]? Message);
+
 /// <summary>
 /// Messages matching a hold rule are held when they are accepted (and adding a rule holds the
 /// queued messages it matches). Every set criterion must match; a rule with none holds everything.

@@ -37,6 +37,37 @@ internal sealed class QueueOperations(Spool spool) : IQueueOperations
         return new QueueMessageDetail(entry, headers);
     }
 
+    public async Task<QueueMessageContent?> ReadMessageAsync(MessageId id, CancellationToken cancel = default)
+    {
+        if (spool.ReadEntry(id) is not { } entry)
+        {
+            return null;
+        }
+
+        // A queued message pins the log from its first record; a retired one does not, and the
+        // next checkpoint may truncate the log past its body.
+        if (Truncated(entry))
+        {
+            return new QueueMessageContent(entry, null);
+        }
+
+        try
+        {
+            return new QueueMessageContent(entry, (await spool.ReadAsync(id, cancel).ConfigureAwait(false))?.Body);
+        }
+        catch (SpoolException) when (Truncated(entry))
+        {
+            // Truncated while it was being read (a body chunk was gone).
+            return new QueueMessageContent(entry, null);
+        }
+        catch (Exception e) when (e is SpoolException or FASTER.core.FasterException)
+        {
+            throw new IOException($"message {id}: the body could not be read from the spool: {e.Message}", e);
+        }
+
+        bool Truncated(QueueEntry e) => e.State == MessageState.Retired && e.FirstAddress < spool.LogBeginAddress;
+    }
+
     public Task<int> HoldAsync(QueueFilter selection, CancellationToken cancel = default) =>
         ChangeAsync(selection, e => e.Held ? null : e with { Held = true, HoldReason = "operator" }, cancel);
 

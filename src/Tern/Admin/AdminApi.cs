@@ -28,8 +28,8 @@ internal sealed class AdminApiException(int status, string code, string message)
 /// Each route only translates HTTP to a <see cref="ControlRequest"/> and runs it through the
 /// <see cref="ControlDispatcher"/> that also serves <c>tern queue</c> on the control socket, so the
 /// filters, paging, checks and logging are the command line's. Every route needs
-/// <c>Authorization: Bearer TOKEN</c> (<see cref="AdminToken"/>); answers are JSON, errors one shape
-/// (<see cref="ApiErrorBody"/>).
+/// <c>Authorization: Bearer TOKEN</c> (<see cref="AdminToken"/>); answers are JSON (but for a
+/// message itself, <c>message/rfc822</c>), errors one shape (<see cref="ApiErrorBody"/>).
 /// </summary>
 internal static partial class AdminApi
 {
@@ -71,6 +71,7 @@ internal static partial class AdminApi
         Route(http, api, "GET", "/api/v1/queue/history", api.ListAsync);
         Route(http, api, "GET", "/api/v1/queue/status", c => api.RunAsync(new ControlRequest { Op = ControlOps.Status }, c));
         Route(http, api, "GET", "/api/v1/queue/{id}", api.ShowAsync);
+        Route(http, api, "GET", "/api/v1/queue/{id}/message", api.MessageAsync);
         Route(http, api, "PATCH", "/api/v1/queue", api.PatchManyAsync);
         Route(http, api, "PATCH", "/api/v1/queue/{id}", api.PatchOneAsync);
         Route(http, api, "POST", "/api/v1/queue/pause", c => api.PauseAsync(c, ControlOps.Pause));
@@ -108,6 +109,15 @@ internal static partial class AdminApi
                 response.AddHeader(name, value);
             }
 
+            if (reply.Content is { } content)
+            {
+                response.StatusCode = reply.Status;
+                response.ContentType = MessageMediaType;
+                response.ContentLength64 = content.Length;
+                await response.OutputStream.WriteAsync(content, cancel);
+                return;
+            }
+
             await HttpEndpoint.WriteJsonAsync(response, reply.Status, reply.Json);
         });
 
@@ -125,10 +135,18 @@ internal static partial class AdminApi
         public bool IsHistory => Request.Url?.AbsolutePath.EndsWith("/history", StringComparison.Ordinal) == true;
     }
 
-    /// <summary>A status, its JSON and extra headers.</summary>
+    /// <summary>GET /api/v1/queue/{id}/message: a whole message (RFC 2046 section 5.2.1), 8-bit as it came.</summary>
+    private const string MessageMediaType = "message/rfc822";
+
+    /// <summary>A status, its JSON and extra headers; or, with <see cref="Content"/>, a message instead of JSON.</summary>
     private sealed record Reply(int Status, byte[] Json, IReadOnlyList<(string Name, string Value)> Headers)
     {
+        /// <summary>A message answered as <see cref="MessageMediaType"/> (then <see cref="Json"/> is empty).</summary>
+        public byte[]? Content { get; init; }
+
         public static Reply Of(int status, byte[] json, params (string, string)[] headers) => new(status, json, headers);
+
+        public static Reply Message(byte[] content, params (string, string)[] headers) => new(200, [], headers) { Content = content };
 
         public static Reply Error(int status, string code, string message, params (string, string)[] headers) =>
             Of(status, Encode(new ApiErrorBody { Error = new ApiError { Status = status, Code = code, Message = message } }, AdminJsonContext.Default.ApiErrorBody), headers);
@@ -202,6 +220,20 @@ internal static partial class AdminApi
         {
             Query(call.Request, []);
             return RunAsync(new ControlRequest { Op = ControlOps.Show, Id = call.Route["id"] }, call);
+        }
+
+        /// <summary>
+        /// GET /api/v1/queue/{id}/message: the message as <c>tern queue cat</c> prints it, byte for
+        /// byte; 404 when unknown or when a retired message's body is no longer in the spool.
+        /// </summary>
+        public async Task<Reply> MessageAsync(Call call)
+        {
+            Query(call.Request, []);
+            var id = MessageId(call.Route["id"]);
+            var response = await dispatcher.HandleAsync(new ControlRequest { Op = ControlOps.Cat, Id = id }, call.Cancel);
+            return response is { Ok: true, Content: { } content }
+                ? Reply.Message(content, ("Content-Disposition", $"inline; filename=\"{id}.eml\""))
+                : Reply.From(response);
         }
 
         /// <summary>POST /api/v1/queue/{id}/{action}: one message; 404 when unknown, 409 when retired (nothing applies to it).</summary>

@@ -14,32 +14,10 @@ internal static class ControlCommand
     /// </summary>
     public static async Task<int> CallAsync(TextWriter stdout, TextWriter stderr, ParseResult r, Option<FileInfo> configOption, ControlRequest request, bool json, Action<ControlResponse> print, CancellationToken cancel)
     {
-        var config = TernCommandLine.LoadOrReport(r.GetValue(configOption), stderr);
-        if (config is null)
+        var (reply, code) = await ExchangeAsync(stderr, r, configOption, (client, c) => client.SendAsync(request, cancel: c), cancel);
+        if (reply is null)
         {
-            return ExitCodes.Config;
-        }
-
-        ControlReply reply;
-        try
-        {
-            reply = await new ControlClient(ControlServer.PathIn(config.DataDirectory)).SendAsync(request, cancel: cancel);
-        }
-        catch (OperationCanceledException) when (cancel.IsCancellationRequested)
-        {
-            // Ctrl-C: an operation the server already started still completes there.
-            await stderr.WriteLineAsync("tern: interrupted; the server may still complete the request");
-            return ExitCodes.Failure;
-        }
-        catch (ControlUnavailableException e)
-        {
-            await stderr.WriteLineAsync(e.Message);
-            return ExitCodes.Unavailable;
-        }
-        catch (ControlClientException e)
-        {
-            await stderr.WriteLineAsync("tern: " + e.Message);
-            return ExitCodes.Failure;
+            return code;
         }
 
         if (json)
@@ -56,6 +34,41 @@ internal static class ControlCommand
 
         print(reply.Response);
         return ExitCodes.Ok;
+    }
+
+    /// <summary>
+    /// Loads the configuration and runs one exchange with the server of its data directory. Returns
+    /// the reply, or null and the exit code when there was none (the reason already printed).
+    /// </summary>
+    public static async Task<(ControlReply? Reply, int Code)> ExchangeAsync(
+        TextWriter stderr, ParseResult r, Option<FileInfo> configOption, Func<ControlClient, CancellationToken, Task<ControlReply>> exchange, CancellationToken cancel)
+    {
+        var config = TernCommandLine.LoadOrReport(r.GetValue(configOption), stderr);
+        if (config is null)
+        {
+            return (null, ExitCodes.Config);
+        }
+
+        try
+        {
+            return (await exchange(new ControlClient(ControlServer.PathIn(config.DataDirectory)), cancel), ExitCodes.Ok);
+        }
+        catch (OperationCanceledException) when (cancel.IsCancellationRequested)
+        {
+            // Ctrl-C: an operation the server already started still completes there.
+            await stderr.WriteLineAsync("tern: interrupted; the server may still complete the request");
+            return (null, ExitCodes.Failure);
+        }
+        catch (ControlUnavailableException e)
+        {
+            await stderr.WriteLineAsync(e.Message);
+            return (null, ExitCodes.Unavailable);
+        }
+        catch (ControlClientException e)
+        {
+            await stderr.WriteLineAsync("tern: " + e.Message);
+            return (null, ExitCodes.Failure);
+        }
     }
 
     /// <summary>Columns padded to their widest cell, two spaces apart; the last column is not padded.</summary>

@@ -19,6 +19,7 @@ internal static class QueueCommands
         queue.Subcommands.Add(cli.Listing(ControlOps.List, "list", "List queued messages, oldest first, one page at a time."));
         queue.Subcommands.Add(cli.Listing(ControlOps.History, "history", "List retired messages (delivered, failed, dropped) still kept in the history."));
         queue.Subcommands.Add(cli.Show());
+        queue.Subcommands.Add(QueueCatCommand.Build(stdout, stderr, configOption));
         queue.Subcommands.Add(cli.Change(ControlOps.Hold, "hold", "Hold messages: they are not delivered until released.", "held"));
         queue.Subcommands.Add(cli.Change(ControlOps.Release, "release", "Release held messages.", "released"));
         queue.Subcommands.Add(cli.Retry());
@@ -384,7 +385,7 @@ internal static class QueueCommands
             var json = JsonOption();
             var command = new Command(
                 "domains",
-                "List recipient domains in name order with what their server offered on the last delivery: STARTTLS, verified TLS (DANE or PKIX), "
+                "List recipient domains in name order with what their server offered on the last delivery: STARTTLS, verified TLS (DANE, or PKIX under an enforced MTA-STS policy), "
                 + "REQUIRETLS. AUTO: submissions to the domain get REQUIRETLS on listeners with requiretls = \"auto\".")
             {
                 config, contains, limit, after, json,
@@ -673,7 +674,7 @@ internal static class QueueCommands
         return option;
     }
 
-    private static void ValidateIds(ArgumentResult r)
+    internal static void ValidateIds(ArgumentResult r)
     {
         foreach (var token in r.Tokens)
         {

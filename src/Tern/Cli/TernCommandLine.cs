@@ -4,7 +4,7 @@ using Tern.Hosting;
 
 namespace Tern.Cli;
 
-/// <summary>The command tree: <c>tern serve</c>, <c>tern config check|example</c>, <c>tern account ...</c>, <c>tern queue ...</c>, <c>tern suppression ...</c>, <c>tern dane tlsa</c>, <c>tern version</c>.</summary>
+/// <summary>The command tree: <c>tern serve</c>, <c>tern config check|example</c>, <c>tern account ...</c>, <c>tern queue ...</c>, <c>tern suppression ...</c>, <c>tern dane tlsa</c>, <c>tern mta-sts list</c>, <c>tern version</c>.</summary>
 public static class TernCommandLine
 {
     public static RootCommand Build(TextWriter stdout, TextWriter stderr)
@@ -56,7 +56,8 @@ public static class TernCommandLine
         var queue = QueueCommands.Build(stdout, stderr, ConfigOption);
         var suppression = SuppressionCommands.Build(stdout, stderr, ConfigOption);
         var dane = DaneCommands.Build(stdout, stderr, ConfigOption);
-        return new RootCommand("Tern: a high-volume SMTP relay and mail server.") { serve, configCommand, account, queue, suppression, dane, version };
+        var mtaSts = MtaStsCommands.Build(stdout, stderr, ConfigOption);
+        return new RootCommand("Tern: a high-volume SMTP relay and mail server.") { serve, configCommand, account, queue, suppression, dane, mtaSts, version };
     }
 
     /// <summary>Parses and runs; command-line errors print with usage and exit with <see cref="ExitCodes.Usage"/>.</summary>

@@ -75,6 +75,8 @@ public static partial class ConfigLoader
                 MaxRecipientsPerTransaction = (int)delivery.Integer("max_recipients", d.MaxRecipientsPerTransaction, 1, 100_000),
                 Strict8BitMime = delivery.Bool("strict_8bitmime", d.Strict8BitMime),
                 DirectPort = (int)delivery.Integer("direct_port", d.DirectPort, 1, 65535),
+                MtaSts = delivery.Bool("mta_sts", d.MtaSts),
+                MtaStsPort = (int)delivery.Integer("mta_sts_port", d.MtaStsPort, 1, 65535),
                 Scheduler = BindScheduler(delivery, d.Scheduler),
             };
             var defaultTransport = delivery.String("default_transport", DirectTransport.DefaultName);

@@ -40,6 +40,15 @@ public sealed record DeliveryConfig
     /// <summary>The port direct delivery connects to: 25 (RFC 5321 section 4.5.4); the end-to-end tests point it at loopback servers.</summary>
     public int DirectPort { get; init; } = 25;
 
+    /// <summary>
+    /// Apply recipient domains' MTA-STS policies (RFC 8461) to direct delivery, cached in
+    /// <c>DATA/mta-sts.json</c>. On by default, as in mox and in Postfix with an MTA-STS resolver.
+    /// </summary>
+    public bool MtaSts { get; init; } = true;
+
+    /// <summary>The MTA-STS policy host's HTTPS port: 443 (RFC 8461 section 3.3); the end-to-end tests point it at a loopback server.</summary>
+    public int MtaStsPort { get; init; } = 443;
+
     /// <summary>Retries, limits per destination ([delivery] defaults and [[destinations]]) and the global concurrency.</summary>
     public Tern.Scheduler.SchedulerOptions Scheduler { get; init; } = new();
 

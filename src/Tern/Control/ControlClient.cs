@@ -26,7 +26,20 @@ internal sealed class ControlClient(string socketPath)
 
     /// <exception cref="ControlUnavailableException">No server listens on the socket.</exception>
     /// <exception cref="ControlClientException">The request could not be made or the answer read.</exception>
-    public async Task<ControlReply> SendAsync(ControlRequest request, TimeSpan? timeout = null, CancellationToken cancel = default)
+    public Task<ControlReply> SendAsync(ControlRequest request, TimeSpan? timeout = null, CancellationToken cancel = default) =>
+        ExchangeAsync(request, null, timeout, cancel);
+
+    /// <summary>
+    /// A request whose successful answer carries raw content after its line (cat): the content is
+    /// copied to <paramref name="destination"/> as it arrives, never held whole. On an error
+    /// answer nothing is written.
+    /// </summary>
+    /// <exception cref="ControlUnavailableException">No server listens on the socket.</exception>
+    /// <exception cref="ControlClientException">The request could not be made, the answer read, or the content written.</exception>
+    public Task<ControlReply> SendForContentAsync(ControlRequest request, Stream destination, TimeSpan? timeout = null, CancellationToken cancel = default) =>
+        ExchangeAsync(request, destination, timeout, cancel);
+
+    private async Task<ControlReply> ExchangeAsync(ControlRequest request, Stream? destination, TimeSpan? timeout, CancellationToken cancel)
     {
         var line = ControlJson.Encode(request);
         if (line.Length > ControlLimits.MaxRequestBytes)
@@ -86,8 +99,14 @@ internal sealed class ControlClient(string socketPath)
 
         try
         {
-            var raw = await ReadLineAsync(stream, deadline.Token);
-            return new ControlReply(ControlJson.DecodeResponse(raw), System.Text.Encoding.UTF8.GetString(raw));
+            var (raw, rest) = await ReadLineAsync(stream, deadline.Token);
+            var reply = new ControlReply(ControlJson.DecodeResponse(raw), System.Text.Encoding.UTF8.GetString(raw));
+            if (destination is not null && reply.Response.Ok)
+            {
+                await CopyContentAsync(stream, rest, reply.Response.Size, destination, cancel);
+            }
+
+            return reply;
         }
         catch (OperationCanceledException) when (!cancel.IsCancellationRequested)
         {
@@ -103,8 +122,76 @@ internal sealed class ControlClient(string socketPath)
         }
     }
 
-    /// <summary>The response line without its '\n'.</summary>
-    private static async Task<byte[]> ReadLineAsync(NetworkStream stream, CancellationToken cancel)
+    /// <summary>
+    /// Copies exactly <paramref name="size"/> bytes (those read past the line first) to
+    /// <paramref name="destination"/>. No deadline for the whole (the reader of the output sets the
+    /// pace, as the server allows); only the socket going quiet for <see cref="ControlLimits.ContentTimeout"/> ends it.
+    /// </summary>
+    private async Task CopyContentAsync(NetworkStream stream, byte[] rest, long? size, Stream destination, CancellationToken cancel)
+    {
+        if (size is not { } total || total < 0 || rest.Length > total)
+        {
+            throw new ControlClientException($"unreadable answer on {SocketPath}: the content does not match its size ({size?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "none"})");
+        }
+
+        await WriteAsync(destination, rest, cancel);
+        var copied = (long)rest.Length;
+        var buffer = ArrayPool<byte>.Shared.Rent(64 * 1024);
+        using var quiet = CancellationTokenSource.CreateLinkedTokenSource(cancel);
+        try
+        {
+            while (copied < total)
+            {
+                int n;
+                quiet.CancelAfter(ControlLimits.ContentTimeout);
+                try
+                {
+                    n = await stream.ReadAsync(buffer.AsMemory(0, (int)Math.Min(buffer.Length, total - copied)), quiet.Token);
+                }
+                catch (OperationCanceledException) when (!cancel.IsCancellationRequested)
+                {
+                    throw new ControlClientException($"the message stopped arriving on {SocketPath} after {copied} of {total} bytes");
+                }
+
+                if (n == 0)
+                {
+                    throw new IOException($"the server closed the connection after {copied} of {total} bytes");
+                }
+
+                await WriteAsync(destination, buffer.AsMemory(0, n), cancel);
+                copied += n;
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+
+        try
+        {
+            await destination.FlushAsync(cancel);
+        }
+        catch (IOException e)
+        {
+            throw new ControlClientException($"cannot write the message: {e.Message}", e);
+        }
+
+        // Not an IOException: the reader of the output went away (EPIPE), the connection is fine.
+        static async Task WriteAsync(Stream destination, ReadOnlyMemory<byte> bytes, CancellationToken cancel)
+        {
+            try
+            {
+                await destination.WriteAsync(bytes, cancel);
+            }
+            catch (IOException e)
+            {
+                throw new ControlClientException($"cannot write the message: {e.Message}", e);
+            }
+        }
+    }
+
+    /// <summary>The response line without its '\n', and whatever was read past it.</summary>
+    private static async Task<(byte[] Line, byte[] After)> ReadLineAsync(NetworkStream stream, CancellationToken cancel)
     {
         var buffer = ArrayPool<byte>.Shared.Rent(64 * 1024);
         var used = 0;
@@ -133,13 +220,13 @@ internal sealed class ControlClient(string socketPath)
                         throw new IOException("the server closed the connection without an answer (is it shutting down?)");
                     }
 
-                    return buffer.AsSpan(0, used).ToArray();
+                    return (buffer.AsSpan(0, used).ToArray(), []);
                 }
 
                 var nl = buffer.AsSpan(used, n).IndexOf((byte)'\n');
                 if (nl >= 0)
                 {
-                    return buffer.AsSpan(0, used + nl).ToArray();
+                    return (buffer.AsSpan(0, used + nl).ToArray(), buffer.AsSpan(used + nl + 1, n - nl - 1).ToArray());
                 }
 
                 used += n;

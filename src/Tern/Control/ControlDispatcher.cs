@@ -137,6 +137,32 @@ internal sealed partial class ControlDispatcher
                     : new ControlResponse { Ok = true, Message = ControlMapping.ToEntry(detail.Entry), Headers = detail.Headers };
             }
 
+            case ControlOps.Cat:
+            {
+                if (!ControlMapping.TryParseId(request.Id, out var id))
+                {
+                    throw new ControlRequestException($"cat: not a message id: {ControlMapping.Shorten(request.Id)}");
+                }
+
+                QueueMessageContent? content;
+                try
+                {
+                    content = await _queue.ReadMessageAsync(id, cancel);
+                }
+                catch (IOException e)
+                {
+                    ReadFailed(_log, id.ToString(), e.Message);
+                    return Error(ControlErrorCodes.Unavailable, e.Message);
+                }
+
+                return content switch
+                {
+                    null => Error(ControlErrorCodes.NotFound, $"no message {id} in the queue or its history"),
+                    { Message: null } => Error(ControlErrorCodes.NotFound, $"message {id} is retired and its body is no longer in the spool (the log was truncated past it); its entry is still in the history"),
+                    { Message: { } message } => new ControlResponse { Ok = true, Size = message.Length, Content = message },
+                };
+            }
+
             case ControlOps.Hold:
                 return await ChangeAsync(request, (s, c) => _queue.HoldAsync(s, c), cancel);
 
@@ -381,6 +407,9 @@ internal sealed partial class ControlDispatcher
 
     [LoggerMessage(Level = LogLevel.Error, Message = "queue change failed in the spool {op} {error}")]
     private static partial void StorageFailed(ILogger log, string op, string error);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "message not read from the spool {id} {error}")]
+    private static partial void ReadFailed(ILogger log, string id, string error);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "control request refused {reason}")]
     private static partial void RequestRefused(ILogger log, string reason);

@@ -13,6 +13,9 @@ namespace Tern.Control;
 // Durations are numbers of seconds, times ISO 8601 (RFC 3339), message ids 26-character ULIDs,
 // enumerations lower-case words. Requests with unknown members are refused (a misspelt filter
 // must not silently select every message); responses may grow members that old clients ignore.
+// One exception to "one JSON object": a successful cat answers {"ok":true,"size":N}\n and then
+// exactly N bytes, the message as stored (raw, not JSON: it may be 8-bit and as large as the
+// max_message_size it was accepted under); an error is the usual single line.
 
 /// <summary>The operations of the control protocol (<see cref="ControlRequest.Op"/>).</summary>
 internal static class ControlOps
@@ -20,6 +23,7 @@ internal static class ControlOps
     public const string List = "list";
     public const string History = "history";
     public const string Show = "show";
+    public const string Cat = "cat";
     public const string Hold = "hold";
     public const string Release = "release";
     public const string Retry = "retry";
@@ -41,7 +45,7 @@ internal static class ControlOps
 
     public static readonly string[] All =
     [
-        List, History, Show, Hold, Release, Retry, SetTransport, SetRequireTls, SetMaxRetries, Fail, Drop,
+        List, History, Show, Cat, Hold, Release, Retry, SetTransport, SetRequireTls, SetMaxRetries, Fail, Drop,
         HoldRuleList, HoldRuleAdd, HoldRuleRemove, Pause, Resume, Status,
         SuppressionList, SuppressionAdd, SuppressionRemove, Domains,
     ];
@@ -70,6 +74,13 @@ internal static class ControlLimits
 
     /// <summary>Writing the response must finish within this time (a client that stopped reading is dropped).</summary>
     public static readonly TimeSpan ResponseTimeout = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// cat: each piece of the message must be taken within this time. Generous, as the reader may be
+    /// an operator paging through it (<c>tern queue cat ID | less</c>); a stalled client holds one of
+    /// the server's connection slots and the message in memory, no more.
+    /// </summary>
+    public static readonly TimeSpan ContentTimeout = TimeSpan.FromMinutes(10);
 }
 
 /// <summary>One request: the operation, its selection and its arguments.</summary>
@@ -82,7 +93,7 @@ internal sealed class ControlRequest
     /// <summary>The selection (operations) or the filter and page (list, history).</summary>
     public ControlFilter? Filter { get; init; }
 
-    /// <summary>show: the message id.</summary>
+    /// <summary>show, cat: the message id.</summary>
     public string? Id { get; init; }
 
     /// <summary>retry: move the next attempt by this many seconds (may be negative); absent: to now.</summary>
@@ -188,6 +199,13 @@ internal sealed class ControlResponse
 
     /// <summary>show: the header section of the message, verbatim.</summary>
     public string? Headers { get; init; }
+
+    /// <summary>cat: the length of the message in bytes; that many bytes follow the response line.</summary>
+    public long? Size { get; init; }
+
+    /// <summary>cat: the message as stored (header section and body); sent after the JSON line, never inside it.</summary>
+    [JsonIgnore]
+    public byte[]? Content { get; init; }
 
     /// <summary>Operations: how many messages changed (holdrule-add: how many it held).</summary>
     public int? Count { get; init; }
@@ -362,7 +380,7 @@ internal sealed class ControlDomainTls
     [JsonPropertyName("starttls")]
     public bool StartTls { get; init; }
 
-    /// <summary>TLS was verified (DANE or PKIX).</summary>
+    /// <summary>TLS was verified: DANE, or PKIX under an enforced MTA-STS policy.</summary>
     public bool Verified { get; init; }
 
     /// <summary>The server announced REQUIRETLS (RFC 8689).</summary>

@@ -28,6 +28,9 @@ internal sealed partial class ControlServer : IAsyncDisposable
     /// <summary>Connections served at once; more wait in the listen backlog.</summary>
     private const int MaxConcurrent = 16;
 
+    /// <summary>cat: the message is written in pieces of this size, each within <see cref="ControlLimits.ContentTimeout"/>.</summary>
+    private const int ContentPiece = 64 * 1024;
+
     /// <summary>sun_path is 108 bytes on Linux, one of them the terminating NUL.</summary>
     private const int MaxPathBytes = 107;
 
@@ -218,6 +221,16 @@ internal sealed partial class ControlServer : IAsyncDisposable
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
             timeout.CancelAfter(ControlLimits.ResponseTimeout);
             await stream.WriteAsync(ControlJson.Encode(response), timeout.Token);
+            if (response.Content is { } content)
+            {
+                // cat: the message follows the line, raw. A client that keeps reading may take as
+                // long as it needs; one that stops for the content timeout is dropped.
+                for (var at = 0; at < content.Length; at += ContentPiece)
+                {
+                    timeout.CancelAfter(ControlLimits.ContentTimeout);
+                    await stream.WriteAsync(content.AsMemory(at, Math.Min(ContentPiece, content.Length - at)), timeout.Token);
+                }
+            }
         }
         catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or OperationCanceledException)
         {

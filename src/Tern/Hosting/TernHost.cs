@@ -10,6 +10,7 @@ using Tern.Sasl;
 using Tern.Sasl.Credentials;
 using Tern.Smtp.Server;
 using Tern.Delivery;
+using Tern.MtaSts;
 using Tern.Scheduler;
 using Tern.Spool;
 using Tern.Suppression;
@@ -216,28 +217,36 @@ public static partial class TernHost
             },
             loggers);
         var d = config.Delivery;
-        var deliverer = new Deliverer(
-            RouteTable.Create(d.Routing),
-            dns,
-            new DelivererOptions
-            {
-                EhloName = d.EhloName ?? config.Hostname,
-                CaBundlePath = d.CaBundle,
-                ConnectTimeout = d.ConnectTimeout,
-                MaxRecipientsPerTransaction = d.MaxRecipientsPerTransaction,
-                Strict8BitMime = d.Strict8BitMime,
-                DirectPort = d.DirectPort,
-                DomainTls = domainTls,
-                IdleReuse = d.Scheduler.Destinations.Default.IdleReuse,
-
-                // As many idle connections per host as the destination may run at once.
-                MaxIdlePerHost = Math.Max(d.Scheduler.Destinations.Default.MaxConnections, d.Scheduler.Destinations.Rules.Select(r => r.Limits.MaxConnections).DefaultIfEmpty(0).Max()),
-            },
-            loggers,
-            metrics: metrics);
+        var deliverer = new Deliverer(RouteTable.Create(d.Routing), dns, BuildDelivererOptions(config, domainTls), loggers, metrics: metrics);
         var scheduler = new DeliveryScheduler(spool, deliverer, d.Scheduler, loggers, metrics, suppression, disposeDeliverer: true);
         scheduler.Start();
         return scheduler;
+    }
+
+    /// <summary>The deliverer's options from the <c>[delivery]</c> section.</summary>
+    internal static DelivererOptions BuildDelivererOptions(TernConfig config, IDomainTlsObserver? domainTls)
+    {
+        var d = config.Delivery;
+        return new DelivererOptions
+        {
+            EhloName = d.EhloName ?? config.Hostname,
+            CaBundlePath = d.CaBundle,
+            ConnectTimeout = d.ConnectTimeout,
+            MaxRecipientsPerTransaction = d.MaxRecipientsPerTransaction,
+            Strict8BitMime = d.Strict8BitMime,
+            DirectPort = d.DirectPort,
+            DomainTls = domainTls,
+            IdleReuse = d.Scheduler.Destinations.Default.IdleReuse,
+
+            // Policies are cached in the data directory (tern mta-sts list reads the file); the
+            // policy host's certificate is checked against the same roots as the SMTP client's.
+            MtaSts = d.MtaSts
+                ? new MtaStsOptions { CacheDirectory = config.DataDirectory, CaBundlePath = d.CaBundle, Port = d.MtaStsPort }
+                : null,
+
+            // As many idle connections per host as the destination may run at once.
+            MaxIdlePerHost = Math.Max(d.Scheduler.Destinations.Default.MaxConnections, d.Scheduler.Destinations.Rules.Select(r => r.Limits.MaxConnections).DefaultIfEmpty(0).Max()),
+        };
     }
 
     /// <summary>Builds the SMTP server's options; listeners without their own certificate share the self-signed one.</summary>

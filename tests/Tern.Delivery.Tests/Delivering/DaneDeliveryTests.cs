@@ -87,6 +87,27 @@ public sealed class DaneDeliveryTests(DaneDns dns) : IClassFixture<DaneDns>
     }
 
     [Fact]
+    public async Task Tls_required_no_delivers_despite_a_dane_ee_record_of_another_key()
+    {
+        // RFC 8689 section 5: the sender prefers delivery to DANE's verdict; the handshake completes, the mismatch is only recorded.
+        await using var mx = MxServer.Accepting(DaneDns.MismatchAddress, Port, Pki.Context(Pki.EndEntity));
+        await using var deliverer = NewDeliverer();
+        var batch = Batch("mismatch.dane.test", "alice");
+        batch = batch with { Message = batch.Message with { Content = Encoding.ASCII.GetBytes("From: <alice@sender.test>\r\nTLS-Required: No\r\nSubject: dane\r\n\r\nHello.\r\n") } };
+
+        var result = await deliverer.DeliverAsync(batch);
+
+        Delivered(Assert.Single(result.Recipients), "alice@mismatch.dane.test");
+        var session = Assert.IsType<SmtpSessionInfo>(result.Session);
+        Assert.True(session.Tls);
+        Assert.False(session.Verification?.DaneValid);
+        Assert.True(Assert.Single(mx.Connections).Secured);
+        Assert.Equal(1, _metrics.Value("tern_delivery_tls_required_no_total", "dane"));
+        Assert.Equal(1, _metrics.Value("tern_delivery_tls_sessions_total", "opportunistic"));
+        Assert.Equal(0, _metrics.Value("tern_delivery_dane_total", "certificate_rejected"));
+    }
+
+    [Fact]
     public async Task Unsigned_zone_delivers_with_opportunistic_tls_and_ignores_its_tlsa_record()
     {
         // plain.test publishes "3 1 1" of another key, but without DNSSEC nothing of it counts.

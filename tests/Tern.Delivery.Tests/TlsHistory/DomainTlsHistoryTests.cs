@@ -72,8 +72,9 @@ public sealed class DomainTlsHistoryTests : IDisposable
             Assert.False(File.Exists(FilePath));
             Assert.True(h.HasUnwrittenChanges);
 
+            // The flag is cleared when the timer's write starts: the file appears (atomically) a moment later.
             var deadline = DateTime.UtcNow.AddSeconds(10);
-            while (h.HasUnwrittenChanges && DateTime.UtcNow < deadline)
+            while ((h.HasUnwrittenChanges || !File.Exists(FilePath)) && DateTime.UtcNow < deadline)
             {
                 await Task.Delay(20);
             }

@@ -13,6 +13,7 @@ public sealed class QueueCommandLineTests
     [InlineData("queue", "list")]
     [InlineData("queue", "history")]
     [InlineData("queue", "show")]
+    [InlineData("queue", "cat")]
     [InlineData("queue", "hold")]
     [InlineData("queue", "release")]
     [InlineData("queue", "retry")]

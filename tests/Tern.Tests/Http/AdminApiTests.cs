@@ -128,7 +128,7 @@ public sealed class AdminApiTests : IAsyncLifetime
     private static readonly (string Method, string Path)[] Routes =
     [
         ("GET", "/api/v1/queue"), ("GET", "/api/v1/queue/history"), ("GET", "/api/v1/queue/status"),
-        ("GET", "/api/v1/queue/01M8HZX7Y5V96DBCEMYNVE69H2"), ("PATCH", "/api/v1/queue"), ("PATCH", "/api/v1/queue/01M8HZX7Y5V96DBCEMYNVE69H2"),
+        ("GET", "/api/v1/queue/01M8HZX7Y5V96DBCEMYNVE69H2"), ("GET", "/api/v1/queue/01M8HZX7Y5V96DBCEMYNVE69H2/message"), ("PATCH", "/api/v1/queue"), ("PATCH", "/api/v1/queue/01M8HZX7Y5V96DBCEMYNVE69H2"),
         ("POST", "/api/v1/queue/pause"), ("POST", "/api/v1/queue/resume"), ("POST", "/api/v1/queue/hold"),
         ("POST", "/api/v1/queue/01M8HZX7Y5V96DBCEMYNVE69H2/hold"), ("GET", "/api/v1/holdrules"), ("POST", "/api/v1/holdrules"),
         ("DELETE", "/api/v1/holdrules/1"), ("GET", "/api/v1/suppression"), ("POST", "/api/v1/suppression"),

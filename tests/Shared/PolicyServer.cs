@@ -5,7 +5,7 @@ using System.Net.Sockets;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
 
-namespace Tern.MtaSts.Tests.Support;
+namespace Tern.Tests.Support;
 
 /// <summary>
 /// A policy host for the tests: TcpListener on 127.0.0.1 (random port) + SslStream + a minimal

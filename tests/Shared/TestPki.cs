@@ -1,10 +1,10 @@
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 
-namespace Tern.MtaSts.Tests.Support;
+namespace Tern.Tests.Support;
 
 /// <summary>
-/// Certificates for the policy hosts, made in-process: a test root (written alone to a PEM bundle,
+/// Certificates for policy hosts and SMTP servers, made in-process: a test root (written alone to a PEM bundle,
 /// <see cref="BundlePath"/>), leaves it signs for any name, and an unrelated root for untrusted leaves.
 /// </summary>
 public sealed class TestPki : IDisposable
@@ -17,7 +17,7 @@ public sealed class TestPki : IDisposable
 
     public TestPki()
     {
-        Dir = Directory.CreateTempSubdirectory("tern-mtasts-pki-").FullName;
+        Dir = Directory.CreateTempSubdirectory("tern-test-pki-").FullName;
         _root = Root("CN=Tern MTA-STS Test Root");
         _otherRoot = Root("CN=Unrelated Root");
         BundlePath = Path.Combine(Dir, "bundle.pem");

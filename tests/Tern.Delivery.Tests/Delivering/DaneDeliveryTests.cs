@@ -59,6 +59,24 @@ public sealed class DaneDeliveryTests(DaneDns dns) : IClassFixture<DaneDns>
         Assert.Empty(mx.Faults);
     }
 
+    [Theory]
+    [InlineData("alias.dane.test", "mx-alias.dane.test")]
+    [InlineData("original.dane.test", "mx-original.dane.test")]
+    public async Task An_mx_host_behind_a_cname_is_verified_with_the_tlsa_record_of_the_expanded_or_the_original_name(string domain, string host)
+    {
+        // RFC 7672 section 2.2.2: TLSA at the CNAME-expanded name first, then at the name the MX gave.
+        await using var mx = MxServer.Accepting(DaneDns.EeAddress, Port, Pki.Context(Pki.EndEntity));
+        await using var deliverer = NewDeliverer();
+
+        var result = await deliverer.DeliverAsync(Batch(domain, "alice"));
+
+        Delivered(Assert.Single(result.Recipients), "alice@" + domain);
+        Assert.Equal(host, result.Host);
+        Assert.True(result.Session?.Verification?.DaneValid, result.Session?.Verification?.DaneError);
+        Assert.True(Assert.Single(mx.Connections).Secured);
+        Assert.Equal(1, _metrics.Value("tern_delivery_dane_total", "verified"));
+    }
+
     [Fact]
     public async Task Dane_ee_record_of_another_key_defers_without_plaintext_and_the_metric_and_log_say_why()
     {

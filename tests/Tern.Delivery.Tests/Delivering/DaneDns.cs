@@ -55,7 +55,9 @@ public sealed class DaneDns : IAsyncLifetime
     /// TLSA lookup fails (bogus zone), the second is mx-ee; tlsafailonly: only that host. ta / taname:
     /// DANE-TA "2 0 1" of the issuing CA the server sends, the server's name right / wrong. unusable:
     /// only PKIX-EE "1 1 1", unusable for SMTP. nostarttls: DANE-EE, the server offers no STARTTLS.
-    /// requiretls: DANE-EE, the server announces REQUIRETLS.
+    /// requiretls: DANE-EE, the server announces REQUIRETLS. alias: the MX host is a CNAME of mx-ee, whose
+    /// TLSA record is at the expanded name; original: the MX host is a CNAME of a name without TLSA, the
+    /// record is at the original name (RFC 7672 section 2.2.2 looks at both, the expanded name first).
     /// </summary>
     public string SignedZone => $"""
         $ORIGIN {Domain}.
@@ -86,6 +88,12 @@ public sealed class DaneDns : IAsyncLifetime
         nostarttls     MX 10 mx-nostarttls
         mx-nostarttls  A {NoStartTlsAddress}
         _25._tcp.mx-nostarttls TLSA 3 1 1 {DanePki.Hex(Pki.EndEntitySpkiSha256)}
+        alias          MX 10 mx-alias
+        mx-alias       CNAME mx-ee
+        original       MX 10 mx-original
+        mx-original    CNAME mx-target
+        mx-target      A {EeAddress}
+        _25._tcp.mx-original TLSA 3 1 1 {DanePki.Hex(Pki.EndEntitySpkiSha256)}
         requiretls     MX 10 mx-requiretls
         mx-requiretls  A {RequireTlsAddress}
         _25._tcp.mx-requiretls TLSA 3 1 1 {DanePki.Hex(Pki.EndEntitySpkiSha256)}

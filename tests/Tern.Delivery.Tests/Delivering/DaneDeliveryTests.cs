@@ -13,18 +13,7 @@ namespace Tern.Delivery.Tests.Delivering;
 /// </summary>
 public sealed class DaneDeliveryTests(DaneDns dns) : IClassFixture<DaneDns>
 {
-    private static readonly SmtpClientTimeouts Short = new()
-    {
-        Greeting = TimeSpan.FromSeconds(3),
-        Command = TimeSpan.FromSeconds(3),
-        TlsHandshake = TimeSpan.FromSeconds(3),
-        Mail = TimeSpan.FromSeconds(3),
-        Rcpt = TimeSpan.FromSeconds(3),
-        DataInitiation = TimeSpan.FromSeconds(3),
-        DataBlock = TimeSpan.FromSeconds(3),
-        DataTermination = TimeSpan.FromSeconds(3),
-        Session = TimeSpan.FromSeconds(20),
-    };
+    private static readonly SmtpClientTimeouts Short = TestTimeouts.Short;
 
     private static int _messages;
     private readonly RecordingMetrics _metrics = new();

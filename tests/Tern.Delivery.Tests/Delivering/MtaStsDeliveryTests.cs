@@ -19,18 +19,7 @@ public sealed class MtaStsDeliveryTests(MtaStsDeliveryDns dns) : IClassFixture<M
     private const string EnforceAll = "enforce";
     private const string TestingAll = "testing";
 
-    private static readonly SmtpClientTimeouts Short = new()
-    {
-        Greeting = TimeSpan.FromSeconds(3),
-        Command = TimeSpan.FromSeconds(3),
-        TlsHandshake = TimeSpan.FromSeconds(3),
-        Mail = TimeSpan.FromSeconds(3),
-        Rcpt = TimeSpan.FromSeconds(3),
-        DataInitiation = TimeSpan.FromSeconds(3),
-        DataBlock = TimeSpan.FromSeconds(3),
-        DataTermination = TimeSpan.FromSeconds(3),
-        Session = TimeSpan.FromSeconds(20),
-    };
+    private static readonly SmtpClientTimeouts Short = TestTimeouts.Short;
 
     private static readonly string[] RequireTlsEhlo = [.. MxConnection.DefaultEhlo, "REQUIRETLS"];
 

@@ -158,7 +158,20 @@ public sealed partial class MtaStsPolicies
                 }
                 _dirty = false;
             }
-            WriteNow();
+            try
+            {
+                WriteNow();
+            }
+            catch
+            {
+                // Anything unexpected: the next change starts a new writer instead of finding this one "running".
+                lock (_writerGate)
+                {
+                    _writing = false;
+                }
+
+                throw;
+            }
         }
     }
 
@@ -176,7 +189,7 @@ public sealed partial class MtaStsPolicies
                     locked.Replace(stream => JsonSerializer.Serialize(stream, file, CacheFileJsonContext.Default.CacheFile));
                 }
             }
-            catch (IOException e)
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
                 WriteFailed(_log, path, e.Message);
             }

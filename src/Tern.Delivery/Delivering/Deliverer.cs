@@ -31,6 +31,7 @@ public sealed partial class Deliverer : IBatchDeliverer, IAsyncDisposable
     private readonly ConcurrentDictionary<string, IPAddress> _lastUsed = new(StringComparer.OrdinalIgnoreCase);
     private readonly SessionPool _pool;
     private readonly DeliveryMetrics _metrics;
+    private readonly TimeProvider _clock;
     private readonly Tern.Smtp.Client.Tls.TrustStore _trust = new();
     private readonly MtaStsPolicies? _mtaSts;
     private long _sessions;
@@ -44,7 +45,8 @@ public sealed partial class Deliverer : IBatchDeliverer, IAsyncDisposable
         _loggers = loggers;
         _log = loggers.CreateLogger(LogComponents.Delivery);
         _destinations = new DestinationResolver(dns, new DestinationOptions(), loggers);
-        _pool = new SessionPool(options.IdleReuse, options.MaxIdlePerHost, clock ?? TimeProvider.System);
+        _clock = clock ?? TimeProvider.System;
+        _pool = new SessionPool(options.IdleReuse, options.MaxIdlePerHost, _clock);
         if (options.MtaSts is { } sts)
         {
             _mtaSts = new MtaStsPolicies(dns, sts with { CaBundlePath = sts.CaBundlePath ?? options.CaBundlePath }, loggers, clock, metrics, _trust);
@@ -231,21 +233,29 @@ public sealed partial class Deliverer : IBatchDeliverer, IAsyncDisposable
                 continue;
             }
 
-            // DANE takes precedence over MTA-STS for a host that has TLSA records (RFC 8461 section 2).
+            // DANE takes precedence over MTA-STS for a host with usable TLSA records (RFC 8461 section 2);
+            // records that are all unusable (RFC 7672 section 2.2: still TLS, unauthenticated) leave an
+            // enforced MTA-STS policy in force.
             var dane = tlsa.Records.Count > 0;
-            var mtaSts = !dane && sts.Enforced && stsListed;
-            if (batch.Message.RequireTls && !dane && !mtaSts)
+            var daneUsable = tlsa.Records.Any(IsUsable);
+            var mtaSts = !daneUsable && sts.Enforced && stsListed;
+            if (batch.Message.RequireTls && !daneUsable && !mtaSts)
             {
                 // RFC 8689 section 4.2.1: the MX must be authenticated (DNSSEC for DANE, or an enforced MTA-STS
-                // policy) as well as the certificate; without either this host cannot take the message.
+                // policy) as well as the certificate; without either this host cannot take the message. While
+                // the domain's MTA-STS policy could not be had (fetch failed, backoff), that is not final yet.
                 _metrics.RequireTlsUnsupported(RequireTlsReason.Unverified);
-                last = last is { Outcome: SmtpOutcome.TemporaryFailure } ? last : Local(550, "5.7.30", $"REQUIRETLS support required, {host.Name} has neither DANE nor an enforced MTA-STS policy", SmtpFailureKind.Policy);
+                var unknown = sts.Policy is null && (sts.Source == MtaStsSource.Backoff || sts.Error is not null);
+                var refusal = unknown
+                    ? Local(451, "4.7.5", $"REQUIRETLS support required, {host.Name} has no DANE and the MTA-STS policy of {batch.RecipientDomain} could not be had: {sts.Error ?? "fetch backoff"}", SmtpFailureKind.Tls)
+                    : Local(550, "5.7.30", $"REQUIRETLS support required, {host.Name} has neither DANE nor an enforced MTA-STS policy", SmtpFailureKind.Policy);
+                last = last is { Outcome: SmtpOutcome.TemporaryFailure } ? last : refusal;
                 continue;
             }
 
             if (relaxed)
             {
-                _metrics.TlsRequiredNo(dane ? TlsPolicy.Dane : sts.Enforced ? TlsPolicy.MtaSts : TlsPolicy.None);
+                _metrics.TlsRequiredNo(daneUsable ? TlsPolicy.Dane : sts.Enforced ? TlsPolicy.MtaSts : TlsPolicy.None);
             }
 
             var verify = !relaxed && (dane || mtaSts);
@@ -278,6 +288,15 @@ public sealed partial class Deliverer : IBatchDeliverer, IAsyncDisposable
                 MtaStsTestingFailed(_log, batch.MessageId, batch.RecipientDomain, host.Name, testing.Id, why);
             }
 
+            if (_options.DomainTls is { } observer && attempt.Session is { } seen)
+            {
+                // What the recipient domain's server offered (tern queue domains, "auto" REQUIRETLS). Per batch, not
+                // per new session: a pooled session may carry another domain with the same MX hosts. "Verified" is
+                // what REQUIRETLS needs here: DANE, or PKIX where an enforced MTA-STS policy names the host (also when
+                // "TLS-Required: No" set the policy aside for this message: the checks ran all the same).
+                observer.Observed(batch.RecipientDomain, seen.StartTlsOffered || seen.Tls, TlsModeOf(seen, !daneUsable && sts.Enforced && stsListed) is TlsMode.Dane or TlsMode.MtaSts, seen.RequireTlsOffered, _clock.GetUtcNow());
+            }
+
             lastHost = host.Name;
             lastRemote = attempt.Remote ?? lastRemote;
             lastSession = attempt.Session ?? lastSession;
@@ -301,6 +320,9 @@ public sealed partial class Deliverer : IBatchDeliverer, IAsyncDisposable
         last ??= Local(451, "4.4.4", $"{batch.RecipientDomain}: no host could be reached", SmtpFailureKind.ConnectionLost);
         return Finish(batch, transport.Name, results, last, lastHost, lastRemote, lastSession) with { MtaSts = lastMtaSts };
     }
+
+    /// <summary>A TLSA record SMTP can use (RFC 7672 sections 2.2, 3.1): DANE-TA(2) or DANE-EE(3), selector 0 or 1, matching type 0 to 2.</summary>
+    private static bool IsUsable(TlsaRecord r) => r.Usage is 2 or 3 && r.Selector is 0 or 1 && r.MatchingType is 0 or 1 or 2;
 
     /// <summary>
     /// What an enforced MTA-STS policy came to on one host: verified, or why not (RFC 8461 section 5).
@@ -369,8 +391,7 @@ public sealed partial class Deliverer : IBatchDeliverer, IAsyncDisposable
         DeliveryBatch batch, Transport transport, string host, IReadOnlyList<IPAddress> addresses, int port, SmtpTlsMode mode, ClientTlsOptions tls, bool mtaSts, string ehlo,
         SmtpClientAuthOptions? auth, List<int> open, SmtpRecipientResult?[] results, CancellationToken cancel)
     {
-        var verified = tls.VerifyPkix || tls.VerifyDane;
-        var key = SessionPool.Key(transport.Name, host, port, mode, verified);
+        var key = SessionPool.Key(transport.Name, host, port, mode, tls.VerifyDane ? "dane" : tls.VerifyPkix ? "pkix" : "none");
         var (session, remote, failure, pooled) = await SessionAsync(batch, transport, host, addresses, port, mode, tls, mtaSts, ehlo, auth, key, reuse: true, cancel).ConfigureAwait(false);
         if (session is null)
         {
@@ -394,14 +415,6 @@ public sealed partial class Deliverer : IBatchDeliverer, IAsyncDisposable
         }
 
         var info = session.Info;
-        if (_options.DomainTls is { } observer && transport is DirectTransport or SocksTransport)
-        {
-            // What the recipient domain's server offered (tern queue domains, "auto" REQUIRETLS). Per batch, not
-            // per new session: a pooled session may carry another domain with the same MX hosts. "Verified" is
-            // what REQUIRETLS needs here: DANE, or PKIX under an enforced MTA-STS policy.
-            observer.Observed(batch.RecipientDomain, info.StartTlsOffered || info.Tls, TlsModeOf(info, mtaSts) is TlsMode.Dane or TlsMode.MtaSts, info.RequireTlsOffered, DateTimeOffset.UtcNow);
-        }
-
         var undecided = 0;
         var refusedRequireTls = false;
         SmtpFailure? openFailure = null;

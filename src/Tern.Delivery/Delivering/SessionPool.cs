@@ -28,8 +28,13 @@ internal sealed class SessionPool : IAsyncDisposable
         _sweep = clock.CreateTimer(_ => _ = SweepAsync(), null, period, period);
     }
 
-    /// <summary>A pooled session is found by transport, host and TLS setup: a session opened for other TLS needs is not reused.</summary>
-    public static string Key(string transport, string host, int port, SmtpTlsMode mode, bool verified) => $"{transport}\n{host}\n{port}\n{mode}\n{verified}";
+    /// <summary>
+    /// A pooled session is found by transport, host and TLS setup: a session opened for other TLS needs is
+    /// not reused. <paramref name="check"/> names the certificate check that admitted it ("dane", "pkix",
+    /// "none"): a session PKIX-checked for one domain's MTA-STS policy never carries mail for a domain that
+    /// asks for DANE at the same host, nor the reverse.
+    /// </summary>
+    public static string Key(string transport, string host, int port, SmtpTlsMode mode, string check) => $"{transport}\n{host}\n{port}\n{mode}\n{check}";
 
     public bool TryTake(string key, out SmtpClientSession session, out IPEndPoint? remote)
     {

@@ -43,6 +43,10 @@ internal sealed partial class SmtpSession
 
         _timer.Change(Limits.TlsHandshakeTimeout, Timeout.InfiniteTimeSpan);
         using var handshakeTimeout = new CancellationTokenSource(Limits.TlsHandshakeTimeout);
+
+        // The handshake's key exchange and signature take CPU: off the socket's completion thread, which
+        // the host lets run reads inline and which serves other connections too.
+        await Task.Yield();
         try
         {
             await ssl.AuthenticateAsServerAsync(options, handshakeTimeout.Token);

@@ -190,6 +190,14 @@ internal sealed partial class SmtpSession : IDataSink, IDisposable
             }
 
             var buffer = result.Buffer;
+            if (_auth is not null || StartsWithAuth(buffer))
+            {
+                // Password checks (PBKDF2, SCRAM) take milliseconds of CPU: off the socket's completion
+                // thread, which the host lets run reads inline and which serves other connections too.
+                // The buffer stays valid until AdvanceTo.
+                await Task.Yield();
+            }
+
             var action = Process(ref buffer);
             _reader.AdvanceTo(buffer.Start, action == SessionAction.None ? buffer.End : buffer.Start);
 
@@ -233,6 +241,19 @@ internal sealed partial class SmtpSession : IDataSink, IDisposable
     }
 
     private bool HasBufferedInput() => _reader.TryRead(out var peek) && ReturnPeek(peek);
+
+    /// <summary>The buffered input starts with an AUTH command (RFC 4954), in any case.</summary>
+    private static bool StartsWithAuth(in ReadOnlySequence<byte> buffer)
+    {
+        Span<byte> head = stackalloc byte[5];
+        if (buffer.Length < head.Length)
+        {
+            return false;
+        }
+
+        buffer.Slice(0, head.Length).CopyTo(head);
+        return System.Text.Ascii.EqualsIgnoreCase(head, "AUTH "u8);
+    }
 
     private bool ReturnPeek(ReadResult peek)
     {

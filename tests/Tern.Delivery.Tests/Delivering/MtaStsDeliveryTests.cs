@@ -311,6 +311,26 @@ public sealed class MtaStsDeliveryTests(MtaStsDeliveryDns dns) : IClassFixture<M
     }
 
     [Fact]
+    public async Task Requiretls_message_whose_policy_fetch_failed_is_deferred_not_bounced()
+    {
+        // The domain publishes MTA-STS but its policy could not be fetched (404, then the backoff): whether
+        // an MX qualifies for REQUIRETLS is unknown, so the message waits for a later attempt (4.7.5).
+        await using var policy = Policy(new PolicyServer.Reply(404, "no policy here"));
+        await using var mx = new MxServer(MtaStsDeliveryDns.Mx1Address, Port, c => c.ServeAsync(tlsEhlo: RequireTlsEhlo), dns.Trusted(Mx1));
+        await using var deliverer = NewDeliverer(policy);
+
+        foreach (var attempt in new[] { "fetch failed", "backoff" })
+        {
+            var r = Assert.Single((await deliverer.DeliverAsync(Batch("nopolicy", requireTls: true))).Recipients);
+            Assert.True((SmtpOutcome.TemporaryFailure, SmtpFailureKind.Tls) == (r.Outcome, r.Kind), $"{attempt}: {r.Reply}");
+            Assert.StartsWith("451 4.7.5 REQUIRETLS support required, mx1.sts.test has no DANE and the MTA-STS policy of nopolicy.sts.test could not be had", r.Reply.ToString());
+        }
+
+        Assert.Empty(mx.Connections);
+        Assert.Equal(1, policy.Requests);
+    }
+
+    [Fact]
     public async Task Tls_required_no_under_an_enforced_policy_delivers_despite_an_untrusted_certificate()
     {
         await using var policy = Policy(EnforceAll);

@@ -94,7 +94,29 @@ internal sealed class LogInstance : IDisposable
         }
 
         Commits.Dispose();
-        Device.Dispose();
+        DisposeDevice(Device);
         Retired.Dispose();
+    }
+
+    /// <summary>How long closing the log's device may wait for its file handles.</summary>
+    private static readonly TimeSpan DeviceCloseTimeout = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// FASTER's ManagedLocalStorageDevice.Dispose waits, without a timeout, until every pooled file handle
+    /// is back; one kept by an I/O that never returned it hung a spool's close forever (seen once in ~10
+    /// runs of the spool tests, the stack in SemaphoreSlim.Wait under AsyncPool.Dispose). The close waits
+    /// a bounded time and then leaves the handles to the process's exit: everything committed is on disk.
+    /// </summary>
+    private static void DisposeDevice(IDevice device)
+    {
+        var closing = Task.Run(device.Dispose);
+        try
+        {
+            closing.Wait(DeviceCloseTimeout);
+        }
+        catch (AggregateException e) when (e.InnerException is IOException or ObjectDisposedException)
+        {
+            // Closing a device whose files are already gone (or closed): nothing left to release.
+        }
     }
 }

@@ -237,7 +237,7 @@ public sealed partial class Deliverer : IBatchDeliverer, IAsyncDisposable
             // records that are all unusable (RFC 7672 section 2.2: still TLS, unauthenticated) leave an
             // enforced MTA-STS policy in force.
             var dane = tlsa.Records.Count > 0;
-            var daneUsable = tlsa.Records.Any(IsUsable);
+            var daneUsable = tlsa.Records.Any(static r => r.IsUsable);
             var mtaSts = !daneUsable && sts.Enforced && stsListed;
             if (batch.Message.RequireTls && !daneUsable && !mtaSts)
             {
@@ -320,9 +320,6 @@ public sealed partial class Deliverer : IBatchDeliverer, IAsyncDisposable
         last ??= Local(451, "4.4.4", $"{batch.RecipientDomain}: no host could be reached", SmtpFailureKind.ConnectionLost);
         return Finish(batch, transport.Name, results, last, lastHost, lastRemote, lastSession) with { MtaSts = lastMtaSts };
     }
-
-    /// <summary>A TLSA record SMTP can use (RFC 7672 sections 2.2, 3.1): DANE-TA(2) or DANE-EE(3), selector 0 or 1, matching type 0 to 2.</summary>
-    private static bool IsUsable(TlsaRecord r) => r.Usage is 2 or 3 && r.Selector is 0 or 1 && r.MatchingType is 0 or 1 or 2;
 
     /// <summary>
     /// What an enforced MTA-STS policy came to on one host: verified, or why not (RFC 8461 section 5).

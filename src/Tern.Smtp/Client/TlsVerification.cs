@@ -5,7 +5,14 @@ namespace Tern.Smtp.Client;
 /// selector, matching type and the association data. The SMTP client does not look records up:
 /// the delivery layer supplies them (only when the whole DNS chain was DNSSEC-authentic, RFC 7672).
 /// </summary>
-public sealed record TlsaRecord(byte Usage, byte Selector, byte MatchingType, byte[] Data);
+public sealed record TlsaRecord(byte Usage, byte Selector, byte MatchingType, byte[] Data)
+{
+    /// <summary>
+    /// SMTP can use it (RFC 7672 sections 2.2, 3.1): DANE-TA(2) or DANE-EE(3), a known selector and a
+    /// known matching type with data of the right length; the same test the DANE verification applies.
+    /// </summary>
+    public bool IsUsable => Tls.DaneVerifier.WhyUnusable(this) is null;
+}
 
 /// <summary>
 /// How the client treats the server's certificate. Three independent switches (mail-behaviour.md,

@@ -245,6 +245,13 @@ internal sealed partial class SmtpSession : IDataSink, IDisposable
     /// <summary>The buffered input starts with an AUTH command (RFC 4954), in any case.</summary>
     private static bool StartsWithAuth(in ReadOnlySequence<byte> buffer)
     {
+        // Asked before every command: the common case is decided by the first segment alone.
+        var first = buffer.FirstSpan;
+        if (first.Length >= 5)
+        {
+            return System.Text.Ascii.EqualsIgnoreCase(first[..5], "AUTH "u8);
+        }
+
         Span<byte> head = stackalloc byte[5];
         if (buffer.Length < head.Length)
         {

@@ -392,6 +392,12 @@ public sealed partial class Spool
             return;
         }
 
+        var full = _checkpoints % 8 == 0;
+        if (!RoomForCheckpoint(ref full))
+        {
+            return;
+        }
+
         try
         {
             Span<byte> meta = stackalloc byte[24];
@@ -406,7 +412,9 @@ public sealed partial class Spool
 
             // The hash table is written with every eighth checkpoint (and the first): it is most of a
             // checkpoint's bytes, and a burst of them on the log's disk delays the commits behind it.
-            await _index.CheckpointAsync(full: _checkpoints++ % 8 == 0).ConfigureAwait(false);
+            _checkpoints++;
+            await _index.CheckpointAsync(full).ConfigureAwait(false);
+            _fullCheckpointTaken |= full;
 
             // FASTER writes each checkpoint into new directories and never fsyncs them: after a power
             // loss the newest checkpoint could be missing. The log is truncated on its strength, so it
@@ -473,6 +481,59 @@ public sealed partial class Spool
             CheckpointFailed(_log2, e);
         }
     }
+
+    private bool _checkpointPostponed;
+    private bool _fullCheckpointTaken;
+
+    /// <summary>
+    /// Whether the disk has room for a checkpoint: the index's in-memory log (the fold-over) with a
+    /// margin, and for a full one the hash table too (else <paramref name="full"/> is turned off). A
+    /// FASTER checkpoint whose writes fail on a full disk never completed (seen: the applier, and
+    /// with it the close, waited for ever); so on a full disk it is postponed, and the log simply stays longer (a restart
+    /// replays it from the last checkpoint). Logged once per transition.
+    /// </summary>
+    private bool RoomForCheckpoint(ref bool full)
+    {
+        var needed = (1L << Options.IndexMemorySizeBits) + (4L << 20);
+        var free = _reserve.ReadNow();
+
+        // Without room for the hash table, a checkpoint of the index's log alone still moves recovery
+        // forward (only on top of a full one taken by this process: incremental ones build on it). A
+        // full one must also leave the free-space reserve whole: its new hash table exists next to
+        // the old one until it completes, and that dip would refuse mail, then accept it again.
+        if (full && _fullCheckpointTaken && free < needed + (Options.IndexBuckets * 64) + _reserve.MinFree)
+        {
+            full = false;
+        }
+        else if (full)
+        {
+            needed += Options.IndexBuckets * 64;
+        }
+
+        var room = free >= needed;
+        if (room == !_checkpointPostponed)
+        {
+            return room;
+        }
+
+        _checkpointPostponed = !room;
+        if (room)
+        {
+            CheckpointResumed(_log2, Options.Directory, free);
+        }
+        else
+        {
+            CheckpointPostponed(_log2, Options.Directory, free, needed);
+        }
+
+        return room;
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "spool checkpoints postponed: not enough free space (the log is kept until they resume) {directory} {free} {needed}")]
+    private static partial void CheckpointPostponed(ILogger log, string directory, long free, long needed);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "spool checkpoints resumed {directory} {free}")]
+    private static partial void CheckpointResumed(ILogger log, string directory, long free);
 
     /// <summary>One pass over the index: the oldest live body address, and the retired entries past retention.</summary>
     private (long MinFirst, List<MessageId> Expired) Survey()

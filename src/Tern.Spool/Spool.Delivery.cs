@@ -168,6 +168,12 @@ public sealed partial class Spool
         return false;
     }
 
+    /// <summary>
+    /// Tries to store one notice while the log fails, ReopenDelay apart (about 15 s: a few reopens of
+    /// the log; the delivery worker waits meanwhile, and so would a shutdown).
+    /// </summary>
+    private const int NoticeAttempts = 8;
+
     /// <summary>Queues the failure, delay and success notices of one attempt (each only when it reports someone).</summary>
     private async Task QueueNoticesAsync(QueueEntry before, QueueEntry after, AttemptOutcome?[] applied, AttemptNotices notices, CancellationToken cancel)
     {
@@ -204,9 +210,22 @@ public sealed partial class Spool
 
         foreach (var (kind, recipients) in new[] { (Tern.Dsn.DsnKind.Failure, failed), (Tern.Dsn.DsnKind.Delay, delayed), (Tern.Dsn.DsnKind.Success, relayed) })
         {
-            if (recipients.Count > 0 && !await Notices.QueueAsync(this, after, kind, recipients, body, cancel).ConfigureAwait(false))
+            if (recipients.Count == 0)
             {
-                throw new IOException($"message {after.Id}: the attempt is recorded, but its {kind.ToString().ToLowerInvariant()} notice could not be stored (spool failing)");
+                continue;
+            }
+
+            // The attempt is recorded already: a notice that cannot be stored now (the log failing on
+            // a full disk, reopened every ReopenDelay) is tried again rather than dropped. A notice
+            // that failed was not stored (its record is abandoned), so trying again makes no duplicate.
+            for (var attempt = 1; !await Notices.QueueAsync(this, after, kind, recipients, body, cancel).ConfigureAwait(false); attempt++)
+            {
+                if (attempt >= NoticeAttempts)
+                {
+                    throw new IOException($"message {after.Id}: the attempt is recorded, but its {kind.ToString().ToLowerInvariant()} notice could not be stored after {attempt} tries (spool failing)");
+                }
+
+                await Task.Delay(ReopenDelay, cancel).ConfigureAwait(false);
             }
         }
     }

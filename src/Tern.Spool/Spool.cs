@@ -51,6 +51,10 @@ public sealed partial class Spool : IAsyncDisposable
 
     /// <summary>Ids in arrival order (see <see cref="MessageIdGenerator"/>).</summary>
     private readonly MessageIdGenerator _ids;
+    private readonly SpaceReserve _reserve;
+
+    /// <summary>Messages whose commit failed: their Abandoned records are written again into the reopened log (see <see cref="AbandonAfterReopen"/>).</summary>
+    private readonly ConcurrentQueue<MessageId> _abandonAfterReopen = new();
     private long _appendedSinceCommit;
     private long _preparedSegment = -1;
 
@@ -63,10 +67,17 @@ public sealed partial class Spool : IAsyncDisposable
         _clock = clock;
         _ids = new MessageIdGenerator(clock);
         Metrics = new SpoolMetrics(metrics);
+        _reserve = new SpaceReserve(options.Directory, options.MinFreeBytes, logger);
         _panics = Panics.For(metrics, LogComponents.Spool);
+        Metrics.MinFreeBytes.Set(_reserve.MinFree);
         metrics.OnCollect(() =>
         {
             Metrics.Messages.Set(Interlocked.Read(ref _queued));
+            if (FreeBytes is { } free)
+            {
+                Metrics.FreeBytes.Set(free);
+            }
+
             Metrics.IndexBytes.Set(_index.LogBytes);
             var log = _current.Log;
             Metrics.LogBytes.Set(log.TailAddress - log.BeginAddress);
@@ -109,6 +120,32 @@ public sealed partial class Spool : IAsyncDisposable
     /// back by itself once space returns.
     /// </summary>
     public bool Failing { get; private set; }
+
+    /// <summary>Free bytes on the spool's file system (read at most once a second); null when unknown.</summary>
+    public long? FreeBytes => _reserve.Free is var free && free != long.MaxValue ? free : null;
+
+    /// <summary>The free-space reserve (<see cref="SpoolOptions.MinFreeBytes"/>).</summary>
+    public long MinFreeBytes => _reserve.MinFree;
+
+    /// <summary>Free space is below the reserve: new messages are refused until it is back.</summary>
+    public bool BelowReserve => _reserve.Low;
+
+    /// <summary>
+    /// Whether a new message may start now (the server asks at MAIL; false: 452 4.3.1): free space
+    /// is above <see cref="SpoolOptions.MinFreeBytes"/>, with room for <paramref name="declaredSize"/>
+    /// (SIZE=, negative when not declared) beyond it. Cheap: no syscall but once a second. A refusal
+    /// is counted (tern_spool_refusals_total).
+    /// </summary>
+    public bool HasRoom(long declaredSize = -1)
+    {
+        if (_reserve.HasRoom(declaredSize, out var sizeRefused))
+        {
+            return true;
+        }
+
+        (sizeRefused ? Metrics.RefusedSize : Metrics.RefusedMinFree).Inc();
+        return false;
+    }
 
     /// <summary>The queued messages, oldest first (a scan of the index: for tests and tools).</summary>
     public IReadOnlyList<SpooledMessage> Messages
@@ -305,6 +342,7 @@ public sealed partial class Spool : IAsyncDisposable
 
             var address = instance.Log.Enqueue(record);
             Interlocked.Increment(ref _appendedSinceCommit);
+            _reserve.Consumed(record.Length);
             return address;
         }
         finally
@@ -351,6 +389,14 @@ public sealed partial class Spool : IAsyncDisposable
                 throw new IOException("a body chunk could not be appended");
             }
 
+            if (writer.Reserved && _reserve.Low)
+            {
+                // Free space fell below the reserve while the message arrived: it is refused like one
+                // at MAIL (452 4.3.1); the reserve stays for what is already accepted.
+                Metrics.RefusedMinFree.Inc();
+                return false;
+            }
+
             if (!EntryFits(writer.Envelope))
             {
                 throw new IOException($"message {writer.Id}: its envelope ({writer.Envelope.RecipientCount} recipients) is too large for a queue entry");
@@ -380,6 +426,11 @@ public sealed partial class Spool : IAsyncDisposable
         {
             CommitFailed(_log2, e);
             Metrics.CommitFailures.Inc();
+            if (writer.Reserved)
+            {
+                Metrics.RefusedCommit.Inc();
+            }
+
             return false;
         }
 
@@ -426,9 +477,20 @@ public sealed partial class Spool : IAsyncDisposable
             Failing |= !cancel.IsCancellationRequested;
             CommitFailed(_log2, new IOException($"message {writer.Id}: the commit covering it failed or was cancelled"));
             Metrics.CommitFailures.Inc();
+            if (writer.Reserved)
+            {
+                Metrics.RefusedCommit.Inc();
+            }
+
             // Into the current log (after a reopen the old one takes nothing): if the record still
-            // became durable, recovery drops it.
+            // became durable, recovery drops it. When the current log is the failed one, the record
+            // is lost with it: it is written again once the log is reopened.
             Abandon(writer.Id);
+            if (!cancel.IsCancellationRequested)
+            {
+                _abandonAfterReopen.Enqueue(writer.Id);
+            }
+
             return false;
         }
 
@@ -525,6 +587,8 @@ public sealed partial class Spool : IAsyncDisposable
                 {
                     return;
                 }
+
+                AbandonAfterReopen();
             }
         }
     }
@@ -579,6 +643,19 @@ public sealed partial class Spool : IAsyncDisposable
             {
                 _gate.ExitWriteLock();
             }
+        }
+    }
+
+    /// <summary>
+    /// After a reopen: the messages whose commit failed (their writers answered 4xx) are marked
+    /// abandoned in the new log. The failed commit may still have put some of their records on the
+    /// disk, and the recovery of the reopened log would then queue a message nobody acknowledged.
+    /// </summary>
+    private void AbandonAfterReopen()
+    {
+        while (_abandonAfterReopen.TryDequeue(out var id))
+        {
+            Abandon(id);
         }
     }
 

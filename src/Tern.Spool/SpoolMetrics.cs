@@ -19,6 +19,12 @@ internal sealed class SpoolMetrics
         RawBytes = metrics.Counter("tern_spool_compressed_raw_bytes_total", "Body bytes given to zstd.");
         StoredBytes = metrics.Counter("tern_spool_compressed_stored_bytes_total", "Bytes zstd produced from them (ratio = stored / raw).");
         CompactionRuns = metrics.Counter("tern_spool_compaction_runs_total", "Compaction runs (each copies the queued messages pinning the log's oldest part forward).");
+        FreeBytes = metrics.Gauge("tern_spool_free_bytes", "Free bytes on the spool's file system (for an unprivileged writer), read at most once a second.");
+        MinFreeBytes = metrics.Gauge("tern_spool_min_free_bytes", "The free-space reserve: below it new messages are refused with 452 4.3.1.");
+        var refusals = metrics.Counter("tern_spool_refusals_total", "New messages the spool refused, by reason: min_free (free space below the reserve), size (the declared size does not fit above it), commit_failed (the log could not store it: disk full or I/O error).", "reason");
+        RefusedMinFree = refusals.Labels("min_free");
+        RefusedSize = refusals.Labels("size");
+        RefusedCommit = refusals.Labels("commit_failed");
         Accepted = metrics.Counter("tern_messages_accepted_total", "Messages made durable in the queue from outside (SMTP, the HTTP injection API); notices Tern writes itself are in tern_dsn_queued_total.");
 
         // The kind label of each Tern.Dsn.DsnKind (Failure, Delay, Success), by its value: resolved once.
@@ -29,6 +35,16 @@ internal sealed class SpoolMetrics
     private readonly ICounter[] _notices;
 
     public ICounterFamily CompactionRuns { get; }
+
+    public IGaugeFamily FreeBytes { get; }
+
+    public IGaugeFamily MinFreeBytes { get; }
+
+    public ICounter RefusedMinFree { get; }
+
+    public ICounter RefusedSize { get; }
+
+    public ICounter RefusedCommit { get; }
 
     public ICounterFamily Accepted { get; }
 

@@ -77,6 +77,13 @@ public sealed record SpoolOptions
     /// </summary>
     public long CompactAbove { get; init; } = 4L << 30;
 
+    /// <summary>
+    /// Free space the spool's file system must keep (Postfix's queue_minfree): below it new messages
+    /// are refused (the server answers 452 4.3.1) while delivery, notices and checkpoints go on
+    /// using the rest. A message whose declared size does not fit above it is refused too. 0: none.
+    /// </summary>
+    public long MinFreeBytes { get; init; }
+
     /// <summary>A clean stop checkpoints the index, so the next start replays nothing (tests turn it off to replay).</summary>
     internal bool CheckpointOnClose { get; init; } = true;
 

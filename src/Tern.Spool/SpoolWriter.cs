@@ -110,6 +110,12 @@ public sealed class SpoolWriter : IDisposable
     /// <summary>A notice Tern writes itself (counted as such, not as a message accepted from outside).</summary>
     internal bool IsNotice { get; set; }
 
+    /// <summary>
+    /// A new message from outside: refused below the free-space reserve. Notices and compaction
+    /// copies are not (they carry what was already accepted, and the reserve is kept for them).
+    /// </summary>
+    internal bool Reserved => !IsNotice && !_copy;
+
     internal void Start(MessageId id, int generation, bool copy = false)
     {
         Id = id;
@@ -189,6 +195,12 @@ public sealed class SpoolWriter : IDisposable
             w.U32(_sequence++);
             w.U32((uint)payload.Length);
             _ = compress ? Compress(payload, ref w) : Copy(payload, ref w);
+            if (!Failed && Reserved && _spool.BelowReserve)
+            {
+                // Below the free-space reserve the body is not written (the commit answers 4xx anyway).
+                Failed = true;
+            }
+
             if (!Failed)
             {
                 var address = _spool.Append(w.Written, Generation);

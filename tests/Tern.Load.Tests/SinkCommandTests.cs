@@ -20,6 +20,7 @@ public sealed class SinkCommandTests
     [InlineData("--max-connections", "0", "--max-connections")]
     [InlineData("--messages", "0", "--messages")]
     [InlineData("--tls-fail", "0.5", "--tls-fail needs --tls")]
+    [InlineData("--tls-abort", "0.5", "--tls-abort needs --tls")]
     [InlineData("--cert", "/tmp/x.pem", "--cert and --key")]
     public async Task Bad_options_exit_2_with_a_message(string option, string value, string expected)
     {
@@ -61,7 +62,9 @@ public sealed class SinkCommandTests
 
             Assert.Equal(0, await run);
             Assert.StartsWith($"listening on 127.0.0.1:{port}", stdout.ToString(), StringComparison.Ordinal);
-            Assert.Equal(["cmd.0@tern-load.test", "cmd.1@tern-load.test", "cmd.2@tern-load.test"], await File.ReadAllLinesAsync(ids));
+            var lines = await File.ReadAllLinesAsync(ids);
+            Assert.Equal(["cmd.0@tern-load.test", "cmd.1@tern-load.test", "cmd.2@tern-load.test"], lines.Select(l => l.Split('\t')[0]));
+            Assert.All(lines, l => Assert.Matches("^\\S+\t[0-9a-f]{16}$", l));
             Assert.True(File.Exists(json) || stdout.ToString().Length > 0);
         }
         finally

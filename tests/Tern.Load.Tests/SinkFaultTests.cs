@@ -175,6 +175,25 @@ public sealed class SinkFaultTests
     }
 
     [Fact]
+    public async Task Tls_abort_1_fails_the_handshake_with_an_alert()
+    {
+        await using var sink = await TestSink.StartAsync(o => o with { Tls = true, TlsAbort = 1 });
+        await using var smtp = await RawSmtp.ConnectAsync(sink.EndPoint);
+        await smtp.ReadReplyAsync();
+        Assert.Contains("250-STARTTLS", await smtp.CommandAsync("EHLO test"), StringComparison.Ordinal);
+        Assert.StartsWith("220 2.0.0", await smtp.CommandAsync("STARTTLS"), StringComparison.Ordinal);
+        await using var tls = new System.Net.Security.SslStream(smtp.Stream, leaveInnerStreamOpen: true);
+        var handshake = tls.AuthenticateAsClientAsync(new System.Net.Security.SslClientAuthenticationOptions
+        {
+            TargetHost = "sink.test",
+            RemoteCertificateValidationCallback = (_, _, _, _) => true,
+        });
+        var error = await Assert.ThrowsAnyAsync<Exception>(() => handshake);
+        Assert.True(error is System.Security.Authentication.AuthenticationException or IOException, error.ToString());
+        Assert.Equal(1, sink.Stats.FailuresOf(FailureKind.Tls));
+    }
+
+    [Fact]
     public async Task Pipelined_batch_is_answered_in_order_and_content_split_at_every_byte_ends_right()
     {
         await using var sink = await TestSink.StartAsync();
@@ -203,7 +222,9 @@ public sealed class SinkFaultTests
         Assert.StartsWith("503", await smtp.ReadReplyAsync(), StringComparison.Ordinal);
         Assert.StartsWith("221", await smtp.ReadReplyAsync(), StringComparison.Ordinal);
         Assert.True(await smtp.IsClosedAsync());
-        Assert.Equal(["split.1@tern-load.test"], await sink.StopAndReadIdsAsync());
+        // The digest is of the unstuffed content ("..dot" was ".dot"), without the end line.
+        var digest = System.IO.Hashing.XxHash64.HashToUInt64("Message-ID:\r\n\t<split.1@tern-load.test>\r\n\r\n.dot\r\n"u8);
+        Assert.Equal([$"split.1@tern-load.test\t{digest:x16}"], await sink.StopAndReadLinesAsync());
     }
 
     [Fact]

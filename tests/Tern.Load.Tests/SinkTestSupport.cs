@@ -41,8 +41,11 @@ internal sealed class TestSink : IAsyncDisposable
         return new TestSink(server, stats, endPoint, dir);
     }
 
-    /// <summary>Stops the sink (flushing the ids file) and returns the ids it wrote.</summary>
-    public async Task<string[]> StopAndReadIdsAsync()
+    /// <summary>Stops the sink (flushing the ids file) and returns the ids it wrote (the first column).</summary>
+    public async Task<string[]> StopAndReadIdsAsync() => [.. (await StopAndReadLinesAsync()).Select(l => l.Split('\t')[0])];
+
+    /// <summary>Stops the sink and returns its ids file's lines (id, TAB, body digest).</summary>
+    public async Task<string[]> StopAndReadLinesAsync()
     {
         await Server.DisposeAsync();
         return await File.ReadAllLinesAsync(IdsPath);
@@ -142,6 +145,9 @@ internal sealed class RawSmtp : IAsyncDisposable
     }
 
     /// <summary>True when the server closed the connection (a read ends with 0 bytes or a reset).</summary>
+    /// <summary>The connection's stream (for a TLS handshake after STARTTLS).</summary>
+    public NetworkStream Stream => _stream;
+
     public async Task<bool> IsClosedAsync()
     {
         try

@@ -29,6 +29,11 @@ internal sealed class MemoryMessageStore : IMessageStore
 
     public IMessageWriter Begin(SmtpEnvelope envelope) => new Writer(this, Interlocked.Increment(ref _next));
 
+    /// <summary>When set, asked at MAIL with the declared size (-1: none): false is a full disk (452 4.3.1).</summary>
+    public Func<long, bool>? Room { get; set; }
+
+    public bool HasRoom(long declaredSize) => Room?.Invoke(declaredSize) ?? true;
+
     public sealed record StoredMessage(string Id, string Sender, string[] Recipients, string[] Orcpts, byte[] Body, bool Tls, bool RequireTls, bool SmtpUtf8, bool EightBit, string? User)
     {
         public string Text => Encoding.UTF8.GetString(Body);

@@ -23,6 +23,15 @@ internal sealed record CheckResult
     /// <summary>Up to <see cref="LossCheck.ListedIds"/> of the lost ids, sorted.</summary>
     public IReadOnlyList<string> LostIds { get; init; } = [];
 
+    /// <summary>Acknowledged ids received with a body digest other than the one sent.</summary>
+    public long Corrupted { get; init; }
+
+    /// <summary>Up to <see cref="LossCheck.ListedIds"/> of the corrupted ids, sorted.</summary>
+    public IReadOnlyList<string> CorruptedIds { get; init; } = [];
+
+    /// <summary>Acknowledged ids that carried a digest (the others are only checked for loss).</summary>
+    public long DigestsChecked { get; init; }
+
     /// <summary>Ids received more than once.</summary>
     public long DuplicatedIds { get; init; }
 

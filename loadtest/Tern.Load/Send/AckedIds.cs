@@ -3,8 +3,9 @@ using System.Globalization;
 namespace Tern.Load.Send;
 
 /// <summary>
-/// The --ids file: one line per message that got a 2xx final reply, <c>ID&lt;TAB&gt;REPLY-FIRST-LINE</c>
-/// (the shared convention that <c>check</c> reads). Each connection fills its own buffer
+/// The --ids file: one line per message that got a 2xx final reply,
+/// <c>ID&lt;TAB&gt;REPLY-FIRST-LINE&lt;TAB&gt;DIGEST</c> (the shared convention that <c>check</c> reads;
+/// the digest is <see cref="ContentDigest"/> of the content sent, 16 lowercase hex digits). Each connection fills its own buffer
 /// (<see cref="Writer"/>) and hands it over whole under a lock, so the file costs no allocation
 /// and almost no contention per message.
 /// </summary>
@@ -45,7 +46,7 @@ internal sealed class AckedIds : IDisposable
         private readonly byte[] _buffer = new byte[64 * 1024];
         private int _length;
 
-        public void Append(long seq, int code, ReadOnlySpan<byte> firstLineText)
+        public void Append(long seq, int code, ReadOnlySpan<byte> firstLineText, ulong digest)
         {
             if (firstLineText.Length > 1024)
             {
@@ -78,6 +79,9 @@ internal sealed class AckedIds : IDisposable
                 }
             }
 
+            span[n++] = (byte)'\t';
+            digest.TryFormat(span[n..], out digits, "x16", CultureInfo.InvariantCulture);
+            n += digits;
             span[n++] = (byte)'\n';
             _length += n;
         }

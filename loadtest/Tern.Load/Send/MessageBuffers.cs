@@ -42,6 +42,9 @@ internal sealed class MessageBuffers
     public void Patch(int sizeClass, long seq) =>
         MessageTemplates.PatchId(_buffers[sizeClass].AsSpan(_idOffsets[sizeClass], MessageTemplates.IdSlot), seq);
 
+    /// <summary>The content of a class as it is now (with its current Message-ID).</summary>
+    public ReadOnlySpan<byte> Content(int sizeClass) => _buffers[sizeClass].AsSpan(Reserve, _lengths[sizeClass]);
+
     /// <summary>The content followed by the end-of-data line (the DATA form).</summary>
     public ReadOnlyMemory<byte> DataWithEnd(int sizeClass) => _buffers[sizeClass].AsMemory(Reserve, _lengths[sizeClass] + 3);
 

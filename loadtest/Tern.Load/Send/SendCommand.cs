@@ -32,18 +32,19 @@ internal static class SendCommand
         var allowPlainAuth = new Option<bool>("--allow-plain-auth") { Description = "Allow --auth without TLS." };
         var rate = new Option<double?>("--rate") { Description = "Messages per second: a cap (closed model) or the arrival rate (open model)." };
         var model = new Option<string>("--model") { Description = "closed: sessions send when replies come (capped by --rate); open: messages due every 1/rate, latency from the due time.", DefaultValueFactory = _ => "closed" };
-        var ids = new Option<string?>("--ids") { Description = "Write ID<TAB>REPLY for every accepted message to this file (for tern-load check)." };
+        var ids = new Option<string?>("--ids") { Description = "Write ID<TAB>REPLY<TAB>DIGEST (the body digest) for every accepted message to this file (for tern-load check)." };
         var json = new Option<string?>("--json") { Description = "Write the JSON report to this file." };
         var html = new Option<string?>("--html") { Description = "Write the HTML report to this file." };
         var failOnError = new Option<bool>("--fail-on-error") { Description = "Exit 1 when any message failed." };
         var timeout = new Option<string>("--timeout") { Description = "Longest wait for any reply (and for connect), e.g. 60s.", DefaultValueFactory = _ => "60s" };
+        var retryConnect = new Option<string>("--retry-connect") { Description = "While the target is unreachable, retry connecting for up to this long (e.g. 30s) before a failed connect costs a message; 0: no retries.", DefaultValueFactory = _ => "0" };
         var helo = new Option<string>("--helo") { Description = "The EHLO name.", DefaultValueFactory = _ => "tern-load.test" };
         var alloc = new Option<bool>("--alloc") { Description = "Print the managed bytes allocated per message in the steady state.", Hidden = true };
 
         var command = new Command("send", "Drive SMTP load at a server and report throughput, latency and failures.")
         {
             target, allowRemote, sessions, messages, duration, size, recipients, domains, from, pipelining, chunking, window, perConnection,
-            startTls, auth, allowPlainAuth, rate, model, ids, json, html, failOnError, timeout, helo, alloc,
+            startTls, auth, allowPlainAuth, rate, model, ids, json, html, failOnError, timeout, retryConnect, helo, alloc,
         };
         command.SetAction(async (ParseResult r, CancellationToken cancel) =>
         {
@@ -82,11 +83,14 @@ internal static class SendCommand
             var pipeliningText = r.GetValue(pipelining);
             var durationOk = Durations.TryParse(durationText, out var runFor);
             var timeoutOk = Durations.TryParse(timeoutText, out var replyTimeout);
+            var retryText = r.GetValue(retryConnect);
+            var retryOk = retryText == "0" ? TryZero(out var retryFor) : Durations.TryParse(retryText, out retryFor);
             string? problem =
                 r.GetValue(sessions) is < 1 or > 10_000 ? "--sessions must be from 1 to 10000"
                 : r.GetValue(messages) < 1 ? "--messages must be at least 1"
                 : !durationOk || runFor <= TimeSpan.Zero ? $"--duration \"{durationText}\" must be a positive duration (e.g. 30s, 2m)"
                 : !timeoutOk || replyTimeout <= TimeSpan.Zero ? $"--timeout \"{timeoutText}\" must be a positive duration (e.g. 60s)"
+                : !retryOk || retryFor < TimeSpan.Zero ? $"--retry-connect \"{retryText}\" must be 0 or a duration (e.g. 30s)"
                 : r.GetValue(recipients) is < 1 or > 1000 ? "--recipients must be from 1 to 1000"
                 : !IsMailbox(fromText) ? $"--from \"{fromText}\" must be an address local@domain (no spaces or angle brackets)"
                 : heloText.Length == 0 || !heloText.All(c => c is > ' ' and < (char)0x7f) ? $"--helo \"{heloText}\" must be a name without spaces"
@@ -131,11 +135,18 @@ internal static class SendCommand
                 Model = modelText == "open" ? LoadModel.Open : LoadModel.Closed,
                 IdsPath = r.GetValue(ids),
                 Timeout = replyTimeout,
+                RetryConnect = retryFor,
                 Helo = heloText,
                 MeasureAllocation = r.GetValue(alloc),
             };
             return true;
         }
+    }
+
+    private static bool TryZero(out TimeSpan value)
+    {
+        value = TimeSpan.Zero;
+        return true;
     }
 
     /// <summary>A plain local@domain (what MAIL FROM carries here): printable ASCII, no spaces, brackets or quotes.</summary>

@@ -24,6 +24,7 @@ namespace Tern.Load.Send;
 internal sealed partial class SendConnection
 {
     private readonly InFlight[] _ring;
+    private readonly ContentDigest _digest = new();
     private int _head;
     private int _count;
     private int _window;
@@ -85,6 +86,12 @@ internal sealed partial class SendConnection
                 var sizeClass = _run.Sizes.Pick(Weighted<int>.Mix((ulong)seq));
                 _messages.Patch(sizeClass, seq);
                 var slot = Push(seq, _heldDue, sizeClass);
+                if (_ids is not null)
+                {
+                    // The buffer is patched again for the next message before this one's reply comes.
+                    _ring[slot].Digest = _digest.Of(_messages.Content(sizeClass));
+                }
+
                 if (_pipelining && _chunking)
                 {
                     // RFC 3030 + 2920: the whole message is one group; its replies are read when it is the oldest.
@@ -323,7 +330,7 @@ internal sealed partial class SendConnection
             if (_ids is { } ids)
             {
                 var reply = _parser.Current;
-                ids.Append(m.Seq, code, reply.LineCount > 0 ? reply.Line(0) : default);
+                ids.Append(m.Seq, code, reply.LineCount > 0 ? reply.Line(0) : default, m.Digest);
             }
         }
 
@@ -445,6 +452,9 @@ internal sealed partial class SendConnection
         public int MailCode;
         public int RcptCode;
         public int Accepted;
+
+        /// <summary>The body digest of its content (with --ids).</summary>
+        public ulong Digest;
 
         /// <summary>Pipelined BDAT: its MAIL and RCPT replies are still to be read.</summary>
         public bool EnvelopePending;

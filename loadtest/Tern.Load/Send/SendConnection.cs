@@ -37,6 +37,9 @@ internal sealed partial class SendConnection : IDisposable
     private long _ioSince;
     private int _timedOut;
 
+    /// <summary>When the current run of failed connects began (Stopwatch timestamp), 0 when connected.</summary>
+    private long _unreachableSince;
+
     public SendConnection(SendRun run)
     {
         _run = run;
@@ -62,6 +65,7 @@ internal sealed partial class SendConnection : IDisposable
                     await OpenAsync();
                     opened = true;
                     backoff = 0;
+                    _unreachableSince = 0;
                     await TransactAsync();
                     await QuitAsync();
                 }
@@ -74,7 +78,12 @@ internal sealed partial class SendConnection : IDisposable
                 catch (Exception e) when (IsConnectionError(e))
                 {
                     var (kind, code) = Classify(e);
-                    if (FailInFlight(kind) == 0 && !opened)
+                    if (FailInFlight(kind) == 0 && !opened && RetryConnect())
+                    {
+                        // --retry-connect: the target is down (restarting); no message was at stake.
+                        _run.ConnectRetried();
+                    }
+                    else if (!opened)
                     {
                         // The connection failed before any message: the message it was for counts as failed,
                         // which also bounds a run against a server that is down by --messages.
@@ -135,6 +144,26 @@ internal sealed partial class SendConnection : IDisposable
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// Whether a failed connect (or a connection lost before it was ready) is retried without costing a
+    /// message: while the target has been unreachable for less than --retry-connect.
+    /// </summary>
+    private bool RetryConnect()
+    {
+        if (_settings.RetryConnect <= TimeSpan.Zero)
+        {
+            return false;
+        }
+
+        var now = Stopwatch.GetTimestamp();
+        if (_unreachableSince == 0)
+        {
+            _unreachableSince = now;
+        }
+
+        return Stopwatch.GetElapsedTime(_unreachableSince, now) < _settings.RetryConnect;
     }
 
     private static bool IsConnectionError(Exception e) =>

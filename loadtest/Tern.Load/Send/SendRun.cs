@@ -17,6 +17,7 @@ internal sealed class SendRun : IDisposable
     private readonly long _allocTo;
     private long _completed;
     private long _rcptRejected;
+    private long _connectRetries;
     private long _allocAtFrom;
     private long _allocAtTo;
     private string? _fatal;
@@ -113,6 +114,12 @@ internal sealed class SendRun : IDisposable
 
         parameters.Add(new("rcpt rejected", run.RecipientsRejected.ToString(CultureInfo.InvariantCulture)));
         var code = await reporter.FinishAsync();
+        var retries = Interlocked.Read(ref run._connectRetries);
+        if (retries > 0)
+        {
+            await stdout.WriteLineAsync($"connect retries (--retry-connect, target unreachable): {retries}");
+        }
+
         if (run.RecipientsRejected > 0)
         {
             await stdout.WriteLineAsync($"recipients rejected (RCPT 4xx/5xx in transactions that went on): {run.RecipientsRejected}");
@@ -150,6 +157,9 @@ internal sealed class SendRun : IDisposable
     }
 
     public void RecipientRejected() => Interlocked.Increment(ref _rcptRejected);
+
+    /// <summary>A connect failed and is retried under --retry-connect (no message counted).</summary>
+    public void ConnectRetried() => Interlocked.Increment(ref _connectRetries);
 
     /// <summary>A message's outcome is recorded (ok or failed); marks the --alloc window.</summary>
     public void Completed()
@@ -193,6 +203,7 @@ internal sealed class SendRun : IDisposable
             new("rate", s.Rate > 0 ? s.Rate.ToString("0.###", CultureInfo.InvariantCulture) + "/s" : "unlimited"),
             new("model", s.Model == LoadModel.Open ? "open" : "closed"),
             new("timeout", Durations.Format(s.Timeout)),
+            new("retry-connect", s.RetryConnect > TimeSpan.Zero ? Durations.Format(s.RetryConnect) : "off"),
             new("helo", s.Helo),
             new("run id", Templates.RunId),
         };

@@ -70,6 +70,12 @@ internal sealed record SendSettings
 
     public string Helo { get; init; } = "tern-load.test";
 
+    /// <summary>
+    /// How long a session keeps retrying while the target is unreachable (a server restarting) before a
+    /// failed connect costs a message as usual; zero: no retries.
+    /// </summary>
+    public TimeSpan RetryConnect { get; init; }
+
     /// <summary>Print the managed allocation per message of the steady state (the hidden --alloc).</summary>
     public bool MeasureAllocation { get; init; }
 

@@ -1,7 +1,8 @@
 namespace Tern.Load.Sink;
 
 /// <summary>
-/// Writes the <c>--ids</c> file: one line per accepted message, its Message-ID or <c>-</c>. Lines
+/// Writes the <c>--ids</c> file: one line per accepted message, its Message-ID or <c>-</c>, a TAB and
+/// the body digest (<see cref="ContentDigest"/>, 16 lowercase hex digits). Lines
 /// go into one shared buffer under a lock (a copy of a few dozen bytes) and reach the file when the
 /// buffer fills, every second, and at the end, so that a crashed or killed sink loses at most about a
 /// second of lines and a running one allocates nothing per message.
@@ -23,8 +24,14 @@ internal sealed class IdsWriter : IDisposable
         _timer = new Timer(static state => ((IdsWriter)state!).Flush(), this, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
     }
 
-    /// <summary>Adds one line: <paramref name="id"/>, or <c>-</c> when it is empty.</summary>
-    public void Write(ReadOnlySpan<byte> id)
+    /// <summary>The digest column: a TAB and 16 hex digits.</summary>
+    private const int DigestColumn = 1 + 16;
+
+    /// <summary>Adds one line as it is (the http driver's lines).</summary>
+    public void Write(ReadOnlySpan<byte> line) => Write(line, null);
+
+    /// <summary>Adds one line: <paramref name="id"/> (or <c>-</c> when it is empty) and the digest.</summary>
+    public void Write(ReadOnlySpan<byte> id, ulong? digest)
     {
         if (id.IsEmpty)
         {
@@ -38,13 +45,20 @@ internal sealed class IdsWriter : IDisposable
                 return;
             }
 
-            if (_length + id.Length + 1 > _buffer.Length)
+            if (_length + id.Length + DigestColumn + 1 > _buffer.Length)
             {
                 FlushLocked();
             }
 
             id.CopyTo(_buffer.AsSpan(_length));
             _length += id.Length;
+            if (digest is { } value)
+            {
+                _buffer[_length++] = (byte)'\t';
+                value.TryFormat(_buffer.AsSpan(_length), out var digits, "x16", System.Globalization.CultureInfo.InvariantCulture);
+                _length += digits;
+            }
+
             _buffer[_length++] = (byte)'\n';
         }
     }

@@ -16,7 +16,7 @@ internal static class SinkCommand
         var maxConnections = new Option<int>("--max-connections") { Description = "Connections served at once; one more is answered 421 and closed.", DefaultValueFactory = _ => 1000 };
         var duration = new Option<string?>("--duration") { Description = "Stop after this long (e.g. 30s, 5m); default: until Ctrl-C or SIGTERM." };
         var messages = new Option<long?>("--messages") { Description = "Stop once this many messages were accepted." };
-        var ids = new Option<string?>("--ids") { Description = "Write one line per accepted message: its Message-ID (between < and >) or '-'." };
+        var ids = new Option<string?>("--ids") { Description = "Write one line per accepted message: its Message-ID (between < and >) or '-', a TAB and the body digest." };
         var tls = new Option<bool>("--tls") { Description = "Offer STARTTLS (with a self-signed certificate unless --cert/--key)." };
         var cert = new Option<string?>("--cert") { Description = "PEM certificate (chain) for STARTTLS." };
         var key = new Option<string?>("--key") { Description = "PEM private key for STARTTLS." };
@@ -27,6 +27,7 @@ internal static class SinkCommand
         var disconnect = Probability("--disconnect", "Probability per message of closing the connection after its content, without a reply.");
         var goingAway = Probability("--421", "Probability per message of answering its content '421 4.3.2 going away' and closing.");
         var tlsFail = Probability("--tls-fail", "Probability that a STARTTLS handshake is aborted (closed after the 220).");
+        var tlsAbort = Probability("--tls-abort", "Probability that a STARTTLS handshake fails in the middle (the ClientHello is answered with a fatal handshake_failure alert).");
         var delay = new Option<string?>("--delay") { Description = "Wait before each batch of replies (e.g. 100ms)." };
         var delayData = new Option<string?>("--delay-data") { Description = "Extra wait before the final reply to a message's content." };
         var seed = new Option<int>("--seed") { Description = "Seed of the fault draws (same seed, same client: same faults).", DefaultValueFactory = _ => 1 };
@@ -37,7 +38,7 @@ internal static class SinkCommand
         var command = new Command("sink", "Accept, count and discard SMTP mail, with injected faults (PIPELINING, CHUNKING, STARTTLS).")
         {
             listen, maxConnections, duration, messages, ids, tls, cert, key, failMail, failRcpt, failData, failCode,
-            disconnect, goingAway, tlsFail, delay, delayData, seed, json, html, alloc,
+            disconnect, goingAway, tlsFail, tlsAbort, delay, delayData, seed, json, html, alloc,
         };
 
         command.SetAction(async (result, cancel) =>
@@ -67,6 +68,7 @@ internal static class SinkCommand
             error ??= (certPath is null) != (keyPath is null) ? "--cert and --key go together" : null;
             error ??= certPath is not null && !result.GetValue(tls) ? "--cert/--key need --tls" : null;
             error ??= result.GetValue(tlsFail) > 0 && !result.GetValue(tls) ? "--tls-fail needs --tls" : null;
+            error ??= result.GetValue(tlsAbort) > 0 && !result.GetValue(tls) ? "--tls-abort needs --tls" : null;
             if (error is not null)
             {
                 await stderr.WriteLineAsync("tern-load: " + error);
@@ -90,6 +92,7 @@ internal static class SinkCommand
                 Disconnect = result.GetValue(disconnect),
                 GoingAway = result.GetValue(goingAway),
                 TlsFail = result.GetValue(tlsFail),
+                TlsAbort = result.GetValue(tlsAbort),
                 Delay = delayFor ?? TimeSpan.Zero,
                 DelayData = delayDataFor ?? TimeSpan.Zero,
                 Seed = result.GetValue(seed),

@@ -33,12 +33,16 @@ internal sealed class SinkConnection
 
     private static readonly TimeSpan HandshakeTimeout = TimeSpan.FromSeconds(10);
 
+    /// <summary>A TLS alert record: type 21 (alert), version 3.3, length 2, level fatal (2), handshake_failure (40).</summary>
+    private static readonly byte[] HandshakeFailureAlert = [21, 3, 3, 0, 2, 2, 40];
+
     private readonly SinkServer _server;
     private readonly SinkOptions _options;
     private readonly RunStats _stats;
     private readonly Socket _socket;
     private readonly FaultDice _dice;
     private readonly MessageIdScanner _messageId = new();
+    private readonly ContentDigest _digest = new();
     private readonly byte[] _in;
     private readonly byte[] _out;
     private readonly byte[] _scratch;
@@ -367,6 +371,7 @@ internal sealed class SinkConnection
             _mode = Mode.Data;
             _terminator.Reset();
             _messageId.Reset();
+            _digest.Reset(dotStuffed: true);
         }
     }
 
@@ -392,6 +397,7 @@ internal sealed class SinkConnection
         {
             _bdatStarted = true;
             _messageId.Reset();
+            _digest.Reset(dotStuffed: false);
         }
 
         _bdatRemaining = size;
@@ -406,6 +412,7 @@ internal sealed class SinkConnection
         if (end < 0)
         {
             _messageId.Feed(piece);
+            _digest.Feed(piece);
             _messageBytes += piece.Length;
             _inStart = _inEnd;
             return Next.Read;
@@ -414,6 +421,9 @@ internal sealed class SinkConnection
         // The last three bytes are ".CRLF" (part of it may have come in an earlier piece).
         var content = Math.Max(0, end - 3);
         _messageId.Feed(piece[..content]);
+
+        // The digest unstuffs and finds the end line itself (part of it may have come in an earlier piece).
+        _digest.Feed(piece[..end]);
         _messageBytes += content;
         _inStart += end;
         _mode = Mode.Command;
@@ -428,6 +438,7 @@ internal sealed class SinkConnection
             if (_bdatRefusal == Refusal.None)
             {
                 _messageId.Feed(_in.AsSpan(_inStart, take));
+                _digest.Feed(_in.AsSpan(_inStart, take));
                 _messageBytes += take;
             }
 
@@ -492,7 +503,7 @@ internal sealed class SinkConnection
             return Next.Continue;
         }
 
-        _server.Ids?.Write(_messageId.Id);
+        _server.Ids?.Write(_messageId.Id, _digest.Finish());
         _pendingStart[_pending] = started;
         _pendingBytes[_pending] = bytes;
         _pending++;
@@ -537,6 +548,20 @@ internal sealed class SinkConnection
         if (_dice.Roll(_options.TlsFail))
         {
             _stats.RecordFailed(FailureKind.Tls);
+            return false;
+        }
+
+        if (_dice.Roll(_options.TlsAbort))
+        {
+            // The handshake starts and fails: the ClientHello's first record is read, then answered
+            // with a fatal handshake_failure alert (RFC 8446 6, RFC 5246 7.2) and the connection closed.
+            _stats.RecordFailed(FailureKind.Tls);
+            using var abortTimeout = CancellationTokenSource.CreateLinkedTokenSource(stop);
+            abortTimeout.CancelAfter(HandshakeTimeout);
+
+            // The record header (5 bytes) is enough: what else came is never read.
+            await _stream.ReadAtLeastAsync(_in.AsMemory(0, InputSize), 5, throwOnEndOfStream: false, abortTimeout.Token);
+            await _stream.WriteAsync(HandshakeFailureAlert, abortTimeout.Token);
             return false;
         }
 

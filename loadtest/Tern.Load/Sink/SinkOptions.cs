@@ -51,6 +51,9 @@ internal sealed record SinkOptions
     /// <summary>Probability that a STARTTLS handshake is aborted (the connection is closed after the 220).</summary>
     public double TlsFail { get; init; }
 
+    /// <summary>Probability that a STARTTLS handshake fails in the middle: the ClientHello gets a fatal alert.</summary>
+    public double TlsAbort { get; init; }
+
     /// <summary>Wait before each batch of replies is written.</summary>
     public TimeSpan Delay { get; init; }
 
@@ -60,7 +63,7 @@ internal sealed record SinkOptions
     public int Seed { get; init; }
 
     /// <summary>Whether any message-level fault may be drawn (skips the random draws when none).</summary>
-    public bool InjectsFaults => FailMail > 0 || FailRcpt > 0 || FailData > 0 || Disconnect > 0 || GoingAway > 0 || TlsFail > 0;
+    public bool InjectsFaults => FailMail > 0 || FailRcpt > 0 || FailData > 0 || Disconnect > 0 || GoingAway > 0 || TlsFail > 0 || TlsAbort > 0;
 
     /// <summary>Parses <c>ADDR:PORT</c> (IPv6 as <c>[::1]:PORT</c>); the port may be 0.</summary>
     public static bool TryParseEndPoint(string? text, out IPEndPoint endPoint)
@@ -132,6 +135,7 @@ internal sealed record SinkOptions
         AddP(list, "disconnect", Disconnect);
         AddP(list, "421", GoingAway);
         AddP(list, "tls-fail", TlsFail);
+        AddP(list, "tls-abort", TlsAbort);
         Add(list, "delay", Delay > TimeSpan.Zero ? Durations.Format(Delay) : null);
         Add(list, "delay-data", DelayData > TimeSpan.Zero ? Durations.Format(DelayData) : null);
         if (InjectsFaults)

@@ -21,6 +21,13 @@ public interface IMessageStore
 {
     /// <summary>Starts a message for the envelope (read it now: it is reused after the transaction).</summary>
     IMessageWriter Begin(SmtpEnvelope envelope);
+
+    /// <summary>
+    /// Asked at MAIL: whether there is room for a message of <paramref name="declaredSize"/> bytes
+    /// (SIZE=, negative when not declared). False: 452 4.3.1, as Postfix does below queue_minfree.
+    /// Called for every MAIL: it must be cheap (no syscall per call).
+    /// </summary>
+    bool HasRoom(long declaredSize) => true;
 }
 
 /// <summary>One message being received. Disposing it without a successful commit discards it.</summary>

@@ -39,11 +39,25 @@ public sealed record SmtpLimits
     /// <summary>Concurrent connections from one IP address per listener.</summary>
     public int MaxConnectionsPerIp { get; init; } = 100;
 
-    /// <summary>Waiting for a command (RFC 5321 4.5.3.2.7 server timeout: 5 minutes).</summary>
+    /// <summary>NOOP, RSET, VRFY and HELP tolerated between two accepted messages before each counts as an error (Postfix's smtpd_junk_command_limit).</summary>
+    public int MaxJunkCommands { get; init; } = 100;
+
+    /// <summary>
+    /// Waiting for a command (RFC 5321 4.5.3.2.7 server timeout: 5 minutes). A deadline for the whole
+    /// command line, not an idle time per read: a client trickling a byte at a time (slowloris) cannot
+    /// extend it (Postfix's smtpd_per_request_deadline).
+    /// </summary>
     public TimeSpan CommandTimeout { get; init; } = TimeSpan.FromMinutes(5);
 
-    /// <summary>Waiting for the next chunk of message data (RFC 5321 4.5.3.2.6 data block: 3 minutes).</summary>
+    /// <summary>
+    /// Waiting for the next chunk of message data (RFC 5321 4.5.3.2.6 data block: 3 minutes). The whole
+    /// DATA (or BDAT chunk) must also arrive within this time plus one second per <see cref="MinDataRate"/>
+    /// bytes received, so a trickle cannot hold a connection for the message size's worth of seconds.
+    /// </summary>
     public TimeSpan DataTimeout { get; init; } = TimeSpan.FromMinutes(3);
+
+    /// <summary>Slowest data rate (bytes/second) that extends the DATA deadline (Postfix's smtpd_min_data_rate).</summary>
+    public int MinDataRate { get; init; } = 500;
 
     /// <summary>Time allowed for a TLS handshake.</summary>
     public TimeSpan TlsHandshakeTimeout { get; init; } = TimeSpan.FromMinutes(1);

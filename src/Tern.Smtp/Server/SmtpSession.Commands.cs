@@ -20,16 +20,39 @@ internal sealed partial class SmtpSession
             SmtpVerb.Rcpt => Rcpt(arg),
             SmtpVerb.Data => Data(arg),
             SmtpVerb.Bdat => Bdat(arg),
-            SmtpVerb.Rset => Rset(arg),
-            SmtpVerb.Noop => Reply(Replies.Ok),
+            SmtpVerb.Rset => Junk() ?? Rset(arg),
+            SmtpVerb.Noop => Junk() ?? Reply(Replies.Ok),
             SmtpVerb.Quit => Quit(),
-            SmtpVerb.Vrfy => arg.IsEmpty ? Error(Replies.SyntaxError) : Reply(Replies.Vrfy),
+            SmtpVerb.Vrfy => Junk() ?? (arg.IsEmpty ? Error(Replies.SyntaxError) : Reply(Replies.Vrfy)),
             SmtpVerb.Expn => Error(Replies.ExpnRefused),
-            SmtpVerb.Help => Reply(Replies.Help),
+            SmtpVerb.Help => Junk() ?? Reply(Replies.Help),
             SmtpVerb.StartTls => StartTls(arg),
             SmtpVerb.Auth => Auth(arg),
             _ => Error(Replies.UnknownCommand),
         };
+    }
+
+    /// <summary>
+    /// NOOP, RSET, VRFY and HELP move no mail: past MaxJunkCommands since the last accepted message,
+    /// each also counts as an error, so a client looping on them (a pipelined flood, a slowloris
+    /// keeping its connection alive) is cut by the error limit (as Postfix's smtpd_junk_command_limit).
+    /// </summary>
+    private SessionAction? Junk()
+    {
+        if (++_junk <= Limits.MaxJunkCommands)
+        {
+            return null;
+        }
+
+        // Counted, and answered as usual by the caller unless the error limit closes the session.
+        if (++_errors > Limits.MaxErrors)
+        {
+            SmtpServerLog.Closing(_server.Log, Cid, "too many errors");
+            WriteClosing("421 4.7.0 "u8, Replies.TooManyErrorsText);
+            return SessionAction.Close;
+        }
+
+        return null;
     }
 
     private void TraceCommand(SmtpVerb verb, ReadOnlySpan<byte> line)
@@ -62,7 +85,10 @@ internal sealed partial class SmtpSession
             name = name[..space];
         }
 
-        if (name.IsEmpty || name.Length > _helo.Length || name.IndexOfAnyInRange((byte)0, (byte)32) >= 0 || name.Contains((byte)127))
+        // Invalid UTF-8 is refused too: the name goes into the Received header, where RFC 6532 3.2
+        // allows only valid UTF-8 (a U-label EHLO name, RFC 6531 3.7.1, remains fine).
+        if (name.IsEmpty || name.Length > _helo.Length || name.IndexOfAnyInRange((byte)0, (byte)32) >= 0 || name.Contains((byte)127)
+            || !System.Text.Unicode.Utf8.IsValid(name))
         {
             return Error(Replies.HeloNeedsDomain);
         }
@@ -120,6 +146,14 @@ internal sealed partial class SmtpSession
         {
             _server.Metrics.Rejected(RejectReason.TooBig);
             return Error(Replies.SizeExceedsLimit);
+        }
+
+        if (!_server.Store.HasRoom(mail.Size))
+        {
+            // The store's disk is below its free-space reserve, or the declared size does not fit:
+            // a temporary refusal (RFC 3463 4.3.1), the client tries again later.
+            _server.Metrics.Rejected(RejectReason.StoreFailure);
+            return Reply(Replies.StoreTemporaryFailure);
         }
 
         if (mail.RequireTls && !_envelope.Tls)

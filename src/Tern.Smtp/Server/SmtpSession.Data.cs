@@ -55,6 +55,7 @@ internal sealed partial class SmtpSession
             var ended = _decoder.Decode(span, this, out var consumed);
             TraceData(span[..consumed]);
             reader.Advance(consumed);
+            _dataBytes += consumed;
             if (ended)
             {
                 return true;
@@ -147,6 +148,7 @@ internal sealed partial class SmtpSession
 
             reader.Advance(span.Length);
             _bdatRemaining -= span.Length;
+            _dataBytes += span.Length;
         }
 
         return _bdatRemaining == 0 ? EndChunk() : SessionAction.None;
@@ -294,6 +296,7 @@ internal sealed partial class SmtpSession
             }
 
             _messages++;
+            _junk = 0;
             _server.Metrics.Accepted.Inc();
             _server.Metrics.BytesReceived.Inc(size);
             LogAccepted(message, size);

@@ -29,6 +29,11 @@ internal sealed partial class SmtpSession : IDataSink, IDisposable
     private bool _esmtp;
     private bool _skippingLongLine;
     private int _errors;
+    private int _junk;
+    private long _waitStart;
+    private long _dataBytes;
+    private bool _lineDone = true;
+    private bool _inDataPhase;
     private int _messages;
     private volatile bool _timedOut;
     private volatile bool _stopRequested;
@@ -159,8 +164,7 @@ internal sealed partial class SmtpSession : IDataSink, IDisposable
     {
         while (true)
         {
-            var dataPhase = _state is SessionState.Data or SessionState.Bdat;
-            _timer.Change(dataPhase ? Limits.DataTimeout : Limits.CommandTimeout, Timeout.InfiniteTimeSpan);
+            ArmTimer();
             if (_stopRequested && (!InTransaction || _forceStop))
             {
                 await CloseWithAsync(Replies.ShuttingDownText);
@@ -310,6 +314,7 @@ internal sealed partial class SmtpSession : IDataSink, IDisposable
                 break;
             }
 
+            _lineDone = true;
             if (status == LineStatus.TooLong)
             {
                 _verb = SmtpVerb.Unknown;
@@ -329,6 +334,51 @@ internal sealed partial class SmtpSession : IDataSink, IDisposable
 
         buffer = buffer.Slice(reader.Position);
         return action;
+    }
+
+    /// <summary>
+    /// Sets the timer for the read about to start. A command line must be complete within
+    /// CommandTimeout of the previous one being handled, however its bytes trickle in (slowloris);
+    /// message data may idle DataTimeout per read and must all arrive within DataTimeout plus one second
+    /// per MinDataRate bytes (Postfix's smtpd_per_request_deadline and smtpd_min_data_rate; RFC 5321
+    /// 4.5.3.2 sets the minimum times, not an unbounded sum of them).
+    /// </summary>
+    private void ArmTimer()
+    {
+        var now = System.Diagnostics.Stopwatch.GetTimestamp();
+        TimeSpan wait;
+        if (_state is SessionState.Data or SessionState.Bdat)
+        {
+            if (!_inDataPhase)
+            {
+                _inDataPhase = true;
+                _waitStart = now;
+                _dataBytes = 0;
+            }
+
+            // Bytes past the size limit (read only to find the end) earn no more time: the whole data
+            // phase stays bounded, and the sum cannot overflow.
+            var earned = Math.Min(_dataBytes, Limits.MaxMessageSize);
+            var total = Limits.DataTimeout + TimeSpan.FromSeconds((double)earned / Math.Max(1, Limits.MinDataRate));
+            wait = total - System.Diagnostics.Stopwatch.GetElapsedTime(_waitStart, now);
+            if (wait > Limits.DataTimeout)
+            {
+                wait = Limits.DataTimeout;
+            }
+        }
+        else
+        {
+            if (_lineDone || _inDataPhase)
+            {
+                _lineDone = false;
+                _inDataPhase = false;
+                _waitStart = now;
+            }
+
+            wait = Limits.CommandTimeout - System.Diagnostics.Stopwatch.GetElapsedTime(_waitStart, now);
+        }
+
+        _timer.Change(wait > TimeSpan.Zero ? wait : TimeSpan.Zero, Timeout.InfiniteTimeSpan);
     }
 
     private void OnTimeout()

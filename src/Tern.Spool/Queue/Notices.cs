@@ -84,8 +84,9 @@ internal static class Notices
         w.Envelope.EightBit = traits.EightBit;
         w.Envelope.BodyType = traits.EightBit ? (byte)2 : (byte)0;
         w.Envelope.RequireTls = entry.RequiresTls;
-        w.Write(bytes);
+        // Before the body: a notice may write into the free-space reserve (see SpoolWriter.Reserved).
         w.IsNotice = true;
+        w.Write(bytes);
         if (!await w.CommitAsync(cancel).ConfigureAwait(false))
         {
             return false;

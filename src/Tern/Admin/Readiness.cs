@@ -12,8 +12,8 @@ namespace Tern.Admin;
 /// <param name="SpoolOpen">The spool is open: recovered and its index caught up.</param>
 /// <param name="Queued">Messages in the queue (for the detail).</param>
 /// <param name="CommitsFailing">The spool's last commit failed (disk full or an I/O error).</param>
-/// <param name="FreeBytes">Free space for the data directory; null when it cannot be read.</param>
-/// <param name="MinFreeBytes">Less free space than this is not ready.</param>
+/// <param name="FreeBytes">Free space on the spool's file system (read at most once a second); null when it cannot be read.</param>
+/// <param name="MinFreeBytes">The spool's reserve ([spool] min_free): with less free space, new messages are refused, so not ready.</param>
 internal sealed record ReadinessInputs(int ListenersExpected, int ListenersBound, bool Stopping, bool SpoolOpen, int Queued, bool CommitsFailing, long? FreeBytes, long MinFreeBytes);
 
 /// <summary>
@@ -36,7 +36,9 @@ internal static class Readiness
             : new ReadinessCheck { Ok = true, Detail = "succeeding" };
         var disk = i.FreeBytes is not { } free
             ? new ReadinessCheck { Ok = true, Detail = "free space unknown" }
-            : new ReadinessCheck { Ok = free >= i.MinFreeBytes, Detail = $"{free} bytes free; at least {i.MinFreeBytes} needed (the largest message accepted)" };
+            : free >= i.MinFreeBytes
+            ? new ReadinessCheck { Ok = true, Detail = $"{free} bytes free; min_free {i.MinFreeBytes}" }
+            : new ReadinessCheck { Ok = false, Detail = $"{free} bytes free, below min_free {i.MinFreeBytes}: new messages are refused (452 4.3.1)" };
         var ok = listeners.Ok && spool.Ok && commits.Ok && disk.Ok;
         return new ReadinessReport
         {
@@ -61,7 +63,6 @@ internal static class Readiness
     /// </summary>
     public static Func<ReadinessInputs> Probe(SmtpServer smtp, Spool.Spool spool, TernConfig config, CancellationToken stopping)
     {
-        var minFree = config.Listeners.Select(l => l.Limits.MaxMessageSize).DefaultIfEmpty(0).Max();
         return () => new ReadinessInputs(
             smtp.Options.Listeners.Count,
             smtp.BoundEndpoints.Count,
@@ -69,8 +70,8 @@ internal static class Readiness
             SpoolOpen: true,
             spool.Count,
             spool.Failing,
-            FreeBytes(config.DataDirectory),
-            minFree);
+            spool.FreeBytes,
+            spool.MinFreeBytes);
     }
 
     /// <summary>Bytes available to this (unprivileged) user on the file system of <paramref name="path"/>.</summary>

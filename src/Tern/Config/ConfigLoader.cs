@@ -60,7 +60,7 @@ public static partial class ConfigLoader
 
         // The syntax tree validates the whole document (syntax, duplicate keys and tables) and
         // reports every problem with its position; only a valid document is mapped.
-        var document = SyntaxParser.Parse(text, sourceName);
+        var document = ParseSyntax(text, sourceName);
         if (document.HasErrors)
         {
             throw new ConfigException(document.Diagnostics
@@ -89,6 +89,28 @@ public static partial class ConfigLoader
         }
 
         return config;
+    }
+
+    /// <summary>
+    /// Tomlyn's syntax tree. Some malformed documents make it throw instead of reporting a diagnostic
+    /// (found by fuzzing, tests/Tern.Fuzz/crashes/config): arrays or tables nested deeper than its
+    /// limit (TomlException), and escapes it cannot describe in its message, such as a \U escape cut
+    /// short by the end of the file (ArgumentOutOfRangeException). Both are syntax errors like the others.
+    /// </summary>
+    private static DocumentSyntax ParseSyntax(string text, string sourceName)
+    {
+        try
+        {
+            return SyntaxParser.Parse(text, sourceName);
+        }
+        catch (TomlException e)
+        {
+            throw new ConfigException([new ConfigError(sourceName, e.Line is > 0 and var line ? line : 0, string.Empty, "syntax error: " + SyntaxMessage(e))]);
+        }
+        catch (ArgumentOutOfRangeException)
+        {
+            throw new ConfigException([new ConfigError(sourceName, 0, string.Empty, "syntax error: a string with an invalid escape sequence or character")]);
+        }
     }
 
     private static string SyntaxMessage(TomlException e)
@@ -174,6 +196,7 @@ public static partial class ConfigLoader
             CompactAbove = t.Size("compact_above", d.CompactAbove, 64L << 20, 1L << 50),
             LogMemory = PowerOfTwo(t, "log_memory", d.LogMemory, 4L << 20),
             IndexMemory = PowerOfTwo(t, "index_memory", d.IndexMemory, 1L << 20),
+            MinFree = t.Size("min_free", d.MinFree, 0, 1L << 50),
         };
         t.Finish();
         return config;
@@ -468,12 +491,14 @@ public static partial class ConfigLoader
         MaxConnections = (int)t.Integer("max_connections", inherited.MaxConnections, 1, 1_000_000),
         MaxConnectionsPerIp = (int)t.Integer("max_connections_per_ip", inherited.MaxConnectionsPerIp, 1, 1_000_000),
         MaxErrors = (int)t.Integer("max_errors", inherited.MaxErrors, 1, 1000),
+        MaxJunkCommands = (int)t.Integer("max_junk_commands", inherited.MaxJunkCommands, 1, 1_000_000),
 
         // RFC 5321 4.5.3.1.4/4.5.3.1.6: 512 and 1000 octets are the minimums.
         MaxCommandLine = (int)t.Integer("max_command_line", inherited.MaxCommandLine, 512, 65536),
         MaxDataLine = (int)t.Integer("max_data_line", inherited.MaxDataLine, 1000, 1 << 20),
         CommandTimeout = t.Duration("command_timeout", inherited.CommandTimeout, TimeSpan.FromSeconds(1), TimeSpan.FromHours(1)),
         DataTimeout = t.Duration("data_timeout", inherited.DataTimeout, TimeSpan.FromSeconds(1), TimeSpan.FromHours(1)),
+        MinDataRate = (int)t.Integer("min_data_rate", inherited.MinDataRate, 1, 1 << 30),
         TlsHandshakeTimeout = t.Duration("tls_handshake_timeout", inherited.TlsHandshakeTimeout, TimeSpan.FromSeconds(1), TimeSpan.FromMinutes(10)),
     };
 

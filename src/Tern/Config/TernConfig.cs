@@ -68,6 +68,16 @@ public sealed record SpoolConfig
 
     /// <summary>In-memory part of the queue index (a power of two).</summary>
     public long IndexMemory { get; init; } = 16L << 20;
+
+    /// <summary>
+    /// Free space the spool's file system keeps: below it new messages are refused (452 4.3.1).
+    /// Negative: not configured, the host derives it (<see cref="MinFreeFloor"/>, or twice the largest
+    /// message accepted); 0: no reserve.
+    /// </summary>
+    public long MinFree { get; init; } = -1;
+
+    /// <summary>The least reserve by default: room for a checkpoint of the queue index (about 36 MiB) and the records and notices of delivery.</summary>
+    public const long MinFreeFloor = 100L << 20;
 }
 
 public sealed record LogConfig(TernLogLevel Level, IReadOnlyDictionary<string, TernLogLevel> Components);

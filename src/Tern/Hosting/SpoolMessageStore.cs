@@ -27,6 +27,9 @@ internal sealed class SpoolMessageStore(Spool.Spool spool, AutoRequireTls? autoR
         return writer;
     }
 
+    /// <summary>The spool's free-space reserve ([spool] min_free), read at most once a second.</summary>
+    public bool HasRoom(long declaredSize) => spool.HasRoom(declaredSize);
+
     private sealed class Writer(SpoolMessageStore owner) : IMessageWriter
     {
         private SpoolWriter? _inner;

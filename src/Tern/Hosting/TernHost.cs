@@ -409,5 +409,29 @@ public static partial class TernHost
         CompactAbove = config.Spool.CompactAbove,
         MemorySizeBits = (int)Math.Log2(config.Spool.LogMemory),
         IndexMemorySizeBits = (int)Math.Log2(config.Spool.IndexMemory),
+        MinFreeBytes = MinFree(config),
     };
+
+    /// <summary>
+    /// The spool's free-space reserve: [spool] min_free, else twice the largest message any listener
+    /// (or the injection API) accepts, and at least <see cref="SpoolConfig.MinFreeFloor"/>. Twice: a
+    /// message is written as it arrives, so several can be under way when the line is crossed (Postfix
+    /// asks for 1.5 times message_size_limit); the floor keeps room for the index's checkpoints and the
+    /// records and notices of delivery, which go on writing below the line.
+    /// </summary>
+    internal static long MinFree(TernConfig config)
+    {
+        if (config.Spool.MinFree >= 0)
+        {
+            return config.Spool.MinFree;
+        }
+
+        var largest = config.Listeners.Select(l => l.Limits.MaxMessageSize).DefaultIfEmpty(0).Max();
+        if (config.Injection.Enabled)
+        {
+            largest = Math.Max(largest, config.Injection.MaxMessageSize);
+        }
+
+        return Math.Max(SpoolConfig.MinFreeFloor, 2 * largest);
+    }
 }

@@ -233,6 +233,12 @@ internal sealed partial class InjectionApi
                 return Error(new Refusal(413, "message_too_large", $"the message is {message.Length} bytes; the limit is {_options.MaxMessageSize} (max_message_size)"));
             }
 
+            if (!_spool.HasRoom(message.Length))
+            {
+                // As SMTP's 452 4.3.1 at MAIL: the spool's disk is below its free-space reserve.
+                return Error(new Refusal(503, "insufficient_storage", "the spool's disk is below its free-space reserve ([spool] min_free); try again later"));
+            }
+
             if (MessageContent.ScanHeaders(message, out var facts) is { } headerError)
             {
                 return Error(headerError);

@@ -1,0 +1,161 @@
+using System.Diagnostics;
+using System.Net.Sockets;
+using System.Text;
+
+namespace Tern.Smtp.Tests.Hostile;
+
+/// <summary>
+/// Slowloris: a client trickling bytes must not hold a connection past the command deadline (a whole
+/// command line within command_timeout, not an idle time per read) or the data deadline (data_timeout
+/// plus size/min_data_rate); a client looping on NOOP is cut by the junk-command limit.
+/// </summary>
+[Collection(TimingCollection.Name)]
+public sealed class SlowClientTests
+{
+    private static readonly string Timeout421 = "421 4.4.2 mx.tern.test Timeout waiting for input, closing connection";
+
+    [Fact]
+    public async Task Command_trickled_one_byte_at_a_time_hits_the_command_deadline()
+    {
+        await using var t = TestServer.Start(l => l with { CommandTimeout = TimeSpan.FromSeconds(1) });
+        using var s = await Hostile.ConnectFromAsync(t.Relay, 1);
+        var greeting = new byte[512];
+        await s.ReceiveAsync(greeting, SocketFlags.None);
+
+        // One byte every 50 ms, from a dedicated thread (immune to thread-pool delays): each read comes
+        // well within the timeout, the line never ends.
+        var sw = Stopwatch.StartNew();
+        var reader = Hostile.ReadToCloseAsync(s, TimeSpan.FromSeconds(10));
+        var line = Encoding.ASCII.GetBytes("EHLO " + new string('a', 200));
+        var (sent, maxGap) = await Hostile.Trickle(s, line, TimeSpan.FromMilliseconds(50), () => reader.IsCompleted);
+
+        var (text, closed) = await reader;
+        Assert.True(closed);
+        Assert.Equal(Timeout421 + "\r\n", text);
+        Assert.InRange(sw.Elapsed.TotalSeconds, 0.9, 4);
+
+        // Never idle for the timeout: only a deadline for the whole line could have closed it.
+        Assert.True(maxGap < TimeSpan.FromMilliseconds(800), $"gap {maxGap}");
+        Assert.True(sent < line.Length);
+    }
+
+    [Fact]
+    public async Task Message_data_trickled_hits_the_data_deadline_and_nothing_is_stored()
+    {
+        // 1 s of data time plus one second per 1000 bytes: 20 bytes/s never earn enough extra time.
+        await using var t = TestServer.Start(l => l with { DataTimeout = TimeSpan.FromSeconds(1), MinDataRate = 1000 });
+        using var s = await Hostile.OpenDataAsync(t.Relay, 2, "a@client.example");
+        var sw = Stopwatch.StartNew();
+        var reader = Hostile.ReadToCloseAsync(s, TimeSpan.FromSeconds(10));
+        var (_, maxGap) = await Hostile.Trickle(s, Encoding.ASCII.GetBytes(string.Concat(Enumerable.Repeat("xx\r\n", 200))), TimeSpan.FromMilliseconds(50), () => reader.IsCompleted, chunk: 4);
+        var (text, closed) = await reader;
+        Assert.True(closed);
+        Assert.Equal(Timeout421 + "\r\n", text);
+        Assert.InRange(sw.Elapsed.TotalSeconds, 0.9, 4);
+        Assert.True(maxGap < TimeSpan.FromMilliseconds(800), $"gap {maxGap}");
+        Assert.Empty(t.Store.Messages);
+        await Hostile.WaitForAsync(() => t.Store.Aborted == 1);
+    }
+
+    [Fact]
+    public async Task Data_at_the_minimum_rate_earns_its_time()
+    {
+        // 1 s of data time, 100 bytes/s minimum: 5000 bytes/s over 2.5 s stays well inside the deadline.
+        await using var t = TestServer.Start(l => l with { DataTimeout = TimeSpan.FromSeconds(1), MinDataRate = 100 });
+        using var s = await Hostile.OpenDataAsync(t.Relay, 3, "a@client.example");
+        var body = Encoding.ASCII.GetBytes(string.Concat(Enumerable.Repeat(new string('y', 498) + "\r\n", 25)) + ".\r\n");
+        var (sent, _) = await Hostile.Trickle(s, body, TimeSpan.FromMilliseconds(100), () => false, chunk: 500);
+        Assert.Equal(body.Length, sent);
+        var buf = new byte[256];
+        var n = await s.ReceiveAsync(buf, SocketFlags.None);
+        Assert.StartsWith("250 2.0.0 OK", Encoding.ASCII.GetString(buf, 0, n), StringComparison.Ordinal);
+        Assert.Single(t.Store.Messages);
+    }
+
+    [Fact]
+    public async Task Whole_commands_slower_than_the_timeout_are_fine_one_by_one()
+    {
+        // The deadline is per command: a patient client sending whole commands is not cut.
+        await using var t = TestServer.Start(l => l with { CommandTimeout = TimeSpan.FromMilliseconds(800) });
+        await using var c = await Hostile.GreetedAsync(t.Relay);
+        for (var i = 0; i < 4; i++)
+        {
+            await Task.Delay(400);
+            Assert.Equal("250 2.1.0 Sender OK", await c.CommandAsync("MAIL FROM:<a@client.example>"));
+            Assert.Equal("250 2.0.0 Reset", await c.CommandAsync("RSET"));
+        }
+    }
+
+    [Fact]
+    public async Task Noop_loop_is_cut_by_the_junk_limit_and_a_message_resets_it()
+    {
+        await using var t = TestServer.Start(l => l with { MaxJunkCommands = 20, MaxErrors = 3 });
+        await using var c = await Hostile.GreetedAsync(t.Relay);
+        for (var i = 0; i < 20; i++)
+        {
+            Assert.StartsWith("250 2.0.0", await c.CommandAsync(i % 2 == 0 ? "NOOP" : "RSET"), StringComparison.Ordinal);
+        }
+
+        // An accepted message resets the count: relays reusing a connection send RSET between messages.
+        await c.CommandAsync("MAIL FROM:<a@client.example>");
+        await c.CommandAsync("RCPT TO:<b@ours.example>");
+        await c.CommandAsync("DATA");
+        Assert.StartsWith("250 2.0.0 OK", await c.CommandAsync("hi\r\n."), StringComparison.Ordinal);
+        for (var i = 0; i < 20; i++)
+        {
+            Assert.Equal("250 2.0.0 OK", await c.CommandAsync("NOOP"));
+        }
+
+        // Past the limit each junk command is still answered, and counts as an error.
+        for (var i = 0; i < 3; i++)
+        {
+            Assert.StartsWith("2", await c.CommandAsync(i == 1 ? "VRFY x" : "HELP"), StringComparison.Ordinal);
+        }
+
+        Assert.Equal("421 4.7.0 mx.tern.test Too many errors, closing connection", await c.CommandAsync("NOOP"));
+        Assert.True(await c.IsClosedAsync());
+    }
+
+    [Fact]
+    public async Task Many_slowloris_clients_time_out_while_a_normal_client_is_served()
+    {
+        await using var t = TestServer.Start(l => l with { CommandTimeout = TimeSpan.FromSeconds(1) });
+        var sockets = new List<Socket>();
+        for (var i = 0; i < 200; i++)
+        {
+            sockets.Add(await Hostile.ConnectFromAsync(t.Relay, i));
+        }
+
+        using var stop = new CancellationTokenSource();
+        var trickle = Task.Run(async () =>
+        {
+            var b = "E"u8.ToArray();
+            while (!stop.IsCancellationRequested)
+            {
+                foreach (var s in sockets)
+                {
+                    try
+                    {
+                        await s.SendAsync(b, SocketFlags.None);
+                    }
+                    catch (SocketException)
+                    {
+                        // Cut by the server: expected.
+                    }
+                }
+
+                await Task.Delay(100);
+            }
+        });
+
+        await Hostile.WaitForAsync(() => t.Server.ActiveSessions == 200);
+        await Hostile.NormalTransactionAsync(t, "during-slowloris");
+        await Hostile.WaitForAsync(() => t.Server.ActiveSessions == 0, TimeSpan.FromSeconds(5));
+        await stop.CancelAsync();
+        await trickle;
+        foreach (var s in sockets)
+        {
+            s.Dispose();
+        }
+    }
+}

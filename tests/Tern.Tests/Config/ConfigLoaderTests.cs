@@ -129,6 +129,8 @@ public sealed class ConfigLoaderTests
             max_message_size = "10MiB"
             max_recipients = 200
             command_timeout = "2m"
+            max_junk_commands = 20
+            min_data_rate = 2000
 
             [relay]
             domains = ["Ours.Example.", "other.example"]
@@ -144,6 +146,8 @@ public sealed class ConfigLoaderTests
         Assert.Equal(10L << 20, c.Listeners[0].Limits.MaxMessageSize);
         Assert.Equal(200, c.Listeners[0].Limits.MaxRecipients);
         Assert.Equal(TimeSpan.FromMinutes(2), c.Listeners[0].Limits.CommandTimeout);
+        Assert.Equal(20, c.Listeners[1].Limits.MaxJunkCommands);
+        Assert.Equal(2000, c.Listeners[1].Limits.MinDataRate);
         Assert.Equal(new SmtpLimits().MaxConnectionsPerIp, c.Listeners[0].Limits.MaxConnectionsPerIp);
         Assert.Equal(10L << 20, c.Listeners[1].Limits.MaxMessageSize);
         Assert.Equal(500, c.Listeners[1].Limits.MaxRecipients);
@@ -221,6 +225,9 @@ public sealed class ConfigLoaderTests
     [InlineData("[auth]\nmechanisms = [\"GSSAPI\"]\n", "auth.mechanisms", "unknown mechanism \"GSSAPI\"")]
     [InlineData("[auth]\niterations = 100\n", "auth.iterations", "from 4096 to 1000000")]
     [InlineData("[listeners.a]\naddress = \"127.0.0.1:25\"\nmax_errors = 0\n", "listeners.a.max_errors", "from 1 to 1000")]
+    [InlineData("[smtp]\nmax_junk_commands = 0\n", "smtp.max_junk_commands", "from 1 to 1000000")]
+    [InlineData("[listeners.a]\naddress = \"127.0.0.1:25\"\nmin_data_rate = 0\n", "listeners.a.min_data_rate", "from 1 to")]
+    [InlineData("[smtp]\nmin_data_rate = \"fast\"\n", "smtp.min_data_rate", "expected an integer")]
     public void Bad_values_name_the_key(string toml, string key, string message)
     {
         var e = SingleError(toml);

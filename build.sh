@@ -92,8 +92,8 @@ run_tests() {
 fuzz() {
   local target=${1:-} seconds=${2:-60}
   local bin="$OUT/fuzz/bin" tools="$OUT/fuzz/tools" src="$ROOT/tests/Tern.Fuzz"
-  if [ -z "$target" ]; then
-    echo "usage: ./build.sh fuzz TARGET SECONDS | ./build.sh fuzz --list" >&2
+  if [ -z "$target" ] || ! [[ "$seconds" =~ ^[1-9][0-9]*$ ]]; then
+    echo "usage: ./build.sh fuzz TARGET SECONDS | ./build.sh fuzz --list  (SECONDS: a whole number above 0)" >&2
     exit 2
   fi
   log "building tests/Tern.Fuzz (copied to out/fuzz/bin)"
@@ -174,5 +174,5 @@ case "${1:-publish}" in
     dotnet run -c Release --project bench/Tern.Benchmarks -- "$@"
     ;;
   fuzz) shift; fuzz "$@" ;;
-  *) echo "usage: ./build.sh [run [ARGS]|test|bench [ARGS]]" >&2; exit 2 ;;
+  *) echo "usage: ./build.sh [run [ARGS]|test|bench [ARGS]|fuzz TARGET SECONDS|fuzz --list]" >&2; exit 2 ;;
 esac

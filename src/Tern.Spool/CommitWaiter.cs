@@ -19,14 +19,18 @@ internal sealed class CommitWaiter : IValueTaskSource<bool>
     /// <summary>The log instance the record went into.</summary>
     public int Generation { get; private set; }
 
+    /// <summary>The message whose record it waits for (refused when the commit fails: see Spool.FailWaiters).</summary>
+    public MessageId Id { get; private set; }
+
     public ValueTask<bool> Task => new(this, _core.Version);
 
-    public void Start(long until, int generation)
+    public void Start(long until, int generation, MessageId id)
     {
         _core.Reset();
         _completed = 0;
         Until = until;
         Generation = generation;
+        Id = id;
     }
 
     /// <summary>Completes the wait unless it already was; false when someone else completed it first.</summary>

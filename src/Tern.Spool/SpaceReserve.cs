@@ -72,7 +72,7 @@ internal sealed partial class SpaceReserve
             return true;
         }
 
-        if (!_low && Estimate < MinFree && Interlocked.Exchange(ref _refreshing, 1) == 0)
+        if (!_low && Estimate < MinFree && TryBeginRead())
         {
             // The estimate crossed the line: a reading now decides (one syscall per crossing).
             try
@@ -81,11 +81,13 @@ internal sealed partial class SpaceReserve
             }
             finally
             {
-                Volatile.Write(ref _refreshing, 0);
+                EndRead();
             }
         }
 
-        if (_low)
+        // Also when another thread was reading meanwhile (the reading above skipped): the estimate
+        // below the line refuses until a reading says otherwise.
+        if (_low || Estimate < MinFree)
         {
             return false;
         }
@@ -115,7 +117,7 @@ internal sealed partial class SpaceReserve
         }
 
         // One caller reads; the others use the previous reading meanwhile.
-        if (Interlocked.Exchange(ref _refreshing, 1) != 0)
+        if (!TryBeginRead())
         {
             return;
         }
@@ -126,9 +128,14 @@ internal sealed partial class SpaceReserve
         }
         finally
         {
-            Volatile.Write(ref _refreshing, 0);
+            EndRead();
         }
     }
+
+    /// <summary>Takes the right to read the free space (one reader at a time); false when another thread has it.</summary>
+    internal bool TryBeginRead() => Interlocked.Exchange(ref _refreshing, 1) == 0;
+
+    internal void EndRead() => Volatile.Write(ref _refreshing, 0);
 
     private void Read()
     {

@@ -95,10 +95,18 @@ public sealed partial class Spool
         while (!_stopping)
         {
             var instance = _current;
+            if (instance.Disposed)
+            {
+                // Retired after a failed commit and not replaced yet (see Retire): nothing to read
+                // from it; the reopen wakes this.
+                await _applyRequested.WaitAsync().ConfigureAwait(false);
+                continue;
+            }
+
             try
             {
                 using var iterator = instance.Log.Scan(Volatile.Read(ref _applied), long.MaxValue);
-                while (!_stopping && instance == _current)
+                while (!_stopping && instance == _current && !instance.Disposed)
                 {
                     ApplyAvailable(iterator);
                     if (_checkpointDue || Volatile.Read(ref _applied) - _checkpointedAt >= Options.CheckpointBytes)
@@ -138,6 +146,12 @@ public sealed partial class Spool
     /// <summary>At shutdown, records committed by the last commit are applied before the final checkpoint.</summary>
     private void ApplyAvailableOnStop()
     {
+        if (_current.Disposed)
+        {
+            // A retired log (failed, not replaced): its commits failed, there is nothing more to apply.
+            return;
+        }
+
         try
         {
             using var iterator = _current.Log.Scan(Volatile.Read(ref _applied), long.MaxValue);
@@ -192,6 +206,11 @@ public sealed partial class Spool
             case RecordKind.Message when (flags & RecordFlags.Copy) != 0:
                 ApplyCopy(id, record, address);
                 break;
+            case RecordKind.Message when _refused.ContainsKey(id):
+                // Refused with 4xx (its commit failed), yet recovered by the reopened log: the client
+                // sends it again, so this copy is never queued (its Abandoned record follows).
+                _inFlight.TryRemove(id, out _);
+                break;
             case RecordKind.Message:
                 var w = new RecordWriter(_value);
                 var held = (flags & RecordFlags.Held) != 0;
@@ -223,6 +242,7 @@ public sealed partial class Spool
                 break;
             case RecordKind.Abandoned:
                 _inFlight.TryRemove(id, out _);
+                _refused.TryRemove(id, out _);
                 if (_index.Read(id, out var n) is { } abandoned)
                 {
                     if (QueueEntryFormat.State(abandoned.AsSpan(0, n)) == MessageState.Queued)
@@ -494,7 +514,7 @@ public sealed partial class Spool
     /// </summary>
     private bool RoomForCheckpoint(ref bool full)
     {
-        var needed = (1L << Options.IndexMemorySizeBits) + (4L << 20);
+        var needed = CheckpointRoom(Options, full: false);
         var free = _reserve.ReadNow();
 
         // Without room for the hash table, a checkpoint of the index's log alone still moves recovery

@@ -225,7 +225,7 @@ public sealed partial class Spool
                     throw new IOException($"message {after.Id}: the attempt is recorded, but its {kind.ToString().ToLowerInvariant()} notice could not be stored after {attempt} tries (spool failing)");
                 }
 
-                await Task.Delay(ReopenDelay, cancel).ConfigureAwait(false);
+                await Task.Delay(ReopenDelay, _clock, cancel).ConfigureAwait(false);
             }
         }
     }

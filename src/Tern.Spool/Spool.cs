@@ -53,8 +53,13 @@ public sealed partial class Spool : IAsyncDisposable
     private readonly MessageIdGenerator _ids;
     private readonly SpaceReserve _reserve;
 
-    /// <summary>Messages whose commit failed: their Abandoned records are written again into the reopened log (see <see cref="AbandonAfterReopen"/>).</summary>
-    private readonly ConcurrentQueue<MessageId> _abandonAfterReopen = new();
+    /// <summary>
+    /// Messages refused because the commit covering their record failed (their writers answered 4xx).
+    /// The failed commit may still have put their records on the disk, so the reopened log can recover
+    /// them: the applier skips their Message records, and each reopen writes their Abandoned records
+    /// into the new log (so a restart drops them too). An id leaves once its Abandoned record is applied.
+    /// </summary>
+    private readonly ConcurrentDictionary<MessageId, byte> _refused = new();
     private long _appendedSinceCommit;
     private long _preparedSegment = -1;
 
@@ -67,7 +72,7 @@ public sealed partial class Spool : IAsyncDisposable
         _clock = clock;
         _ids = new MessageIdGenerator(clock);
         Metrics = new SpoolMetrics(metrics);
-        _reserve = new SpaceReserve(options.Directory, options.MinFreeBytes, logger);
+        _reserve = new SpaceReserve(options.Directory, EffectiveMinFree(options, logger), logger);
         _panics = Panics.For(metrics, LogComponents.Spool);
         Metrics.MinFreeBytes.Set(_reserve.MinFree);
         metrics.OnCollect(() =>
@@ -124,7 +129,33 @@ public sealed partial class Spool : IAsyncDisposable
     /// <summary>Free bytes on the spool's file system (read at most once a second); null when unknown.</summary>
     public long? FreeBytes => _reserve.Free is var free && free != long.MaxValue ? free : null;
 
-    /// <summary>The free-space reserve (<see cref="SpoolOptions.MinFreeBytes"/>).</summary>
+    /// <summary>
+    /// The reserve in force: <see cref="SpoolOptions.MinFreeBytes"/>, raised (with a log line) to what
+    /// one full checkpoint needs. The log is truncated only after a checkpoint, and checkpoints are
+    /// postponed without room for them (<see cref="RoomForCheckpoint"/>): with a smaller reserve the
+    /// disk could fill with delivered mail that is never freed. 0 stays 0 (no reserve: the operator
+    /// accepts that a full disk fails commits, and that checkpoints may then wait for space).
+    /// </summary>
+    private static long EffectiveMinFree(SpoolOptions options, ILogger logger)
+    {
+        var checkpoint = CheckpointRoom(options, full: true);
+        if (options.MinFreeBytes <= 0 || options.MinFreeBytes >= checkpoint)
+        {
+            return Math.Max(0, options.MinFreeBytes);
+        }
+
+        MinFreeRaised(logger, options.Directory, options.MinFreeBytes, checkpoint);
+        return checkpoint;
+    }
+
+    /// <summary>Free space a checkpoint of the index needs: its in-memory log (the fold-over) with a margin, and for a full one the hash table.</summary>
+    internal static long CheckpointRoom(SpoolOptions options, bool full) =>
+        (1L << options.IndexMemorySizeBits) + (4L << 20) + (full ? options.IndexBuckets * 64 : 0);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "spool min_free is too small for an index checkpoint (without one the log is never truncated): raised {directory} {configured} {min_free}")]
+    private static partial void MinFreeRaised(ILogger log, string directory, long configured, long min_free);
+
+    /// <summary>The free-space reserve in force (<see cref="SpoolOptions.MinFreeBytes"/>, at least one checkpoint's room).</summary>
     public long MinFreeBytes => _reserve.MinFree;
 
     /// <summary>Free space is below the reserve: new messages are refused until it is back.</summary>
@@ -294,28 +325,51 @@ public sealed partial class Spool : IAsyncDisposable
             }
         }
         var instance = _current;
-        try
+        if (!instance.Disposed)
         {
-            await instance.Log.CommitAsync();
-            CompleteWaiters(instance);
-        }
-        catch (Exception e) when (e is IOException or FasterException or CommitFailureException)
-        {
-            CommitFailed(_log2, e);
+            // (A retired instance, failed and not yet replaced, is never committed again: see Retire.)
+            try
+            {
+                await instance.Log.CommitAsync();
+                CompleteWaiters(instance);
+            }
+            catch (Exception e) when (e is IOException or FasterException or CommitFailureException)
+            {
+                CommitFailed(_log2, e);
+                instance.Dispose();
+            }
         }
 
-        FailWaiters(close: true);
+        FailWaiters(close: true, refuse: instance.Disposed);
 
         // The applier takes in the last commit, and a final checkpoint makes the next start quick.
         _stopping = true;
         Wake();
         await _applier;
-        if (Options.CheckpointOnClose)
+        var indexFree = true;
+        if (Options.CheckpointOnClose && !instance.Disposed)
         {
-            await CheckpointAsync(instance);
+            // Bounded: a checkpoint whose writes fail may never complete (see RoomForCheckpoint), and a
+            // close must end. Skipped, the next start replays the log from the last checkpoint.
+            var checkpoint = CheckpointAsync(instance);
+            if (await Task.WhenAny(checkpoint, Task.Delay(CloseCheckpointTimeout)) != checkpoint)
+            {
+                CloseCheckpointSkipped(_log2, Options.Directory, CloseCheckpointTimeout);
+
+                // The checkpoint still uses the index: it is left to the process's exit.
+                indexFree = false;
+            }
+            else
+            {
+                await checkpoint;
+            }
         }
 
-        _index.Dispose();
+        if (indexFree)
+        {
+            _index.Dispose();
+        }
+
         instance.Dispose();
         _gate.Dispose();
         _compactRequested.Dispose();
@@ -328,22 +382,7 @@ public sealed partial class Spool : IAsyncDisposable
         _gate.EnterReadLock();
         try
         {
-            var instance = _current;
-            if (instance.Generation != generation)
-            {
-                throw new IOException("the spool's log was reopened after an I/O failure");
-            }
-
-            if (instance.Disposed)
-            {
-                // The failed log is retired and a new one could not be opened yet (disk still full).
-                throw new IOException("the spool's log is failing (disk full or I/O error); it is reopened every few seconds");
-            }
-
-            var address = instance.Log.Enqueue(record);
-            Interlocked.Increment(ref _appendedSinceCommit);
-            _reserve.Consumed(record.Length);
-            return address;
+            return AppendHoldingGate(record, generation);
         }
         finally
         {
@@ -351,7 +390,35 @@ public sealed partial class Spool : IAsyncDisposable
         }
     }
 
-    internal long Append(ReadOnlySpan<byte> record) => Append(record, _current.Generation);
+    /// <summary>
+    /// Appends a record to whichever log is current (its generation read under the gate: a writer
+    /// that waited for the gate while the log was replaced appends to the new one, never the old).
+    /// </summary>
+    internal long Append(ReadOnlySpan<byte> record) => Append(record, AnyGeneration);
+
+    /// <summary>Generations start at 1: this one matches whichever instance is current.</summary>
+    private const int AnyGeneration = 0;
+
+    /// <summary>The append itself; the caller holds <see cref="_gate"/> (shared, or exclusively during a reopen).</summary>
+    private long AppendHoldingGate(ReadOnlySpan<byte> record, int generation)
+    {
+        var instance = _current;
+        if (generation != AnyGeneration && instance.Generation != generation)
+        {
+            throw new IOException("the spool's log was reopened after an I/O failure");
+        }
+
+        if (instance.Disposed)
+        {
+            // The failed log is retired and a new one could not be opened yet (disk still full).
+            throw new IOException("the spool's log is failing (disk full or I/O error); it is reopened every few seconds");
+        }
+
+        var address = instance.Log.Enqueue(record);
+        Interlocked.Increment(ref _appendedSinceCommit);
+        _reserve.Consumed(record.Length);
+        return address;
+    }
 
     internal void Return(SpoolWriter writer) => _pool.Enqueue(writer);
 
@@ -381,7 +448,8 @@ public sealed partial class Spool : IAsyncDisposable
         var started = Stopwatch.GetTimestamp();
         var received = _clock.GetUtcNow();
         var instance = _current;
-        long address;
+        var waiter = cancel.CanBeCanceled ? new CommitWaiter() : writer.Waiter;
+        var closed = false;
         try
         {
             if (writer.Failed || instance.Generation != writer.Generation)
@@ -411,7 +479,34 @@ public sealed partial class Spool : IAsyncDisposable
                     throw new IOException("the last body chunk could not be appended");
                 }
 
-                address = Append(record.AsSpan(0, length), writer.Generation);
+                long address;
+                _gate.EnterReadLock();
+                try
+                {
+                    address = AppendHoldingGate(record.AsSpan(0, length), writer.Generation);
+
+                    // Registered under the gate with the append: a failed commit retires its log
+                    // instance holding the gate exclusively, and then finds every message record of
+                    // that instance among the waiters (whose ids it refuses: see FailWaiters).
+                    waiter.Start(address + 1, writer.Generation, writer.Id);
+                    lock (_waiters)
+                    {
+                        if (_closed)
+                        {
+                            // The spool is closing: no commit loop will complete this wait any more.
+                            closed = true;
+                            waiter.TryComplete(false);
+                        }
+                        else
+                        {
+                            _waiters.Add(waiter);
+                        }
+                    }
+                }
+                finally
+                {
+                    _gate.ExitReadLock();
+                }
 
                 // Kept for the first delivery attempt; found only through the index, which takes the
                 // message in once the commit below made it durable.
@@ -437,23 +532,6 @@ public sealed partial class Spool : IAsyncDisposable
         // No timeout once the record is in the log: giving up while a later commit still made it
         // durable would store a message nobody acknowledged. A failure, or the retirement of this log
         // instance after one, ends the wait; so does the caller's token (then the record is abandoned).
-        var waiter = cancel.CanBeCanceled ? new CommitWaiter() : writer.Waiter;
-        waiter.Start(address + 1, instance.Generation);
-        var closed = false;
-        lock (_waiters)
-        {
-            if (_closed)
-            {
-                // The spool is closing: no commit loop will complete this wait any more.
-                closed = true;
-                waiter.TryComplete(false);
-            }
-            else
-            {
-                _waiters.Add(waiter);
-            }
-        }
-
         if (!closed)
         {
             _commitRequested.Set();
@@ -482,15 +560,10 @@ public sealed partial class Spool : IAsyncDisposable
                 Metrics.RefusedCommit.Inc();
             }
 
-            // Into the current log (after a reopen the old one takes nothing): if the record still
-            // became durable, recovery drops it. When the current log is the failed one, the record
-            // is lost with it: it is written again once the log is reopened.
+            // Into the current log (the failed one is retired and takes nothing): if the record still
+            // became durable, recovery drops it. A failed commit refused the id already (FailWaiters),
+            // and the reopen writes its Abandoned record into the new log in any case.
             Abandon(writer.Id);
-            if (!cancel.IsCancellationRequested)
-            {
-                _abandonAfterReopen.Enqueue(writer.Id);
-            }
-
             return false;
         }
 
@@ -582,22 +655,40 @@ public sealed partial class Spool : IAsyncDisposable
                 Failing = true;
                 Metrics.CommitFailures.Inc();
                 CommitFailed(_log2, e);
-                FailWaiters();
+                Retire(instance);
                 if (!await ReopenAsync(instance))
                 {
                     return;
                 }
-
-                AbandonAfterReopen();
             }
         }
     }
 
     /// <summary>
-    /// Replaces a failed log instance: waits a little (space may come back), then, with appends
-    /// held off, retires the old instance (its waiters give up) and opens a new one, which
-    /// recovers to the last good commit. The index is kept: it only holds committed messages.
-    /// Returns false when the spool is stopping.
+    /// A commit failed: the instance is disposed at once, without another commit or flush. FASTER
+    /// dequeues pending commit requests only in a flush without error, so any later flush on the
+    /// failed instance (a page filling while it waits, or a final commit) could write metadata
+    /// covering the failed range, and the reopened log would recover records whose writers were told
+    /// 4xx. FasterLog.Dispose neither flushes nor commits. Its waiters are told at once, their ids refused.
+    /// </summary>
+    private void Retire(LogInstance failed)
+    {
+        _gate.EnterWriteLock();
+        try
+        {
+            failed.Dispose();
+            FailWaiters(refuse: true);
+        }
+        finally
+        {
+            _gate.ExitWriteLock();
+        }
+    }
+
+    /// <summary>
+    /// Replaces a failed (retired) log instance: waits a little (space may come back), then, with
+    /// appends held off, opens a new one, which recovers to the last good commit. The index is kept:
+    /// it only holds committed messages. Returns false when the spool is stopping.
     /// </summary>
     private async Task<bool> ReopenAsync(LogInstance failed)
     {
@@ -621,14 +712,13 @@ public sealed partial class Spool : IAsyncDisposable
                 }
 
                 failed.Dispose();
-
-                // Writers that appended to the failed instance while it waited are told at once.
-                FailWaiters();
+                FailWaiters(refuse: true);
                 _current = LogInstance.Open(Options, failed.Generation + 1);
                 Reopened(_log2, Options.Directory, _current.Generation);
 
-                // Writers still waiting on the failed instance get 4xx; the applier moves to the new one.
-                FailWaiters();
+                // Before the applier moves to the new log (it skips the refused ids meanwhile anyway).
+                AbandonRefused();
+                _commitRequested.Set();
                 Wake();
                 return true;
             }
@@ -646,16 +736,26 @@ public sealed partial class Spool : IAsyncDisposable
         }
     }
 
+    /// <summary>The message's commit failed (its writer answers 4xx): never queued from this log again (see <see cref="_refused"/>).</summary>
+    internal void Refuse(MessageId id) => _refused.TryAdd(id, 0);
+
+    /// <summary>Refused, and its Abandoned record not applied yet.</summary>
+    internal bool IsRefused(MessageId id) => _refused.ContainsKey(id);
+
     /// <summary>
-    /// After a reopen: the messages whose commit failed (their writers answered 4xx) are marked
-    /// abandoned in the new log. The failed commit may still have put some of their records on the
-    /// disk, and the recovery of the reopened log would then queue a message nobody acknowledged.
+    /// After a reopen (holding the gate exclusively): the refused messages (their writers answered
+    /// 4xx) are marked abandoned in the new log. The failed commit may still have put some of their
+    /// records on the disk; the applier skips those, and a restart drops them by these records. The
+    /// ids stay refused until their Abandoned record is applied (it is committed then), so a new log
+    /// that fails too gets them again at the next reopen.
     /// </summary>
-    private void AbandonAfterReopen()
+    private void AbandonRefused()
     {
-        while (_abandonAfterReopen.TryDequeue(out var id))
+        Span<byte> record = stackalloc byte[RecordFormat.HeaderSize];
+        foreach (var id in _refused.Keys)
         {
-            Abandon(id);
+            RecordFormat.WriteHeader(record, RecordKind.Abandoned, RecordFlags.None, id);
+            AppendHoldingGate(record, AnyGeneration);
         }
     }
 
@@ -688,14 +788,23 @@ public sealed partial class Spool : IAsyncDisposable
         }
     }
 
-    /// <summary>A commit failed: every waiting writer is told so (they answer 4xx). Closing also refuses later waits.</summary>
-    private void FailWaiters(bool close = false)
+    /// <summary>
+    /// A commit failed: every waiting writer is told so (they answer 4xx), and with
+    /// <paramref name="refuse"/> their messages are refused (<see cref="_refused"/>) before any of
+    /// them resumes. Closing also refuses later waits.
+    /// </summary>
+    private void FailWaiters(bool close = false, bool refuse = false)
     {
         lock (_waiters)
         {
             _closed |= close;
             foreach (var w in _waiters)
             {
+                if (refuse)
+                {
+                    Refuse(w.Id);
+                }
+
                 w.TryComplete(false);
             }
 
@@ -839,7 +948,13 @@ public sealed partial class Spool : IAsyncDisposable
         var at = 0;
         foreach (var address in chunks)
         {
-            var (record, length) = await _current.Log.ReadAsync(address, token: cancel);
+            var instance = _current;
+            if (instance.Disposed)
+            {
+                throw new IOException("the spool's log is failing (disk full or I/O error); it is reopened every few seconds");
+            }
+
+            var (record, length) = await instance.Log.ReadAsync(address, token: cancel);
             at += CopyChunk(id, record.AsSpan(0, length), body.AsSpan(at));
         }
 
@@ -884,6 +999,12 @@ public sealed partial class Spool : IAsyncDisposable
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "spool index unreadable, rebuilt from the log {directory} {from}")]
     private static partial void IndexRebuilt(ILogger log, string directory, long from, Exception e);
+
+    /// <summary>How long a close waits for its final checkpoint.</summary>
+    internal static readonly TimeSpan CloseCheckpointTimeout = TimeSpan.FromSeconds(10);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "spool close: the final checkpoint did not complete in time and is skipped (the next start replays the log) {directory} {timeout}")]
+    private static partial void CloseCheckpointSkipped(ILogger log, string directory, TimeSpan timeout);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "spool log reopened after a failure {directory} {generation}")]
     private static partial void Reopened(ILogger log, string directory, int generation);

@@ -80,7 +80,10 @@ public sealed record SpoolOptions
     /// <summary>
     /// Free space the spool's file system must keep (Postfix's queue_minfree): below it new messages
     /// are refused (the server answers 452 4.3.1) while delivery, notices and checkpoints go on
-    /// using the rest. A message whose declared size does not fit above it is refused too. 0: none.
+    /// using the rest. A message whose declared size does not fit above it is refused too. A reserve
+    /// below what one index checkpoint needs is raised to it (the log is truncated only after a
+    /// checkpoint). 0: none — the operator accepts that a full disk fails commits (4xx) and that
+    /// checkpoints, and so the freeing of delivered mail, may then wait for space.
     /// </summary>
     public long MinFreeBytes { get; init; }
 

@@ -186,6 +186,19 @@ public sealed class SpoolWriter : IDisposable
 
     private void AppendChunk()
     {
+        if (!Failed && Reserved && _spool.BelowReserve)
+        {
+            // Below the free-space reserve the body is not written (the commit answers 4xx anyway);
+            // checked before compressing, which would be work thrown away.
+            Failed = true;
+        }
+
+        if (Failed)
+        {
+            _buffered = 0;
+            return;
+        }
+
         var payload = _buffer.AsSpan(0, _buffered);
         var compress = payload.Length > _spool.Options.CompressAbove;
         var w = new RecordWriter(ArrayPool<byte>.Shared.Rent(RecordFormat.ChunkHeaderSize + Compressor.GetCompressBound(payload.Length)));
@@ -195,24 +208,15 @@ public sealed class SpoolWriter : IDisposable
             w.U32(_sequence++);
             w.U32((uint)payload.Length);
             _ = compress ? Compress(payload, ref w) : Copy(payload, ref w);
-            if (!Failed && Reserved && _spool.BelowReserve)
+            var address = _spool.Append(w.Written, Generation);
+            if (_chunks.Count == 0)
             {
-                // Below the free-space reserve the body is not written (the commit answers 4xx anyway).
-                Failed = true;
+                // The body starts before its message record: the log must not be truncated below
+                // it until the record is indexed (the applier releases it) or the message is dropped.
+                _spool.PinInFlight(Id, address);
             }
 
-            if (!Failed)
-            {
-                var address = _spool.Append(w.Written, Generation);
-                if (_chunks.Count == 0)
-                {
-                    // The body starts before its message record: the log must not be truncated below
-                    // it until the record is indexed (the applier releases it) or the message is dropped.
-                    _spool.PinInFlight(Id, address);
-                }
-
-                _chunks.Add(address);
-            }
+            _chunks.Add(address);
         }
         catch (Exception e) when (e is IOException or FASTER.core.FasterException or ObjectDisposedException)
         {

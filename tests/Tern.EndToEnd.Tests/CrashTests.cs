@@ -42,7 +42,8 @@ public sealed partial class CrashTests(Xunit.Abstractions.ITestOutputHelper outp
         for (var round = 0; round < Rounds; round++)
         {
             await using var tern = TernProcess.Start(dir.Path, "serve", "-c", config);
-            var relay = await ListenerAsync(tern, smtp);
+            Assert.True(await SmtpListener.WaitForGreetingAsync(smtp, TimeSpan.FromSeconds(10)), "tern did not start listening:\n" + tern.Stderr);
+            var relay = new IPEndPoint(IPAddress.Loopback, smtp);
             using var stop = new CancellationTokenSource();
             var senders = Enumerable.Range(0, Clients).Select(c => SendUntilStoppedAsync(relay, $"r{round}c{c}", acked, stop.Token)).ToArray();
 
@@ -118,37 +119,6 @@ public sealed partial class CrashTests(Xunit.Abstractions.ITestOutputHelper outp
         catch (Exception e) when (e is IOException or SocketException or OperationCanceledException)
         {
             // The server was killed: whatever got no 250 may or may not be there.
-        }
-    }
-
-    private static async Task<IPEndPoint> ListenerAsync(TernProcess tern, int port)
-    {
-        for (var i = 0; i < 400; i++)
-        {
-            if (await IsSmtpAsync(port))
-            {
-                return new IPEndPoint(IPAddress.Loopback, port);
-            }
-
-            await Task.Delay(25);
-        }
-
-        throw new Xunit.Sdk.XunitException("tern did not start listening:\n" + tern.Stderr);
-    }
-
-    private static async Task<bool> IsSmtpAsync(int port)
-    {
-        try
-        {
-            using var tcp = new TcpClient();
-            await tcp.ConnectAsync(IPAddress.Loopback, port);
-            using var reader = new StreamReader(tcp.GetStream());
-            var greeting = await reader.ReadLineAsync();
-            return greeting?.StartsWith("220 ", StringComparison.Ordinal) == true;
-        }
-        catch (SocketException)
-        {
-            return false;
         }
     }
 

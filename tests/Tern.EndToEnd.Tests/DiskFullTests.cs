@@ -15,7 +15,7 @@ namespace Tern.EndToEnd.Tests;
 /// </summary>
 public sealed partial class DiskFullTests(Xunit.Abstractions.ITestOutputHelper output)
 {
-    /// <summary>Free space the filler leaves: 12 MiB above the reserve below, so a few hundred messages fit.</summary>
+    /// <summary>Free space the filler leaves: about 7 MiB above the reserve (16 MiB asked below, raised by the spool to 21 MiB, one index checkpoint with index_memory 1 MiB), so about a hundred 64 KiB messages fit.</summary>
     private const int LeaveMiB = 28;
 
     private const string MinFree = "16MiB";
@@ -98,13 +98,7 @@ public sealed partial class DiskFullTests(Xunit.Abstractions.ITestOutputHelper o
             Assert.Equal(0, await tern.WaitForExitAsync(TimeSpan.FromSeconds(20)));
         }
 
-        await using (var again = disk.Start(dir.Path, "serve", "-c", config))
-        {
-            await again.ListenerAsync("relay");
-            AssertQueuedExactly(acknowledged, await disk.QueuedAsync(dir.Path, config));
-            again.Signal(TernProcess.SIGTERM);
-            Assert.Equal(0, await again.WaitForExitAsync(TimeSpan.FromSeconds(20)));
-        }
+        await AssertQueuedAfterRestartAsync(disk, dir, config, acknowledged);
 
         output.WriteLine($"{acknowledged.Count} acknowledged, all queued after the restart; {started.Elapsed.TotalSeconds:F1} s");
     }
@@ -173,13 +167,7 @@ public sealed partial class DiskFullTests(Xunit.Abstractions.ITestOutputHelper o
             Assert.Equal(0, await tern.WaitForExitAsync(TimeSpan.FromSeconds(20)));
         }
 
-        await using (var again = disk.Start(dir.Path, "serve", "-c", config))
-        {
-            await again.ListenerAsync("relay");
-            AssertQueuedExactly(acknowledged, await disk.QueuedAsync(dir.Path, config));
-            again.Signal(TernProcess.SIGTERM);
-            Assert.Equal(0, await again.WaitForExitAsync(TimeSpan.FromSeconds(20)));
-        }
+        await AssertQueuedAfterRestartAsync(disk, dir, config, acknowledged);
     }
 
     [Fact]
@@ -188,27 +176,16 @@ public sealed partial class DiskFullTests(Xunit.Abstractions.ITestOutputHelper o
         using var dir = new TempDir();
         await using var disk = await SmallDisk.MountAsync(Path.Combine(dir.Path, "disk"));
         var received = Path.Combine(dir.Path, "received.ids");
-        await using var sink = TernProcess.StartProgram(TernProcess.LoadBinary, dir.Path, "sink", "--listen", "127.0.0.1:0", "--ids", received);
-        var sinkPort = await SinkPortAsync(sink);
+        var (sink, sinkPort) = await LoadSink.StartAsync(dir.Path, "--ids", received);
+        await using var sinkProcess = sink;
         var http = Ports.Free();
         var smtp = Ports.Free();
         var config = dir.File("tern.toml", $"""
             data_dir = "{disk.Path}/data"
             [http]
             listen = "127.0.0.1:{http}"
-            [relay]
-            networks = ["127.0.0.0/8"]
-            [listeners.relay]
-            kind = "relay"
-            address = "127.0.0.1:{smtp}"
-            [transports.sink]
-            kind = "smtp"
-            host = "127.0.0.1"
-            port = {sinkPort}
-            require_tls = false
-            [[routes]]
-            recipient_domains = ["example.test"]
-            transport = "sink"
+            {ConfigToml.LoopbackRelay(smtp)}
+            {ConfigToml.SmtpRoute("sink", sinkPort, "example.test")}
             [spool]
             min_free = "{MinFree}"
             checkpoint_interval = "1s"
@@ -232,8 +209,7 @@ public sealed partial class DiskFullTests(Xunit.Abstractions.ITestOutputHelper o
 
         // Delivery writes its records into the reserve: every acknowledged message arrives.
         await SchedulingTests.WaitFor(() => File.Exists(received) && File.ReadLines(received).Count() >= acknowledged, $"the sink has all {acknowledged} messages", tern, seconds: 30);
-        sink.Signal(TernProcess.SIGTERM);
-        Assert.Equal(0, await sink.WaitForExitAsync(TimeSpan.FromSeconds(20)));
+        await LoadSink.StopAsync(sink);
         var check = await TernProcess.RunProgramAsync(TernProcess.LoadBinary, dir.Path, TimeSpan.FromSeconds(30), "check", "--sent", sent, "--received", received);
         Assert.True(check.Code == 0, check.Stdout + check.Stderr);
         Assert.Matches(@"lost\D+0\b", check.Stdout);
@@ -249,6 +225,16 @@ public sealed partial class DiskFullTests(Xunit.Abstractions.ITestOutputHelper o
         var extra = queued.Except(acknowledged).ToList();
         Assert.True(missing.Count == 0 && extra.Count == 0 && queued.Count == acknowledged.Count,
             $"{acknowledged.Count} acknowledged, {queued.Count} queued; lost: {missing.Count} ({string.Join(", ", missing.Take(5))}); queued though refused: {extra.Count} ({string.Join(", ", extra.Take(5))})");
+    }
+
+    /// <summary>Tern started again on the disk: everything acknowledged is still queued, and nothing else; then a clean stop.</summary>
+    private static async Task AssertQueuedAfterRestartAsync(SmallDisk disk, TempDir dir, string config, IReadOnlyCollection<string> acknowledged)
+    {
+        await using var again = disk.Start(dir.Path, "serve", "-c", config);
+        await again.ListenerAsync("relay");
+        AssertQueuedExactly(acknowledged, await disk.QueuedAsync(dir.Path, config));
+        again.Signal(TernProcess.SIGTERM);
+        Assert.Equal(0, await again.WaitForExitAsync(TimeSpan.FromSeconds(20)));
     }
 
     /// <summary>tern-load: 64 KiB messages on 4 connections, the ids of the accepted ones in <paramref name="ids"/>.</summary>
@@ -300,31 +286,11 @@ public sealed partial class DiskFullTests(Xunit.Abstractions.ITestOutputHelper o
         return (response.StatusCode, await response.Content.ReadAsStringAsync());
     }
 
-    private static async Task<int> SinkPortAsync(TernProcess sink)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
-        while (DateTime.UtcNow < deadline)
-        {
-            if (SinkListening().Match(sink.StdoutText) is { Success: true } m)
-            {
-                return int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
-            }
-
-            Assert.False(sink.HasExited, "tern-load sink exited: " + sink.StdoutText + sink.Stderr);
-            await Task.Delay(20);
-        }
-
-        throw new Xunit.Sdk.XunitException("tern-load sink did not say where it listens: " + sink.StdoutText + sink.Stderr);
-    }
-
     [GeneratedRegex(@"id=([0-9A-Z]{26})")]
     private static partial Regex QueueIdInReply();
 
     [GeneratedRegex("m=\"spool disk space below min_free")]
     private static partial Regex BelowReserveLine();
-
-    [GeneratedRegex(@"listening on 127\.0\.0\.1:(\d+)")]
-    private static partial Regex SinkListening();
 
     [GeneratedRegex(@"""id"":""([0-9A-Z]{26})""")]
     private static partial Regex QueuedId();

@@ -3,7 +3,6 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Sockets;
 using System.Security.Cryptography;
-using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
@@ -29,7 +28,7 @@ public sealed class HostileClientTests
         var relay = await tern.ListenerAsync("relay");
         await SendOneAsync(relay, "warm-up");
         await Task.Delay(500);
-        var before = Rss(tern.Pid);
+        var before = ProcStatus.Rss(tern.Pid);
 
         var sockets = new List<Socket>(IdleConnections);
         try
@@ -47,7 +46,7 @@ public sealed class HostileClientTests
             }
 
             await Task.Delay(500);
-            var after = Rss(tern.Pid);
+            var after = ProcStatus.Rss(tern.Pid);
             var perConnection = (after - before) / IdleConnections;
             Console.WriteLine($"idle connections: {IdleConnections}, RSS {before / 1024} KiB -> {after / 1024} KiB, {perConnection / 1024.0:F1} KiB per connection");
             File.AppendAllText(Path.Combine(Path.GetTempPath(), "tern-hostile-figures.txt"), $"{DateTime.UtcNow:O} idle={IdleConnections} rss_before_kib={before / 1024} rss_after_kib={after / 1024} per_connection_kib={perConnection / 1024.0:F1}\n");
@@ -79,7 +78,7 @@ public sealed class HostileClientTests
         var relay = await tern.ListenerAsync("relay");
         await SendOneAsync(relay, "warm-up");
         await Task.Delay(500);
-        var before = Rss(tern.Pid);
+        var before = ProcStatus.Rss(tern.Pid);
 
         var megabyteLine = new byte[1 << 20];
         Array.Fill(megabyteLine, (byte)'A');
@@ -105,9 +104,9 @@ public sealed class HostileClientTests
         var served = sw.Elapsed;
         await Task.WhenAll(attacks);
 
-        var peak = Hwm(tern.Pid);
+        var peak = ProcStatus.PeakRss(tern.Pid);
         await Task.Delay(1000);
-        var after = Rss(tern.Pid);
+        var after = ProcStatus.Rss(tern.Pid);
         var growth = peak - before;
         Console.WriteLine($"abusive sessions: 200, RSS {before / 1024} KiB -> peak {peak / 1024} KiB -> {after / 1024} KiB after; normal client served in {served.TotalMilliseconds:F0} ms");
         File.AppendAllText(Path.Combine(Path.GetTempPath(), "tern-hostile-figures.txt"), $"{DateTime.UtcNow:O} abusive=200 rss_before_kib={before / 1024} peak_kib={peak / 1024} after_kib={after / 1024} served_ms={served.TotalMilliseconds:F0}\n");
@@ -172,11 +171,7 @@ public sealed class HostileClientTests
 
     private static string Config(TempDir dir, string smtp, string extra = "")
     {
-        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var req = new CertificateRequest("CN=mx.tern.test", key, HashAlgorithmName.SHA256);
-        using var cert = req.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddDays(30));
-        var certPath = dir.File("mx.crt", cert.ExportCertificatePem());
-        var keyPath = dir.File("mx.key", key.ExportPkcs8PrivateKeyPem());
+        var (certPath, keyPath, _) = SelfSignedCertificate.Write(dir.Path);
         return dir.File("tern.toml", $"""
             hostname = "mx.tern.test"
             data_dir = "data"
@@ -280,15 +275,5 @@ public sealed class HostileClientTests
         Assert.StartsWith("354", await Command("DATA"), StringComparison.Ordinal);
         Assert.StartsWith("250", await Command($"Subject: {tag}\r\n\r\nhello\r\n."), StringComparison.Ordinal);
         Assert.StartsWith("221", await Command("QUIT"), StringComparison.Ordinal);
-    }
-
-    private static long Rss(int pid) => StatusField(pid, "VmRSS:");
-
-    private static long Hwm(int pid) => StatusField(pid, "VmHWM:");
-
-    private static long StatusField(int pid, string field)
-    {
-        var line = File.ReadLines($"/proc/{pid}/status").First(l => l.StartsWith(field, StringComparison.Ordinal));
-        return long.Parse(line[field.Length..].Trim().Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture) * 1024;
     }
 }

@@ -17,9 +17,9 @@ public sealed partial class LoadHarnessTests
         using var dir = new TempDir();
         var received = Path.Combine(dir.Path, "received.txt");
         // Faults on the next hop: Tern must retry every one of them until the message is through.
-        await using var sink = TernProcess.StartProgram(TernProcess.LoadBinary, dir.Path, "sink", "--listen", "127.0.0.1:0", "--ids", received,
+        var (sink, sinkPort) = await LoadSink.StartAsync(dir.Path, "--ids", received,
             "--fail-data", "0.05", "--fail-code", "451", "--disconnect", "0.02", "--421", "0.01", "--seed", "7");
-        var sinkPort = await ListeningPortAsync(sink);
+        await using var sinkProcess = sink;
 
         var http = Ports.Free();
         var config = dir.File("tern.toml", $"""
@@ -27,8 +27,7 @@ public sealed partial class LoadHarnessTests
             data_dir = "data"
             [http]
             listen = "127.0.0.1:{http}"
-            [relay]
-            networks = ["127.0.0.0/8"]
+            {ConfigToml.LoopbackRelay(0)}
             [delivery]
             # Retries within seconds, and no pause for the sink after its faults: the run stays short.
             first_retry = "1s"
@@ -36,17 +35,7 @@ public sealed partial class LoadHarnessTests
             suspend_for = "0s"
             [shutdown]
             grace = "2s"
-            [listeners.relay]
-            kind = "relay"
-            address = "127.0.0.1:0"
-            [transports.sink]
-            kind = "smtp"
-            host = "127.0.0.1"
-            port = {sinkPort}
-            require_tls = false
-            [[routes]]
-            recipient_domains = ["example.test", "other.test"]
-            transport = "sink"
+            {ConfigToml.SmtpRoute("sink", sinkPort, "example.test", "other.test")}
             """);
         var added = await TernProcess.RunAsync(dir.Path, "account", "add", "load@load.test", "-c", config);
         Assert.True(added.Code == 0, added.Stderr);
@@ -86,8 +75,7 @@ public sealed partial class LoadHarnessTests
         var acknowledged = Path.Combine(dir.Path, "acknowledged.txt");
         await File.WriteAllLinesAsync(acknowledged, File.ReadLines(sent).Concat(File.ReadLines(injected)));
         await SchedulingTests.WaitFor(() => File.Exists(received) && File.ReadLines(received).Count() >= 1800, "the sink has 1,800 messages", tern);
-        sink.Signal(TernProcess.SIGTERM);
-        Assert.Equal(0, await sink.WaitForExitAsync(TimeSpan.FromSeconds(20)));
+        await LoadSink.StopAsync(sink);
 
         // The faults happened (the sink's summary counts them by kind), and Tern retried them all.
         Assert.Matches(@"failed\s+[1-9]\d*", sink.StdoutText);
@@ -110,27 +98,6 @@ public sealed partial class LoadHarnessTests
         Assert.Equal(2, send.Code);
         Assert.Contains("--allow-remote", send.Stderr + send.Stdout, StringComparison.Ordinal);
     }
-
-    private static async Task<int> ListeningPortAsync(TernProcess process)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
-        while (DateTime.UtcNow < deadline)
-        {
-            var m = ListeningLine().Match(process.StdoutText);
-            if (m.Success)
-            {
-                return int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
-            }
-
-            Assert.False(process.HasExited, "tern-load sink exited: " + process.StdoutText + process.Stderr);
-            await Task.Delay(20);
-        }
-
-        throw new Xunit.Sdk.XunitException("tern-load sink did not say where it listens: " + process.StdoutText + process.Stderr);
-    }
-
-    [GeneratedRegex(@"listening on 127\.0\.0\.1:(\d+)")]
-    private static partial Regex ListeningLine();
 
     [GeneratedRegex("^token for load@load.test: (\\S+)$", RegexOptions.Multiline)]
     private static partial Regex TokenLine();

@@ -14,7 +14,7 @@ namespace Tern.EndToEnd.Tests;
 /// certificate from a test CA that <c>delivery.ca_bundle</c> names), and <c>tern-load sink</c> is the
 /// MX, with a certificate from that CA for the listed MX name.
 /// </summary>
-public sealed partial class MtaStsTests
+public sealed class MtaStsTests
 {
     // The MX's own loopback address (Linux routes all of 127/8 to lo); the policy host is on 127.0.0.1.
     private const string MxAddress = "127.0.0.61";
@@ -38,9 +38,9 @@ public sealed partial class MtaStsTests
         }
 
         var received = Path.Combine(dir.Path, "received.ids");
-        await using var sink = TernProcess.StartProgram(TernProcess.LoadBinary, dir.Path, "sink", "--listen", $"{MxAddress}:0", "--tls",
+        var (sink, mxPort) = await LoadSink.StartOnAsync(dir.Path, MxAddress, "--tls",
             "--cert", certPem, "--key", Path.Combine(dir.Path, "mx.key"), "--ids", received);
-        var mxPort = await SinkPortAsync(sink);
+        await using var sinkProcess = sink;
 
         // The policy hosts mta-sts.sts.test and mta-sts.spoofed.test: one HTTPS server, a certificate per SNI name.
         await using var policyHost = PolicyServer.Start(pki.Leaf("mta-sts.sts.test"), PolicyServer.Reply.Policy(Policy));
@@ -190,23 +190,6 @@ public sealed partial class MtaStsTests
         return stdout;
     }
 
-    private static async Task<int> SinkPortAsync(TernProcess sink)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
-        while (DateTime.UtcNow < deadline)
-        {
-            if (SinkListening().Match(sink.StdoutText) is { Success: true } m)
-            {
-                return int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
-            }
-
-            Assert.False(sink.HasExited, "tern-load sink exited: " + sink.StdoutText + sink.Stderr);
-            await Task.Delay(20);
-        }
-
-        throw new Xunit.Sdk.XunitException("tern-load sink did not say where it listens: " + sink.StdoutText + sink.Stderr);
-    }
-
     private static Task WaitForAsync(Func<bool> condition, string what, TernProcess tern) =>
         WaitForAsync(() => Task.FromResult(condition()), what, tern);
 
@@ -223,7 +206,4 @@ public sealed partial class MtaStsTests
             await Task.Delay(100);
         }
     }
-
-    [GeneratedRegex(@"listening on 127\.0\.0\.61:(\d+)")]
-    private static partial Regex SinkListening();
 }

@@ -51,11 +51,7 @@ public sealed partial class RemoteFaultTests(Xunit.Abstractions.ITestOutputHelpe
             level = "warn"
             [http]
             listen = "127.0.0.1:{Ports.Free()}"
-            [relay]
-            networks = ["127.0.0.0/8"]
-            [listeners.relay]
-            kind = "relay"
-            address = "127.0.0.1:{smtp}"
+            {ConfigToml.LoopbackRelay(smtp)}
             [delivery]
             # Retries after 1, 2, 4 and 8 s, then a recipient still deferred fails ("expired"): all within ~20 s.
             first_retry = "1s"
@@ -63,35 +59,16 @@ public sealed partial class RemoteFaultTests(Xunit.Abstractions.ITestOutputHelpe
             max_retries = 4
             delay_notice_after = 0
             suspend_for = "0s"
-            [transports.sink]
-            kind = "smtp"
-            host = "127.0.0.1"
-            port = {sinkPort}
-            # Opportunistic STARTTLS against the sink's self-signed certificate (plaintext after a failed handshake).
-            require_tls = false
-            verify_tls = false
-            [transports.stuck]
-            kind = "smtp"
-            host = "127.0.0.1"
-            port = {stuckPort}
-            require_tls = false
-            [transports.bounces]
-            kind = "smtp"
-            host = "127.0.0.1"
-            port = {bounces.Port}
-            require_tls = false
-            [[routes]]
-            recipient_domains = ["example.test"]
-            transport = "sink"
-            [[routes]]
-            recipient_domains = ["stuck.test"]
-            transport = "stuck"
-            [[routes]]
-            recipient_domains = ["dsn.test"]
-            transport = "bounces"
+            # The sink: opportunistic STARTTLS against its self-signed certificate (plaintext after a failed handshake).
+            {ConfigToml.SmtpTransport("sink", sinkPort, "verify_tls = false")}
+            {ConfigToml.SmtpTransport("stuck", stuckPort)}
+            {ConfigToml.SmtpTransport("bounces", bounces.Port)}
+            {ConfigToml.Route("sink", "example.test")}
+            {ConfigToml.Route("stuck", "stuck.test")}
+            {ConfigToml.Route("bounces", "dsn.test")}
             """);
         await using var tern = TernProcess.Start(dir.Path, "serve", "-c", config);
-        Assert.True(await LoadSink.WaitForSmtpAsync(smtp, TimeSpan.FromSeconds(30)), "tern does not listen:\n" + tern.Stderr);
+        Assert.True(await SmtpListener.WaitForGreetingAsync(smtp, TimeSpan.FromSeconds(30)), "tern does not listen:\n" + tern.Stderr);
         var relay = $"127.0.0.1:{smtp}";
 
         var sent = Path.Combine(dir.Path, "sent.ids");
@@ -103,14 +80,12 @@ public sealed partial class RemoteFaultTests(Xunit.Abstractions.ITestOutputHelpe
         Assert.Equal(messages, sentIds.Count);
 
         // Everything ends: delivered, or failed with a DSN that was itself delivered to the catcher.
-        var drained = await WaitForEmptyQueueAsync(dir, config, TimeSpan.FromSeconds(90 + (messages / 50)));
-        Assert.True(drained.Empty, $"the queue did not drain:\n{drained.Last}\n{Tail(tern.Stderr)}");
-        var rss = PeakRss(tern.Pid);
-        stuck.Signal(TernProcess.SIGTERM);
-        sink.Signal(TernProcess.SIGTERM);
-        Assert.Equal(0, await sink.WaitForExitAsync(TimeSpan.FromSeconds(20)));
+        var drained = await QueueDrain.WaitForEmptyAsync(dir, config, TimeSpan.FromSeconds(90 + (messages / 50)));
+        Assert.True(drained.Empty, $"the queue did not drain:\n{drained.Last}\n{LogTail.Of(tern.Stderr)}");
+        var rss = ProcStatus.PeakRss(tern.Pid);
+        await LoadSink.StopAsync(sink);
         output.WriteLine(sink.StdoutText);
-        Assert.Equal(0, await stuck.WaitForExitAsync(TimeSpan.FromSeconds(20)));
+        await LoadSink.StopAsync(stuck);
 
         var deliveredIds = File.ReadLines(delivered).Select(l => l.Split('\t')[0]).ToList();
         var bounced = new Dictionary<string, Bounce>(StringComparer.Ordinal);
@@ -203,40 +178,6 @@ public sealed partial class RemoteFaultTests(Xunit.Abstractions.ITestOutputHelpe
 
         return new Bounce(originalId!, finalRecipient.Groups[1].Value, code, reply.Success ? reply.Value : diagnostic);
     }
-
-    private static long PeakRss(int pid)
-    {
-        foreach (var line in File.ReadLines($"/proc/{pid}/status"))
-        {
-            if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
-            {
-                return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) * 1024;
-            }
-        }
-
-        return 0;
-    }
-
-    private static async Task<(bool Empty, string Last)> WaitForEmptyQueueAsync(TempDir dir, string config, TimeSpan timeout)
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        var last = string.Empty;
-        while (DateTime.UtcNow < deadline)
-        {
-            var (code, stdout, stderr) = await TernProcess.RunAsync(dir.Path, "queue", "list", "--config", config);
-            last = stdout + stderr;
-            if (code == 0 && stdout.EndsWith("0 of 0 messages\n", StringComparison.Ordinal))
-            {
-                return (true, last);
-            }
-
-            await Task.Delay(500);
-        }
-
-        return (false, last);
-    }
-
-    private static string Tail(string log) => log[^Math.Min(4000, log.Length)..];
 
     [GeneratedRegex(@"smtp; ?(\d{3})[ -](\d\.\d{1,3}\.\d{1,3})")]
     private static partial Regex DiagnosticReply();

@@ -1,7 +1,6 @@
 using System.Net;
 using System.Net.Http.Headers;
 using System.Security.Cryptography;
-using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
@@ -24,7 +23,7 @@ public sealed class SecretsTests
         using var dir = new TempDir();
         var password = "Pw-" + Convert.ToHexString(RandomNumberGenerator.GetBytes(12));
         var adminToken = "adm-" + Convert.ToHexString(RandomNumberGenerator.GetBytes(16));
-        var (certPath, keyPath, keyPem) = WriteCertificate(dir.Path);
+        var (certPath, keyPath, keyPem) = SelfSignedCertificate.Write(dir.Path);
         var http = Ports.Free();
         var config = dir.File("tern.toml", $"""
             hostname = "mx.tern.test"
@@ -184,18 +183,5 @@ public sealed class SecretsTests
                 yield return text[start..end];
             }
         }
-    }
-
-    private static (string Cert, string Key, string KeyPem) WriteCertificate(string dir)
-    {
-        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var req = new CertificateRequest("CN=mx.tern.test", key, HashAlgorithmName.SHA256);
-        using var cert = req.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddDays(30));
-        var certPath = Path.Combine(dir, "mx.crt");
-        var keyPath = Path.Combine(dir, "mx.key");
-        var keyPem = key.ExportPkcs8PrivateKeyPem();
-        File.WriteAllText(certPath, cert.ExportCertificatePem());
-        File.WriteAllText(keyPath, keyPem);
-        return (certPath, keyPath, keyPem);
     }
 }

@@ -42,11 +42,7 @@ public sealed class SoakTests(Xunit.Abstractions.ITestOutputHelper output)
             level = "warn"
             [http]
             listen = "127.0.0.1:{Ports.Free()}"
-            [relay]
-            networks = ["127.0.0.0/8"]
-            [listeners.relay]
-            kind = "relay"
-            address = "127.0.0.1:{smtp}"
+            {ConfigToml.LoopbackRelay(smtp)}
             [spool]
             # Checkpoints (and log truncation) every second, so kills also land during and after them.
             checkpoint_interval = "1s"
@@ -55,14 +51,7 @@ public sealed class SoakTests(Xunit.Abstractions.ITestOutputHelper output)
             first_retry = "1s"
             retry_jitter = 0
             suspend_for = "0s"
-            [transports.sink]
-            kind = "smtp"
-            host = "127.0.0.1"
-            port = {sinkPort}
-            require_tls = false
-            [[routes]]
-            recipient_domains = ["example.test"]
-            transport = "sink"
+            {ConfigToml.SmtpRoute("sink", sinkPort, "example.test")}
             """);
 
         var tern = await StartTernAsync(dir, config, smtp);
@@ -106,12 +95,11 @@ public sealed class SoakTests(Xunit.Abstractions.ITestOutputHelper output)
             // A last kill (the queue is likely not empty) and restart, then the queue must drain.
             tern = await KillAndRestartAsync(tern, dir, config, smtp, random);
             crashes++;
-            var drained = await WaitForEmptyQueueAsync(dir, config, TimeSpan.FromSeconds(120 + (seconds / 4)));
-            Assert.True(drained.Empty, $"the queue did not drain:\n{drained.Last}\n{Tail(tern.Stderr)}");
+            var drained = await QueueDrain.WaitForEmptyAsync(dir, config, TimeSpan.FromSeconds(120 + (seconds / 4)));
+            Assert.True(drained.Empty, $"the queue did not drain:\n{drained.Last}\n{LogTail.Of(tern.Stderr)}");
 
             // The sink writes its ids file on SIGTERM.
-            sink.Signal(TernProcess.SIGTERM);
-            Assert.Equal(0, await sink.WaitForExitAsync(TimeSpan.FromSeconds(20)));
+            await LoadSink.StopAsync(sink);
 
             var acknowledged = Path.Combine(dir.Path, "acknowledged.ids");
             await File.WriteAllLinesAsync(acknowledged, File.ReadLines(sentData).Concat(File.ReadLines(sentBdat)));
@@ -143,11 +131,11 @@ public sealed class SoakTests(Xunit.Abstractions.ITestOutputHelper output)
     private static async Task<TernProcess> StartTernAsync(TempDir dir, string config, int smtp)
     {
         var tern = TernProcess.Start(dir.Path, "serve", "-c", config);
-        if (!await LoadSink.WaitForSmtpAsync(smtp, TimeSpan.FromSeconds(30)))
+        if (!await SmtpListener.WaitForGreetingAsync(smtp, TimeSpan.FromSeconds(30)))
         {
             var log = tern.Stderr;
             await tern.DisposeAsync();
-            throw new Xunit.Sdk.XunitException("tern did not listen again after a restart:\n" + Tail(log));
+            throw new Xunit.Sdk.XunitException("tern did not listen again after a restart:\n" + LogTail.Of(log));
         }
 
         return tern;
@@ -158,7 +146,7 @@ public sealed class SoakTests(Xunit.Abstractions.ITestOutputHelper output)
 
     private async Task<TernProcess> KillAndRestartAsync(TernProcess tern, TempDir dir, string config, int smtp, Random random)
     {
-        Assert.False(tern.HasExited, "tern exited by itself:\n" + Tail(tern.Stderr));
+        Assert.False(tern.HasExited, "tern exited by itself:\n" + LogTail.Of(tern.Stderr));
         tern.Signal(9);
         await tern.WaitForExitAsync(TimeSpan.FromSeconds(10));
         Collect(tern);
@@ -168,26 +156,4 @@ public sealed class SoakTests(Xunit.Abstractions.ITestOutputHelper output)
         await Task.Delay(random.Next(500));
         return await StartTernAsync(dir, config, smtp);
     }
-
-    /// <summary>Polls <c>tern queue list</c> until it shows no message at all (none queued, deferred or held).</summary>
-    private static async Task<(bool Empty, string Last)> WaitForEmptyQueueAsync(TempDir dir, string config, TimeSpan timeout)
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        var last = string.Empty;
-        while (DateTime.UtcNow < deadline)
-        {
-            var (code, stdout, stderr) = await TernProcess.RunAsync(dir.Path, "queue", "list", "--config", config);
-            last = stdout + stderr;
-            if (code == 0 && stdout.EndsWith("0 of 0 messages\n", StringComparison.Ordinal))
-            {
-                return (true, last);
-            }
-
-            await Task.Delay(500);
-        }
-
-        return (false, last);
-    }
-
-    private static string Tail(string log) => log[^Math.Min(4000, log.Length)..];
 }

@@ -41,7 +41,7 @@ public sealed class SaslInteropTests
         var channel = SaslChannel.Tls(ChannelBinding.FromSslStream(c.Ssl));
         Assert.Equal(protocol == SslProtocols.Tls12 ? "tls-unique" : "tls-server-end-point", channel.Binding!.Type);
         var client = SaslClientFactory.Create(mechanism, TestServer.User, TestServer.Password, channel, offered);
-        var reply = await Exchange(c, client);
+        var reply = await SaslExchange.RunAsync(client, c.CommandAsync);
         Assert.Equal("235 2.7.0 Authentication successful", reply);
 
         // SCRAM: the server must have proven it knows the password too.
@@ -60,12 +60,12 @@ public sealed class SaslInteropTests
         await c.TlsAsync(SslProtocols.Tls12);
         var offered = AuthLine(await c.CommandAsync("EHLO client.example"));
         var wrong = SaslClientFactory.Create("SCRAM-SHA-256", TestServer.User, "wrong password", SaslChannel.Tls(ChannelBinding.FromSslStream(c.Ssl!)), offered);
-        Assert.Equal("535 5.7.8 Authentication credentials invalid", await Exchange(c, wrong));
+        Assert.Equal("535 5.7.8 Authentication credentials invalid", await SaslExchange.RunAsync(wrong, c.CommandAsync));
 
         // A binding from another TLS session (as a man in the middle would have) does not verify.
         var foreign = ChannelBinding.TlsUnique(new byte[12], SslProtocols.Tls12);
         var tampered = SaslClientFactory.Create("SCRAM-SHA-256-PLUS", TestServer.User, TestServer.Password, SaslChannel.Tls(foreign), offered);
-        Assert.Equal("535 5.7.8 Authentication credentials invalid", await Exchange(c, tampered));
+        Assert.Equal("535 5.7.8 Authentication credentials invalid", await SaslExchange.RunAsync(tampered, c.CommandAsync));
     }
 
     [Fact]
@@ -84,7 +84,7 @@ public sealed class SaslInteropTests
 
             // A client that could bind but sees no -PLUS says "y": that is no downgrade here.
             var client = SaslClientFactory.Create("SCRAM-SHA-256", TestServer.User, TestServer.Password, SaslChannel.Tls(ChannelBinding.FromSslStream(c.Ssl!)), offered);
-            Assert.Equal("235 2.7.0 Authentication successful", await Exchange(c, client));
+            Assert.Equal("235 2.7.0 Authentication successful", await SaslExchange.RunAsync(client, c.CommandAsync));
         }
     }
 
@@ -140,25 +140,5 @@ public sealed class SaslInteropTests
     {
         var line = ehlo.Split('\n').Single(l => l.StartsWith("250-AUTH ", StringComparison.Ordinal) || l.StartsWith("250 AUTH ", StringComparison.Ordinal));
         return [.. line[9..].Split(' ')];
-    }
-
-    /// <summary>Drives AUTH with a Tern.Sasl client (RFC 4954 4); returns the final reply.</summary>
-    internal static async Task<string> Exchange(RawClient c, SaslClient client)
-    {
-        var start = client.Start();
-        var reply = await c.CommandAsync(start.Response is null ? $"AUTH {client.Mechanism}" : $"AUTH {client.Mechanism} {(start.Response.Length == 0 ? "=" : Convert.ToBase64String(start.Response))}");
-        while (reply.StartsWith("334 ", StringComparison.Ordinal))
-        {
-            var step = client.Step(Convert.FromBase64String(reply[4..]));
-            if (step.Status == SaslStatus.Failure)
-            {
-                reply = await c.CommandAsync("*");
-                break;
-            }
-
-            reply = await c.CommandAsync(Convert.ToBase64String(step.Response ?? []));
-        }
-
-        return reply;
     }
 }

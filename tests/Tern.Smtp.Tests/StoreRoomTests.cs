@@ -68,6 +68,22 @@ public sealed class StoreRoomTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_store_without_room_does_not_hide_a_permanent_refusal()
+    {
+        // 452 means "try again later": a sender that will never be accepted must hear its 5xx instead.
+        await using var t = TestServer.StartWith(allowAuthWithoutTls: true);
+        t.Store.Room = _ => false;
+        await using var c = await RawClient.ConnectAsync(t.Submission);
+        Assert.StartsWith("220 ", await c.ReadReplyAsync(), StringComparison.Ordinal);
+        Assert.StartsWith("250", await c.CommandAsync("EHLO client.example"), StringComparison.Ordinal);
+        var client = Tern.Sasl.SaslClientFactory.Create("SCRAM-SHA-256", TestServer.User, TestServer.Password, Tern.Sasl.SaslChannel.Plaintext, ["SCRAM-SHA-256"]);
+        Assert.Equal("235 2.7.0 Authentication successful", await SaslExchange.RunAsync(client, c.CommandAsync));
+        Assert.Equal("530 5.7.10 REQUIRETLS needs a TLS connection", await c.CommandAsync($"MAIL FROM:<{TestServer.User}> REQUIRETLS"));
+        Assert.Equal("553 5.7.1 Sender address not allowed for this account", await c.CommandAsync("MAIL FROM:<mallory@example.org>"));
+        Assert.Equal("452 4.3.1 Insufficient system storage, try again later", await c.CommandAsync($"MAIL FROM:<{TestServer.User}>"));
+    }
+
+    [Fact]
     public async Task A_size_beyond_the_limit_is_refused_for_good_before_the_store_is_asked()
     {
         var asked = 0;

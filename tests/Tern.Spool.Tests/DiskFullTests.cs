@@ -32,6 +32,7 @@ public sealed class DiskFullTests : IDisposable
     {
         var body = new byte[20_000];
         var acknowledged = new List<MessageId>();
+        var refused = new List<MessageId>();
         var failed = 0;
         await using (var spool = Spool.Open(Options, NullLoggerFactory.Instance, NullMetrics.Instance))
         {
@@ -52,6 +53,7 @@ public sealed class DiskFullTests : IDisposable
                 else
                 {
                     failed++;
+                    refused.Add(w.Id);
                 }
             }
 
@@ -84,6 +86,13 @@ public sealed class DiskFullTests : IDisposable
             foreach (var id in acknowledged)
             {
                 Assert.NotNull(await spool.ReadAsync(id));
+            }
+
+            // A refused message (the client was told 4xx and sends it again) is never queued, even
+            // if the reopened log recovered its record.
+            foreach (var id in refused)
+            {
+                Assert.Null(spool.Find(id));
             }
         }
 

@@ -84,8 +84,47 @@ public sealed class SpaceReserveTests : SpoolFixture
     public async Task No_reserve_refuses_nothing()
     {
         await using var spool = Open(o => o with { MinFreeBytes = 0 });
+        Assert.Equal(0, spool.MinFreeBytes);
         Assert.False(spool.BelowReserve);
         Assert.True(spool.HasRoom(Huge));
+    }
+
+    [Fact]
+    public async Task A_reserve_too_small_for_a_checkpoint_is_raised_to_one()
+    {
+        // Checkpoints are postponed without room for them, and only they let the log be truncated:
+        // a smaller reserve could leave delivered mail on a full disk for ever.
+        await using var spool = Open(o => o with { MinFreeBytes = 1 });
+        Assert.Equal(Spool.CheckpointRoom(spool.Options, full: true), spool.MinFreeBytes);
+        Assert.True(spool.MinFreeBytes > spool.Options.IndexBuckets * 64);
+    }
+
+    [Fact]
+    public void An_estimate_below_the_reserve_refuses_while_another_thread_reads()
+    {
+        var probe = new SpaceReserve(Dir, 0, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+        var free = probe.Free;
+        Assert.True(free is > 0 and < long.MaxValue, "statvfs failed on the test directory");
+        var reserve = new SpaceReserve(Dir, free / 2, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+        Assert.True(reserve.HasRoom(-1, out _));
+
+        // The log took more than the reading left above the reserve, while another thread is reading.
+        reserve.Consumed(free);
+        Assert.True(reserve.TryBeginRead());
+        try
+        {
+            Assert.False(reserve.HasRoom(-1, out var sizeRefused));
+            Assert.False(sizeRefused);
+            Assert.True(reserve.Low);
+        }
+        finally
+        {
+            reserve.EndRead();
+        }
+
+        // Then a reading of its own decides: the disk has the room.
+        Assert.True(reserve.HasRoom(-1, out _));
+        Assert.False(reserve.Low);
     }
 
     /// <summary>The chunk size of the small test options: three of them make a chunked message.</summary>

@@ -39,7 +39,11 @@ public sealed record SmtpLimits
     /// <summary>Concurrent connections from one IP address per listener.</summary>
     public int MaxConnectionsPerIp { get; init; } = 100;
 
-    /// <summary>NOOP, RSET, VRFY and HELP tolerated between two accepted messages before each counts as an error (Postfix's smtpd_junk_command_limit).</summary>
+    /// <summary>
+    /// NOOP, RSET, VRFY, HELP and repeated HELO/EHLO tolerated between two accepted messages before each
+    /// counts as an error (Postfix's smtpd_junk_command_limit, which does not count HELO: here a loop of
+    /// EHLO and MAIL would otherwise never end).
+    /// </summary>
     public int MaxJunkCommands { get; init; } = 100;
 
     /// <summary>
@@ -51,8 +55,9 @@ public sealed record SmtpLimits
 
     /// <summary>
     /// Waiting for the next chunk of message data (RFC 5321 4.5.3.2.6 data block: 3 minutes). The whole
-    /// DATA (or BDAT chunk) must also arrive within this time plus one second per <see cref="MinDataRate"/>
-    /// bytes received, so a trickle cannot hold a connection for the message size's worth of seconds.
+    /// message (DATA, or all the BDAT chunks and the commands between them) must also arrive within
+    /// this time plus one second per <see cref="MinDataRate"/> bytes received, so a trickle cannot hold
+    /// a connection for the message size's worth of seconds.
     /// </summary>
     public TimeSpan DataTimeout { get; init; } = TimeSpan.FromMinutes(3);
 

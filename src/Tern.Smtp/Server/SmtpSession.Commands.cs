@@ -33,8 +33,8 @@ internal sealed partial class SmtpSession
     }
 
     /// <summary>
-    /// NOOP, RSET, VRFY and HELP move no mail: past MaxJunkCommands since the last accepted message,
-    /// each also counts as an error, so a client looping on them (a pipelined flood, a slowloris
+    /// NOOP, RSET, VRFY, HELP and a repeated HELO/EHLO move no mail: past MaxJunkCommands since the
+    /// last accepted message, each also counts as an error, so a client looping on them (a pipelined flood, a slowloris
     /// keeping its connection alive) is cut by the error limit (as Postfix's smtpd_junk_command_limit).
     /// </summary>
     private SessionAction? Junk()
@@ -76,6 +76,14 @@ internal sealed partial class SmtpSession
 
     private SessionAction Hello(ReadOnlySpan<byte> arg, bool extended)
     {
+        // A second HELO/EHLO without an accepted message between is junk too: alternating it with
+        // MAIL would otherwise loop forever past the junk limit. The EHLO required after STARTTLS
+        // (RFC 3207 4.2) is not a repeat: TLS forgets the first.
+        if (_helloSeen && Junk() is { } close)
+        {
+            return close;
+        }
+
         // RFC 5321 4.1.1.1: a domain or address literal. Accept any sane token: clients send bare
         // host names and worse; refuse only the empty or binary ones.
         var name = arg;
@@ -95,6 +103,7 @@ internal sealed partial class SmtpSession
 
         // EHLO/HELO in a transaction resets it (RFC 5321 4.1.4).
         ResetTransaction();
+        _helloSeen = true;
         name.CopyTo(_helo);
         _heloLength = name.Length;
         _esmtp = extended;
@@ -148,14 +157,6 @@ internal sealed partial class SmtpSession
             return Error(Replies.SizeExceedsLimit);
         }
 
-        if (!_server.Store.HasRoom(mail.Size))
-        {
-            // The store's disk is below its free-space reserve, or the declared size does not fit:
-            // a temporary refusal (RFC 3463 4.3.1), the client tries again later.
-            _server.Metrics.Rejected(RejectReason.StoreFailure);
-            return Reply(Replies.StoreTemporaryFailure);
-        }
-
         if (mail.RequireTls && !_envelope.Tls)
         {
             // RFC 8689 2: REQUIRETLS is only valid over TLS.
@@ -165,6 +166,15 @@ internal sealed partial class SmtpSession
         if (_envelope.AuthenticatedUser is { } user && _server.Options.Authentication?.MaySendAs is { } maySendAs && !maySendAs(user, mail.Path.Mailbox(arg)))
         {
             return Error(Replies.SenderNotAllowed);
+        }
+
+        if (!_server.Store.HasRoom(mail.Size))
+        {
+            // The store's disk is below its free-space reserve, or the declared size does not fit:
+            // a temporary refusal (RFC 3463 4.3.1), the client tries again later. Asked after every
+            // permanent check, so a 452 never hides a 5xx the client must not retry.
+            _server.Metrics.Rejected(RejectReason.StoreFailure);
+            return Reply(Replies.StoreTemporaryFailure);
         }
 
         _envelope.SetSender(mail.Path.Mailbox(arg), in mail, arg.Slice(mail.EnvIdStart, mail.EnvIdLength));
@@ -324,6 +334,7 @@ internal sealed partial class SmtpSession
     {
         _message?.Dispose();
         _message = null;
+        _dataPhase = false;
         _envelope.Reset();
         _bdatLast = false;
         _bdatStarted = false;

@@ -43,6 +43,9 @@ internal sealed partial class SmtpSession
         BeginMessage();
         _decoder = new DataDecoder(Limits.MaxMessageSize, Limits.MaxDataLine);
         _state = SessionState.Data;
+
+        // Here, not at the next read: data pipelined behind DATA is counted for the deadline.
+        StartDataPhase();
         return Reply(Replies.StartData);
     }
 
@@ -109,6 +112,13 @@ internal sealed partial class SmtpSession
             _bdatSize = 0;
             _bdatProblems = DataProblems.None;
             _bdatPreviousCr = false;
+        }
+
+        if (!_dataPhase)
+        {
+            // One data deadline for all the chunks of a message (a chunk to be discarded has its own):
+            // a fresh budget per chunk would let `BDAT 1` every few minutes hold the connection.
+            StartDataPhase();
         }
 
         _stateBeforeBdat = _state;
@@ -209,6 +219,7 @@ internal sealed partial class SmtpSession
         {
             _pendingBdatError = null;
             _state = _stateBeforeBdat;
+            _dataPhase = false;
             return Error(ReplyFor(error));
         }
 
@@ -251,6 +262,7 @@ internal sealed partial class SmtpSession
         _verb = _state == SessionState.Bdat ? SmtpVerb.Bdat : SmtpVerb.Data;
         _state = SessionState.Greeted;
         _bdatStarted = false;
+        _dataPhase = false;
         var message = _message!;
         _message = null;
         using (message)
@@ -297,6 +309,7 @@ internal sealed partial class SmtpSession
 
             _messages++;
             _junk = 0;
+            _helloSeen = false;
             _server.Metrics.Accepted.Inc();
             _server.Metrics.BytesReceived.Inc(size);
             LogAccepted(message, size);

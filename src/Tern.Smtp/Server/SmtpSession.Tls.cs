@@ -81,6 +81,7 @@ internal sealed partial class SmtpSession
         _auth = null;
         _state = SessionState.Connected;
         _heloLength = 0;
+        _helloSeen = false;
         _esmtp = false;
         _envelope.Tls = true;
 

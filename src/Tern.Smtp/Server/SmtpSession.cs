@@ -30,10 +30,12 @@ internal sealed partial class SmtpSession : IDataSink, IDisposable
     private bool _skippingLongLine;
     private int _errors;
     private int _junk;
+    private bool _helloSeen;
     private long _waitStart;
+    private long _dataStart;
     private long _dataBytes;
     private bool _lineDone = true;
-    private bool _inDataPhase;
+    private bool _dataPhase;
     private int _messages;
     private volatile bool _timedOut;
     private volatile bool _stopRequested;
@@ -164,15 +166,26 @@ internal sealed partial class SmtpSession : IDataSink, IDisposable
     {
         while (true)
         {
-            ArmTimer();
             if (_stopRequested && (!InTransaction || _forceStop))
             {
                 await CloseWithAsync(Replies.ShuttingDownText);
                 return;
             }
 
+            var wait = NextWait();
+            if (wait <= TimeSpan.Zero)
+            {
+                // Already past the deadline: answer the timeout here (a timer set to fire at once
+                // could run before the read starts and tear the connection down without the 421).
+                SmtpServerLog.Closing(_server.Log, Cid, "timeout");
+                await CloseWithAsync(Replies.TimeoutText);
+                return;
+            }
+
             // While reading, a timeout cancels the read; anywhere else it tears the connection down.
+            // Marked reading before the timer is set, so a timer firing at once still cancels the read.
             _reading = true;
+            _timer.Change(wait, Timeout.InfiniteTimeSpan);
             var result = await _reader.ReadAsync();
             _reading = false;
             if (result.IsCanceled)
@@ -208,7 +221,13 @@ internal sealed partial class SmtpSession : IDataSink, IDisposable
             switch (action)
             {
                 case SessionAction.Commit:
-                    if (await CommitAsync() == SessionAction.Close)
+                    // The data has all arrived: the commit (the store's fsync) is the server's time,
+                    // not the client's, and must not be cut by the data deadline (a durable message
+                    // without its 250 would be sent again). The reply is then written under DataTimeout.
+                    _timer.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+                    var committed = await CommitAsync();
+                    _timer.Change(Limits.DataTimeout, Timeout.InfiniteTimeSpan);
+                    if (committed == SessionAction.Close)
                     {
                         await _writer.FlushAsync();
                         return;
@@ -337,48 +356,54 @@ internal sealed partial class SmtpSession : IDataSink, IDisposable
     }
 
     /// <summary>
-    /// Sets the timer for the read about to start. A command line must be complete within
+    /// The time left for the read about to start. A command line must be complete within
     /// CommandTimeout of the previous one being handled, however its bytes trickle in (slowloris);
     /// message data may idle DataTimeout per read and must all arrive within DataTimeout plus one second
-    /// per MinDataRate bytes (Postfix's smtpd_per_request_deadline and smtpd_min_data_rate; RFC 5321
+    /// per MinDataRate bytes since the message's DATA or first BDAT, every chunk of it and the commands
+    /// between chunks included (Postfix's smtpd_per_request_deadline and smtpd_min_data_rate; RFC 5321
     /// 4.5.3.2 sets the minimum times, not an unbounded sum of them).
     /// </summary>
-    private void ArmTimer()
+    private TimeSpan NextWait()
     {
         var now = System.Diagnostics.Stopwatch.GetTimestamp();
-        TimeSpan wait;
         if (_state is SessionState.Data or SessionState.Bdat)
         {
-            if (!_inDataPhase)
-            {
-                _inDataPhase = true;
-                _waitStart = now;
-                _dataBytes = 0;
-            }
-
-            // Bytes past the size limit (read only to find the end) earn no more time: the whole data
-            // phase stays bounded, and the sum cannot overflow.
-            var earned = Math.Min(_dataBytes, Limits.MaxMessageSize);
-            var total = Limits.DataTimeout + TimeSpan.FromSeconds((double)earned / Math.Max(1, Limits.MinDataRate));
-            wait = total - System.Diagnostics.Stopwatch.GetElapsedTime(_waitStart, now);
-            if (wait > Limits.DataTimeout)
-            {
-                wait = Limits.DataTimeout;
-            }
+            var left = DataTimeLeft(now);
+            return left > Limits.DataTimeout ? Limits.DataTimeout : left;
         }
-        else
+
+        if (_lineDone)
         {
-            if (_lineDone || _inDataPhase)
-            {
-                _lineDone = false;
-                _inDataPhase = false;
-                _waitStart = now;
-            }
-
-            wait = Limits.CommandTimeout - System.Diagnostics.Stopwatch.GetElapsedTime(_waitStart, now);
+            _lineDone = false;
+            _waitStart = now;
         }
 
-        _timer.Change(wait > TimeSpan.Zero ? wait : TimeSpan.Zero, Timeout.InfiniteTimeSpan);
+        var wait = Limits.CommandTimeout - System.Diagnostics.Stopwatch.GetElapsedTime(_waitStart, now);
+        if (_dataPhase)
+        {
+            // Between two BDAT chunks of one message: the message's data deadline runs on.
+            var left = DataTimeLeft(now);
+            wait = left < wait ? left : wait;
+        }
+
+        return wait;
+    }
+
+    /// <summary>Starts the data deadline of a message (DATA, or its first BDAT chunk).</summary>
+    private void StartDataPhase()
+    {
+        _dataPhase = true;
+        _dataStart = System.Diagnostics.Stopwatch.GetTimestamp();
+        _dataBytes = 0;
+    }
+
+    private TimeSpan DataTimeLeft(long now)
+    {
+        // Bytes past the size limit (read only to find the end) earn no more time: the whole data
+        // phase stays bounded, and the sum cannot overflow.
+        var earned = Math.Min(_dataBytes, Limits.MaxMessageSize);
+        var total = Limits.DataTimeout + TimeSpan.FromSeconds((double)earned / Math.Max(1, Limits.MinDataRate));
+        return total - System.Diagnostics.Stopwatch.GetElapsedTime(_dataStart, now);
     }
 
     private void OnTimeout()

@@ -1,5 +1,4 @@
 using System.Text.Json;
-using Tern.Config;
 using Tern.Http;
 using Tern.Smtp.Server;
 
@@ -13,8 +12,9 @@ namespace Tern.Admin;
 /// <param name="Queued">Messages in the queue (for the detail).</param>
 /// <param name="CommitsFailing">The spool's last commit failed (disk full or an I/O error).</param>
 /// <param name="FreeBytes">Free space on the spool's file system (read at most once a second); null when it cannot be read.</param>
-/// <param name="MinFreeBytes">The spool's reserve ([spool] min_free): with less free space, new messages are refused, so not ready.</param>
-internal sealed record ReadinessInputs(int ListenersExpected, int ListenersBound, bool Stopping, bool SpoolOpen, int Queued, bool CommitsFailing, long? FreeBytes, long MinFreeBytes);
+/// <param name="MinFreeBytes">The spool's reserve in force ([spool] min_free), for the detail.</param>
+/// <param name="BelowReserve">The spool refuses new messages for want of space (its own state, with the hysteresis band acceptance uses): not ready.</param>
+internal sealed record ReadinessInputs(int ListenersExpected, int ListenersBound, bool Stopping, bool SpoolOpen, int Queued, bool CommitsFailing, long? FreeBytes, long MinFreeBytes, bool BelowReserve);
 
 /// <summary>
 /// <c>/readyz</c>: whether this server should get traffic (a load balancer's or orchestrator's
@@ -34,11 +34,12 @@ internal static class Readiness
         var commits = i.CommitsFailing
             ? new ReadinessCheck { Ok = false, Detail = "failing (disk full or I/O error); the spool reopens its log every few seconds" }
             : new ReadinessCheck { Ok = true, Detail = "succeeding" };
-        var disk = i.FreeBytes is not { } free
-            ? new ReadinessCheck { Ok = true, Detail = "free space unknown" }
-            : free >= i.MinFreeBytes
-            ? new ReadinessCheck { Ok = true, Detail = $"{free} bytes free; min_free {i.MinFreeBytes}" }
-            : new ReadinessCheck { Ok = false, Detail = $"{free} bytes free, below min_free {i.MinFreeBytes}: new messages are refused (452 4.3.1)" };
+        // The spool's own state decides, not a comparison here: once below, acceptance resumes only
+        // min_free/8 above the line, and readiness says what acceptance does.
+        var free = i.FreeBytes is { } known ? $"{known} bytes free" : "free space unknown";
+        var disk = i.BelowReserve
+            ? new ReadinessCheck { Ok = false, Detail = $"{free}, below min_free {i.MinFreeBytes}: new messages are refused (452 4.3.1)" }
+            : new ReadinessCheck { Ok = true, Detail = $"{free}; min_free {i.MinFreeBytes}" };
         var ok = listeners.Ok && spool.Ok && commits.Ok && disk.Ok;
         return new ReadinessReport
         {
@@ -61,7 +62,7 @@ internal static class Readiness
     /// log recovered, the index caught up) and after the SMTP listeners were bound; shutting down
     /// (<paramref name="stopping"/>) closes the listeners first, so it is not ready from that moment.
     /// </summary>
-    public static Func<ReadinessInputs> Probe(SmtpServer smtp, Spool.Spool spool, TernConfig config, CancellationToken stopping)
+    public static Func<ReadinessInputs> Probe(SmtpServer smtp, Spool.Spool spool, CancellationToken stopping)
     {
         return () => new ReadinessInputs(
             smtp.Options.Listeners.Count,
@@ -71,20 +72,8 @@ internal static class Readiness
             spool.Count,
             spool.Failing,
             spool.FreeBytes,
-            spool.MinFreeBytes);
-    }
-
-    /// <summary>Bytes available to this (unprivileged) user on the file system of <paramref name="path"/>.</summary>
-    internal static long? FreeBytes(string path)
-    {
-        try
-        {
-            return new DriveInfo(path).AvailableFreeSpace;
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
-        {
-            return null;
-        }
+            spool.MinFreeBytes,
+            spool.BelowReserve);
     }
 
     internal static byte[] Json(ReadinessReport report)

@@ -72,7 +72,7 @@ public static partial class ConfigLoader
         TomlTable root;
         try
         {
-            root = TomlSerializer.Deserialize<TomlTable>(text, new TomlModelContext(options)) ?? new TomlTable();
+            root = DeserializeModel(text, document, new TomlModelContext(options));
         }
         catch (TomlException e)
         {

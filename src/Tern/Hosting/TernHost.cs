@@ -155,7 +155,7 @@ public static partial class TernHost
             http.Map("/healthz", (context, _) => spool.Failing
                 ? HttpEndpoint.WriteTextAsync(context.Response, 503, "spool: commits failing (disk full or I/O error)\n")
                 : HttpEndpoint.WriteTextAsync(context.Response, 200, "ok\n"));
-            Admin.Readiness.Map(http, Admin.Readiness.Probe(smtp, spool, config, stop.Token));
+            Admin.Readiness.Map(http, Admin.Readiness.Probe(smtp, spool, stop.Token));
             Admin.AdminApi.Map(http, config, spool.Queue, suppression, loggers, metrics, domainTls);
             Injection.InjectionApi.Map(http, config, spool, loggers);
             try

@@ -135,13 +135,13 @@ public sealed class AuthAbuseTests
 
         // The genuine binding works on the same connection.
         var good = SaslClientFactory.Create(mechanism, TestServer.User, TestServer.Password, SaslChannel.Tls(real), offered);
-        Assert.Equal("235 2.7.0 Authentication successful", await Exchange(c, good));
+        Assert.Equal("235 2.7.0 Authentication successful", await SaslExchange.RunAsync(good, c.CommandAsync));
     }
 
     private static async Task ExpectRefused(LineClient c, string mechanism, ChannelBinding binding, string[] offered)
     {
         var client = SaslClientFactory.Create(mechanism, TestServer.User, TestServer.Password, SaslChannel.Tls(binding), offered);
-        var reply = await Exchange(c, client);
+        var reply = await SaslExchange.RunAsync(client, c.CommandAsync);
         Assert.True(reply.StartsWith("535 ", StringComparison.Ordinal) || reply.StartsWith("504 ", StringComparison.Ordinal) || reply.StartsWith("501 ", StringComparison.Ordinal), reply);
         Assert.Equal("530 5.7.0 Authentication required", await c.CommandAsync($"MAIL FROM:<{TestServer.User}>"));
     }
@@ -150,24 +150,4 @@ public sealed class AuthAbuseTests
 
     private static string[] AuthMechanisms(string ehlo) =>
         ehlo.Split('\n').First(l => l.StartsWith("250-AUTH ", StringComparison.Ordinal) || l.StartsWith("250 AUTH ", StringComparison.Ordinal))[9..].Split(' ');
-
-    /// <summary>Drives a SASL exchange over AUTH (RFC 4954) and returns the final reply.</summary>
-    private static async Task<string> Exchange(LineClient c, SaslClient client)
-    {
-        var start = client.Start();
-        var reply = await c.CommandAsync(start.Response is null ? $"AUTH {client.Mechanism}" : $"AUTH {client.Mechanism} {(start.Response.Length == 0 ? "=" : Convert.ToBase64String(start.Response))}");
-        while (reply.StartsWith("334 ", StringComparison.Ordinal))
-        {
-            var step = client.Step(Convert.FromBase64String(reply[4..]));
-            if (step.Status == SaslStatus.Failure)
-            {
-                reply = await c.CommandAsync("*");
-                break;
-            }
-
-            reply = await c.CommandAsync(Convert.ToBase64String(step.Response ?? []));
-        }
-
-        return reply;
-    }
 }

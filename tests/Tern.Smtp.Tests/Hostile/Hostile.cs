@@ -123,6 +123,33 @@ internal static class Hostile
         return s;
     }
 
+    /// <summary>Reads until the text read contains <paramref name="expected"/>, the server closes, or <paramref name="timeout"/>; returns the text.</summary>
+    public static async Task<string> ReadUntilAsync(Socket s, string expected, TimeSpan timeout)
+    {
+        var buf = new byte[4096];
+        var text = new StringBuilder();
+        using var cts = new CancellationTokenSource(timeout);
+        try
+        {
+            while (!text.ToString().Contains(expected, StringComparison.Ordinal))
+            {
+                var n = await s.ReceiveAsync(buf, SocketFlags.None, cts.Token);
+                if (n == 0)
+                {
+                    break;
+                }
+
+                text.Append(Encoding.ASCII.GetString(buf, 0, n));
+            }
+        }
+        catch (Exception e) when (e is OperationCanceledException or SocketException)
+        {
+            // Returned as read so far: the caller's assertion shows what came.
+        }
+
+        return text.ToString();
+    }
+
     public static async Task WaitForAsync(Func<bool> condition, TimeSpan? timeout = null)
     {
         var sw = Stopwatch.StartNew();

@@ -7,7 +7,8 @@ namespace Tern.Smtp.Tests.Hostile;
 /// <summary>
 /// Slowloris: a client trickling bytes must not hold a connection past the command deadline (a whole
 /// command line within command_timeout, not an idle time per read) or the data deadline (data_timeout
-/// plus size/min_data_rate); a client looping on NOOP is cut by the junk-command limit.
+/// plus size/min_data_rate, for all the BDAT chunks of a message); a client looping on NOOP or EHLO is cut
+/// by the junk-command limit.
 /// </summary>
 [Collection(TimingCollection.Name)]
 public sealed class SlowClientTests
@@ -73,6 +74,89 @@ public sealed class SlowClientTests
     }
 
     [Fact]
+    public async Task Bdat_chunks_of_one_message_share_one_data_deadline()
+    {
+        // 1 s of data time plus one second per 1000 bytes, for the whole message: a fresh budget per
+        // chunk would let `BDAT 1` every few minutes (each within the command deadline) hold the
+        // connection for max_message_size times the command timeout.
+        await using var t = TestServer.Start(l => l with { DataTimeout = TimeSpan.FromSeconds(1), MinDataRate = 1000 });
+        using var s = await Hostile.ConnectFromAsync(t.Relay, 4);
+        await s.SendAsync(Encoding.ASCII.GetBytes("EHLO client.example\r\nMAIL FROM:<first@client.example>\r\nRCPT TO:<b@ours.example>\r\nBDAT 3 LAST\r\nabc"), SocketFlags.None);
+        Assert.Contains("250 2.0.0 OK", await Hostile.ReadUntilAsync(s, "250 2.0.0 OK", TimeSpan.FromSeconds(10)), StringComparison.Ordinal);
+
+        // Past the first message's data time: the deadline belongs to a message, the next one starts afresh.
+        await Task.Delay(1200);
+        await s.SendAsync(Encoding.ASCII.GetBytes("MAIL FROM:<slow@client.example>\r\nRCPT TO:<b@ours.example>\r\n"), SocketFlags.None);
+        Assert.Contains("250 2.1.5", await Hostile.ReadUntilAsync(s, "250 2.1.5", TimeSpan.FromSeconds(10)), StringComparison.Ordinal);
+
+        // One 1-byte chunk every 250 ms: each chunk and each wait between chunks is well within its own limit.
+        var sw = Stopwatch.StartNew();
+        var reader = Hostile.ReadToCloseAsync(s, TimeSpan.FromSeconds(10));
+        var chunks = Encoding.ASCII.GetBytes(string.Concat(Enumerable.Repeat("BDAT 1\r\nX", 30)));
+        var (sent, maxGap) = await Hostile.Trickle(s, chunks, TimeSpan.FromMilliseconds(250), () => reader.IsCompleted, chunk: 9);
+        var (text, closed) = await reader;
+        Assert.True(closed);
+        Assert.StartsWith("250 2.0.0 1 octets received\r\n", text, StringComparison.Ordinal);
+        Assert.EndsWith(Timeout421 + "\r\n", text, StringComparison.Ordinal);
+        Assert.InRange(sw.Elapsed.TotalSeconds, 0.9, 4);
+        Assert.True(maxGap < TimeSpan.FromMilliseconds(800), $"gap {maxGap}");
+        Assert.True(sent < chunks.Length);
+        Assert.Single(t.Store.Messages);
+        await Hostile.WaitForAsync(() => t.Store.Aborted == 1);
+    }
+
+    [Fact]
+    public async Task Data_pipelined_behind_the_DATA_line_earns_its_time()
+    {
+        // 2000 bytes sent with the DATA line earn 2 s on top of the 1 s data time: the 2 s trickle
+        // that follows fits (were they not counted, 1 s would end it).
+        await using var t = TestServer.Start(l => l with { DataTimeout = TimeSpan.FromSeconds(1), MinDataRate = 1000 });
+        using var s = await Hostile.ConnectFromAsync(t.Relay, 5);
+        var head = "EHLO client.example\r\nMAIL FROM:<piped@client.example>\r\nRCPT TO:<b@ours.example>\r\nDATA\r\n"
+            + string.Concat(Enumerable.Repeat(new string('z', 98) + "\r\n", 20));
+        await s.SendAsync(Encoding.ASCII.GetBytes(head), SocketFlags.None);
+        var sw = Stopwatch.StartNew();
+        var (sent, _) = await Hostile.Trickle(s, Encoding.ASCII.GetBytes(string.Concat(Enumerable.Repeat("zz\r\n", 8)) + ".\r\n"), TimeSpan.FromMilliseconds(250), () => false, chunk: 4);
+        Assert.Equal(35, sent);
+        var text = await Hostile.ReadUntilAsync(s, "250 2.0.0 OK", TimeSpan.FromSeconds(10));
+        Assert.True(sw.Elapsed > TimeSpan.FromSeconds(1.5), $"trickle took only {sw.Elapsed}");
+        Assert.Contains("250 2.0.0 OK", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("421", text, StringComparison.Ordinal);
+        Assert.Single(t.Store.Messages);
+    }
+
+    [Fact]
+    public async Task A_commit_slower_than_the_data_deadline_still_gets_its_250()
+    {
+        // The store's commit (an fsync) is the server's time: the client's data deadline must not cut
+        // the connection between a durable commit and its 250 (the client would send the message again).
+        await using var t = TestServer.Start(l => l with { DataTimeout = TimeSpan.FromSeconds(1) });
+        t.Store.CommitDelay = TimeSpan.FromSeconds(2);
+        await using var c = await Hostile.GreetedAsync(t.Relay);
+        await c.CommandAsync("MAIL FROM:<fsync@client.example>");
+        await c.CommandAsync("RCPT TO:<b@ours.example>");
+        Assert.StartsWith("354", await c.CommandAsync("DATA"), StringComparison.Ordinal);
+        Assert.StartsWith("250 2.0.0 OK", await c.CommandAsync("slow disk\r\n."), StringComparison.Ordinal);
+        Assert.Single(t.Store.Messages);
+        Assert.Equal("250 2.0.0 OK", await c.CommandAsync("NOOP"));
+    }
+
+    [Fact]
+    public async Task An_expired_deadline_is_answered_with_421_never_a_bare_close()
+    {
+        // A deadline already past when the read is about to start (here: no time at all) must close with
+        // the 421 timeout reply, like any timeout, not tear the connection down silently.
+        await using var t = TestServer.Start(l => l with { CommandTimeout = TimeSpan.Zero });
+        for (var i = 0; i < 40; i++)
+        {
+            using var s = await Hostile.ConnectFromAsync(t.Relay, 6 + i);
+            var (text, closed) = await Hostile.ReadToCloseAsync(s, TimeSpan.FromSeconds(10));
+            Assert.True(closed);
+            Assert.EndsWith("\r\n" + Timeout421 + "\r\n", text, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
     public async Task Whole_commands_slower_than_the_timeout_are_fine_one_by_one()
     {
         // The deadline is per command: a patient client sending whole commands is not cut.
@@ -113,6 +197,32 @@ public sealed class SlowClientTests
         }
 
         Assert.Equal("421 4.7.0 mx.tern.test Too many errors, closing connection", await c.CommandAsync("NOOP"));
+        Assert.True(await c.IsClosedAsync());
+    }
+
+    [Fact]
+    public async Task Repeated_ehlo_is_junk_until_a_message_is_accepted()
+    {
+        // EHLO resets the transaction: alternating it with MAIL moves no mail and, not being junk,
+        // would loop forever. The first EHLO, and the first after an accepted message, are not junk.
+        await using var t = TestServer.Start(l => l with { MaxJunkCommands = 4, MaxErrors = 2 });
+        await using var c = await Hostile.GreetedAsync(t.Relay);
+        for (var i = 0; i < 4; i++)
+        {
+            Assert.Equal("250 2.1.0 Sender OK", await c.CommandAsync("MAIL FROM:<a@client.example>"));
+            Assert.StartsWith("250", await c.CommandAsync(i % 2 == 0 ? "EHLO client.example" : "HELO client.example"), StringComparison.Ordinal);
+        }
+
+        await c.CommandAsync("MAIL FROM:<a@client.example>");
+        await c.CommandAsync("RCPT TO:<b@ours.example>");
+        await c.CommandAsync("DATA");
+        Assert.StartsWith("250 2.0.0 OK", await c.CommandAsync("hi\r\n."), StringComparison.Ordinal);
+        for (var i = 0; i < 5 + 2; i++)
+        {
+            Assert.StartsWith("250", await c.CommandAsync("EHLO client.example"), StringComparison.Ordinal);
+        }
+
+        Assert.Equal("421 4.7.0 mx.tern.test Too many errors, closing connection", await c.CommandAsync("EHLO client.example"));
         Assert.True(await c.IsClosedAsync());
     }
 

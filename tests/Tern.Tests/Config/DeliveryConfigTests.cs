@@ -105,6 +105,57 @@ public sealed class DeliveryConfigTests
     }
 
     [Fact]
+    public void Route_entries_between_other_tables_are_all_kept()
+    {
+        // TOML lets [[routes]] entries sit between other tables; each one is an entry of the same array.
+        var c = Parse("""
+            [transports.a]
+            kind = "smtp"
+            host = "127.0.0.1"
+            port = 2601
+            [[routes]]
+            recipient_domains = ["a.test"]
+            transport = "a"
+            [transports.b]
+            kind = "smtp"
+            host = "127.0.0.1"
+            port = 2602
+            [[routes]]
+            recipient_domains = ["b.test"]
+            transport = "b"
+            [delivery]
+            concurrency = 4
+            [[routes]]
+            recipient_domains = ["c.test"]
+            transport = "b"
+            """);
+        var table = RouteTable.Create(c.Delivery.Routing);
+        Assert.Equal(3, c.Delivery.Routing.GlobalRoutes.Count);
+        Assert.Equal("a", table.Resolve(new RouteRequest(null, "x.test", "a.test", 0)).TransportName);
+        Assert.Equal("b", table.Resolve(new RouteRequest(null, "x.test", "b.test", 0)).TransportName);
+        Assert.Equal("b", table.Resolve(new RouteRequest(null, "x.test", "c.test", 0)).TransportName);
+    }
+
+    [Fact]
+    public void A_bad_key_in_an_interrupted_route_entry_names_its_own_line()
+    {
+        var e = Assert.Single(Errors("""
+            [transports.a]
+            kind = "smtp"
+            host = "127.0.0.1"
+            [[routes]]
+            transport = "a"
+            [delivery]
+            concurrency = 4
+            [[routes]]
+            transport = "a"
+            colour = "blue"
+            """));
+        Assert.Equal("routes[1].colour", e.Key);
+        Assert.Equal(10, e.Line);
+    }
+
+    [Fact]
     public void Transports_and_routes_are_bound_in_their_scopes()
     {
         var c = Parse("""

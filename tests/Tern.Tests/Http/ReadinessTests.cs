@@ -10,7 +10,7 @@ namespace Tern.Tests.Http;
 /// <summary>/readyz: 200 only when listeners, spool, commits and disk space are all fine; 503 with the failing check's detail otherwise.</summary>
 public sealed class ReadinessTests
 {
-    private static readonly ReadinessInputs Ready = new(2, 2, Stopping: false, SpoolOpen: true, Queued: 1, CommitsFailing: false, FreeBytes: 10L << 30, MinFreeBytes: 50L << 20);
+    private static readonly ReadinessInputs Ready = new(2, 2, Stopping: false, SpoolOpen: true, Queued: 1, CommitsFailing: false, FreeBytes: 10L << 30, MinFreeBytes: 50L << 20, BelowReserve: false);
 
     [Fact]
     public void Ready_only_when_every_check_passes()
@@ -25,13 +25,15 @@ public sealed class ReadinessTests
         Assert.Equal("1 of 2 listening", NotReady(Ready with { ListenersBound = 1 }).Checks.Listeners.Detail);
         Assert.False(NotReady(Ready with { SpoolOpen = false }).Checks.Spool.Ok);
         Assert.StartsWith("failing (disk full", NotReady(Ready with { CommitsFailing = true }).Checks.Commits.Detail, StringComparison.Ordinal);
-        var full = NotReady(Ready with { FreeBytes = 1 << 20 });
+        var full = NotReady(Ready with { FreeBytes = 1 << 20, BelowReserve = true });
         Assert.False(full.Checks.Disk.Ok);
         Assert.True(full.Checks.Commits.Ok);
 
-        // Unknown free space does not make a server unready; only a known shortage does.
+        // The spool's state decides: in the hysteresis band above min_free it still refuses mail, so not ready.
+        Assert.False(NotReady(Ready with { FreeBytes = (50L << 20) + 1, BelowReserve = true }).Checks.Disk.Ok);
+
+        // Unknown free space does not make a server unready; only the spool's refusal does.
         Assert.Equal("ready", Readiness.Evaluate(Ready with { FreeBytes = null }).Status);
-        Assert.NotNull(Readiness.FreeBytes(Path.GetTempPath()));
 
         static ReadinessReport NotReady(ReadinessInputs inputs)
         {

@@ -80,7 +80,8 @@ internal sealed class SinkServer : IAsyncDisposable
         var listener = new Socket(Options.Listen.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         try
         {
-            listener.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+            // A second sink on the same address fails instead of sharing it (SO_REUSEPORT).
+            Tern.Smtp.Server.ListenSockets.AllowRebindAfterRestart(listener);
             listener.Bind(Options.Listen);
             listener.Listen(1024);
         }

@@ -77,7 +77,7 @@ public sealed class SmtpServer : IAsyncDisposable
                     socket.DualMode = true;
                 }
 
-                AllowRebindAfterRestart(socket);
+                ListenSockets.AllowRebindAfterRestart(socket);
                 socket.Bind(options.Endpoint);
                 socket.Listen(512);
             }
@@ -100,21 +100,6 @@ public sealed class SmtpServer : IAsyncDisposable
         {
             SmtpServerLog.Listening(Log, l.Options.Name, KindName(l.Options.Kind), l.Bound);
             _acceptLoops.Add(AcceptLoopAsync(l));
-        }
-    }
-
-    /// <summary>
-    /// SO_REUSEADDR only: a restart may bind while connections of the previous process linger in
-    /// TIME_WAIT. Not .NET's ReuseAddress option, which on Linux also sets SO_REUSEPORT: with it a second
-    /// server (another Tern, another MTA) binds the same address silently and the kernel splits the
-    /// connections between the two, instead of the second one failing with "address already in use".
-    /// </summary>
-    private static void AllowRebindAfterRestart(Socket socket)
-    {
-        if (OperatingSystem.IsLinux())
-        {
-            const int SolSocket = 1, SoReuseAddr = 2; // <asm-generic/socket.h>
-            socket.SetRawSocketOption(SolSocket, SoReuseAddr, [1, 0, 0, 0]);
         }
     }
 

@@ -17,7 +17,13 @@ public readonly record struct MessageId(ulong High, ulong Low)
     {
         Span<byte> random = stackalloc byte[10];
         RandomNumberGenerator.Fill(random);
-        var ms = (ulong)clock.GetUtcNow().ToUnixTimeMilliseconds() & 0xFFFF_FFFF_FFFF;
+        return New(clock.GetUtcNow(), random);
+    }
+
+    /// <summary>An id for <paramref name="now"/> with 80 bits from <paramref name="random"/> (10 bytes).</summary>
+    internal static MessageId New(DateTimeOffset now, ReadOnlySpan<byte> random)
+    {
+        var ms = (ulong)now.ToUnixTimeMilliseconds() & 0xFFFF_FFFF_FFFF;
         var high = (ms << 16) | BinaryPrimitives.ReadUInt16BigEndian(random);
         var low = BinaryPrimitives.ReadUInt64BigEndian(random[2..]);
         return new MessageId(high, low);

@@ -112,6 +112,73 @@ public sealed class LogSinkTests
         sink.Write(new StringBuilder("lost too\n"));
     }
 
+    [Fact]
+    public async Task A_logging_thread_does_not_wait_for_a_stalled_output()
+    {
+        // The sink's thread is stuck in write(2) (a slow disk, a stopped pipe reader): loggers still
+        // only take the lock over the buffer, never the one held across the write.
+        var output = new StalledStream();
+        using var sink = new LogSink(output, TimeSpan.FromMilliseconds(1));
+        sink.Write(new StringBuilder("first\n"));
+        Assert.True(output.Entered.Wait(TimeSpan.FromSeconds(10)), "the sink's thread never wrote");
+
+        var logging = Task.Run(() =>
+        {
+            for (var i = 0; i < 100; i++)
+            {
+                sink.Write(new StringBuilder("second ").Append(i).Append('\n'));
+            }
+        });
+        var finished = await Task.WhenAny(logging, Task.Delay(TimeSpan.FromSeconds(10)));
+        output.Release();
+        Assert.Same(logging, finished);
+        await logging;
+
+        sink.Flush();
+        var lines = output.Text.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(["first", .. Enumerable.Range(0, 100).Select(i => $"second {i}")], lines);
+    }
+
+    /// <summary>A stream whose writes block until released; what was written is kept.</summary>
+    private sealed class StalledStream : Stream
+    {
+        private readonly ManualResetEventSlim _gate = new(false);
+        private readonly SharedStream _inner = new();
+
+        public ManualResetEventSlim Entered { get; } = new(false);
+
+        public string Text => _inner.Text;
+
+        public override bool CanRead => false;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => true;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+        public void Release() => _gate.Set();
+
+        public override void Flush()
+        {
+        }
+
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count)
+        {
+            Entered.Set();
+            _gate.Wait();
+            _inner.Write(buffer, offset, count);
+        }
+    }
+
     /// <summary>A memory stream safe to read while the sink's thread writes.</summary>
     private sealed class SharedStream : Stream
     {

@@ -38,6 +38,11 @@ internal sealed class LogInstance : IDisposable
         try
         {
             device = Devices.CreateLogDevice(Path.Combine(options.Directory, "tern.log"), preallocateFile: false, deleteOnClose: false, recoverDevice: true);
+            if (options.ZeroAhead > 0)
+            {
+                var directory = options.Directory;
+                device = new ZeroAheadDevice(device, options.ZeroAhead, margin: options.ZeroAhead / 4, () => new DriveInfo(directory).AvailableFreeSpace);
+            }
 
             // FastCommitMode writes each commit record into the log itself (one O_SYNC write per group
             // commit) instead of a new commit file per commit; the metadata file is refreshed only every

@@ -30,6 +30,13 @@ public sealed record SpoolOptions
     /// <summary>Within <see cref="CommitDelay"/>, the commit starts as soon as this many records wait.</summary>
     public int CommitBatch { get; init; } = 1024;
 
+    /// <summary>
+    /// How far past the log's tail the segment file is kept written with zeros, so that a group
+    /// commit's O_DSYNC write lands on allocated blocks (see <see cref="ZeroAheadDevice"/>); zero: off.
+    /// Only while the file system has at least 1 GiB free.
+    /// </summary>
+    public long ZeroAhead { get; init; } = 64L << 20;
+
     /// <summary>Hash buckets of the queue index (64 bytes each, 8 entries per bucket before overflow).</summary>
     public long IndexBuckets { get; init; } = 1L << 18;
 

@@ -1,0 +1,180 @@
+using System.Buffers.Binary;
+using FASTER.core;
+
+namespace Tern.Spool.Tests;
+
+/// <summary>
+/// The log's device keeps the region past the tail written with zeros (real files, real FasterLog):
+/// the zeros go ahead of the tail, never over an entry, and recovery reads every committed entry back.
+/// </summary>
+public sealed class ZeroAheadDeviceTests : IDisposable
+{
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), "tern-zeroahead-" + Guid.NewGuid().ToString("N"));
+
+    public ZeroAheadDeviceTests() => Directory.CreateDirectory(_dir);
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    [Fact]
+    public async Task The_file_is_zeroed_ahead_of_the_tail_and_every_committed_entry_is_recovered()
+    {
+        var options = new SpoolOptions { Directory = _dir, PageSizeBits = 16, MemorySizeBits = 20, SegmentSizeBits = 24, ZeroAhead = 8L << 20 };
+        var device = (ZeroAheadDevice?)null;
+        using (var instance = LogInstance.Open(options, generation: 1))
+        {
+            device = Assert.IsType<ZeroAheadDevice>(instance.Device);
+            for (var i = 0; i < 2_000; i++)
+            {
+                instance.Log.Enqueue(Entry(i, 300));
+                if (i % 50 == 49)
+                {
+                    await instance.Log.CommitAsync();
+                }
+            }
+
+            await instance.Log.CommitAsync();
+            var tail = instance.Log.TailAddress;
+            await WaitUntilAsync(() => device.ZeroedUntil >= tail + (6L << 20));
+
+            // Zeros went past the tail: the file is longer than the log, and what lies past the tail is zero.
+            var file = new FileInfo(Path.Combine(_dir, "tern.log.0"));
+            Assert.True(file.Length >= tail + (6L << 20), $"file {file.Length} bytes, tail {tail}");
+            var past = new byte[1 << 20];
+            using (var stream = new FileStream(file.FullName, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete))
+            {
+                stream.Position = ((tail >> 16) + 2) << 16;
+                stream.ReadExactly(past);
+            }
+
+            Assert.All(past, b => Assert.Equal(0, b));
+            Assert.True(device.ZeroedBytes >= 6L << 20);
+        }
+
+        // Recovery over the zeroed region: every entry, in order, intact; the log goes on after them.
+        using (var reopened = LogInstance.Open(options, generation: 2))
+        {
+            Assert.Equal(Enumerable.Range(0, 2_000), ReadAll(reopened.Log, 300));
+            reopened.Log.Enqueue(Entry(2_000, 300));
+            await reopened.Log.CommitAsync();
+        }
+
+        using var again = LogInstance.Open(options, generation: 3);
+        Assert.Equal(Enumerable.Range(0, 2_001), ReadAll(again.Log, 300));
+    }
+
+    [Fact]
+    public async Task Zeroing_racing_the_writers_at_the_tail_never_overwrites_an_entry()
+    {
+        // No margin: every zero chunk starts where the log writes next, across segment ends (4 MiB),
+        // while eight writers append and commit. Entries carry their number in every byte.
+        var options = new SpoolOptions { Directory = _dir, PageSizeBits = 16, MemorySizeBits = 20, SegmentSizeBits = 22, ZeroAhead = 0 };
+        var inner = Devices.CreateLogDevice(Path.Combine(_dir, "tern.log"), preallocateFile: false, deleteOnClose: false, recoverDevice: true);
+        var device = new ZeroAheadDevice(inner, ahead: 2L << 20, margin: 0, () => long.MaxValue);
+        var written = 0;
+        using (var log = new FasterLog(new FasterLogSettings
+        {
+            LogDevice = device,
+            PageSizeBits = options.PageSizeBits,
+            MemorySizeBits = options.MemorySizeBits,
+            SegmentSizeBits = options.SegmentSizeBits,
+            LogCommitDir = Path.Combine(_dir, "commits"),
+            LogChecksum = LogChecksumType.PerEntry,
+            TryRecoverLatest = true,
+        }))
+        {
+            var writers = Enumerable.Range(0, 8).Select(w => Task.Run(async () =>
+            {
+                for (var i = 0; i < 1_500; i++)
+                {
+                    log.Enqueue(Entry(Interlocked.Increment(ref written), 700 + ((w * 131) + i) % 1500));
+                    if (i % 10 == 9)
+                    {
+                        await log.CommitAsync();
+                    }
+                }
+            })).ToArray();
+            await Task.WhenAll(writers);
+            await log.CommitAsync();
+            Assert.True(device.ZeroedBytes > 0, "the zeroer never ran");
+        }
+
+        device.Dispose();
+        var reopened = new ZeroAheadDevice(
+            Devices.CreateLogDevice(Path.Combine(_dir, "tern.log"), preallocateFile: false, deleteOnClose: false, recoverDevice: true),
+            ahead: 2L << 20,
+            margin: 0,
+            () => long.MaxValue);
+        using (var log = new FasterLog(new FasterLogSettings
+        {
+            LogDevice = reopened,
+            PageSizeBits = options.PageSizeBits,
+            MemorySizeBits = options.MemorySizeBits,
+            SegmentSizeBits = options.SegmentSizeBits,
+            LogCommitDir = Path.Combine(_dir, "commits"),
+            LogChecksum = LogChecksumType.PerEntry,
+            TryRecoverLatest = true,
+        }))
+        {
+            var numbers = ReadAll(log, size: -1);
+            Assert.Equal(Enumerable.Range(1, 12_000), numbers.Order());
+        }
+
+        reopened.Dispose();
+    }
+
+    [Fact]
+    public async Task Nothing_is_zeroed_on_a_file_system_short_of_space()
+    {
+        var inner = Devices.CreateLogDevice(Path.Combine(_dir, "tern.log"), preallocateFile: false, deleteOnClose: false, recoverDevice: true);
+        var device = new ZeroAheadDevice(inner, ahead: 4L << 20, margin: 0, () => ZeroAheadDevice.MinFreeForZeroing - 1);
+        using (var log = new FasterLog(new FasterLogSettings { LogDevice = device, PageSizeBits = 16, MemorySizeBits = 20, SegmentSizeBits = 24, LogCommitDir = Path.Combine(_dir, "commits") }))
+        {
+            for (var i = 0; i < 500; i++)
+            {
+                log.Enqueue(Entry(i, 500));
+            }
+
+            await log.CommitAsync();
+            await Task.Delay(200);
+            Assert.Equal(0, device.ZeroedBytes);
+            Assert.True(new FileInfo(Path.Combine(_dir, "tern.log.0")).Length < 1L << 20);
+        }
+
+        device.Dispose();
+    }
+
+    /// <summary>An entry of <paramref name="size"/> bytes: its number, then its low byte repeated.</summary>
+    private static byte[] Entry(int number, int size)
+    {
+        var entry = new byte[size];
+        BinaryPrimitives.WriteInt32LittleEndian(entry, number);
+        entry.AsSpan(4).Fill((byte)number);
+        return entry;
+    }
+
+    /// <summary>Every committed entry's number, checking each entry's bytes (and size, unless -1).</summary>
+    private static List<int> ReadAll(FasterLog log, int size)
+    {
+        var numbers = new List<int>();
+        using var iterator = log.Scan(log.BeginAddress, log.TailAddress);
+        while (iterator.GetNext(out var entry, out var length, out _))
+        {
+            var number = BinaryPrimitives.ReadInt32LittleEndian(entry);
+            Assert.True(size < 0 || length == size, $"entry {number}: {length} bytes");
+            Assert.True(entry.AsSpan(4, length - 4).IndexOfAnyExcept((byte)number) < 0, $"entry {number} was overwritten");
+            numbers.Add(number);
+        }
+
+        return numbers;
+    }
+
+    private static async Task WaitUntilAsync(Func<bool> condition)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, "timed out");
+            await Task.Delay(10);
+        }
+    }
+}

@@ -52,18 +52,7 @@ internal sealed class CacheEntry
     /// <summary>The last lookup of the domain (entries unused for <see cref="MtaStsPolicies.UnusedLifetime"/> go).</summary>
     public DateTimeOffset LastUsed => new(Interlocked.Read(ref _lastUsedTicks), TimeSpan.Zero);
 
-    public void Touch(DateTimeOffset now)
-    {
-        var ticks = now.UtcTicks;
-        var seen = Interlocked.Read(ref _lastUsedTicks);
-        while (ticks > seen)
-        {
-            var was = Interlocked.CompareExchange(ref _lastUsedTicks, ticks, seen);
-            if (was == seen)
-                return;
-            seen = was;
-        }
-    }
+    public void Touch(DateTimeOffset now) => Tern.Platform.AtomicMax.Raise(ref _lastUsedTicks, now.UtcTicks);
 
     /// <summary>A policy that may still be applied (RFC 8461 section 5.1: never an expired one).</summary>
     public bool Usable(DateTimeOffset now) => Policy is not null && now < Expires;

@@ -166,20 +166,9 @@ internal sealed class ZeroAheadDevice : IDevice
         }
 
         var end = ((long)segmentId << _segmentBits) + (long)endInSegment;
-        var seen = Volatile.Read(ref _written);
-        while (end > seen)
-        {
-            var was = Interlocked.CompareExchange(ref _written, end, seen);
-            if (was == seen)
-            {
-                break;
-            }
+        Tern.Platform.AtomicMax.Raise(ref _written, end);
 
-            seen = was;
-        }
-
-        // Full fence (the CompareExchange above, or this one when nothing changed): the zeroer's
-        // published chunk is read after our end is visible to it.
+        // Full fence: the zeroer's published chunk is read after our end is visible to it.
         Interlocked.MemoryBarrier();
         var spin = new SpinWait();
         while (Volatile.Read(ref _zeroing) < end)
@@ -232,7 +221,19 @@ internal sealed class ZeroAheadDevice : IDevice
                         Sync(file, dirty);
                         dirty = false;
                         file?.Dispose();
-                        file = File.OpenHandle($"{FileName}.{segment}", FileMode.Open, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete);
+                        file = null;
+                        fileSegment = -1;
+                        try
+                        {
+                            file = File.OpenHandle($"{FileName}.{segment}", FileMode.Open, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete);
+                        }
+                        catch (FileNotFoundException)
+                        {
+                            // FASTER creates a segment's file with the first write into it, which we see
+                            // just before it is issued: the next write wakes us again.
+                            break;
+                        }
+
                         fileSegment = segment;
                     }
 

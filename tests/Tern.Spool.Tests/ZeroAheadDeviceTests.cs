@@ -67,20 +67,10 @@ public sealed class ZeroAheadDeviceTests : IDisposable
     {
         // No margin: every zero chunk starts where the log writes next, across segment ends (4 MiB),
         // while eight writers append and commit. Entries carry their number in every byte.
-        var options = new SpoolOptions { Directory = _dir, PageSizeBits = 16, MemorySizeBits = 20, SegmentSizeBits = 22, ZeroAhead = 0 };
         var inner = Devices.CreateLogDevice(Path.Combine(_dir, "tern.log"), preallocateFile: false, deleteOnClose: false, recoverDevice: true);
         var device = new ZeroAheadDevice(inner, ahead: 2L << 20, margin: 0, () => long.MaxValue);
         var written = 0;
-        using (var log = new FasterLog(new FasterLogSettings
-        {
-            LogDevice = device,
-            PageSizeBits = options.PageSizeBits,
-            MemorySizeBits = options.MemorySizeBits,
-            SegmentSizeBits = options.SegmentSizeBits,
-            LogCommitDir = Path.Combine(_dir, "commits"),
-            LogChecksum = LogChecksumType.PerEntry,
-            TryRecoverLatest = true,
-        }))
+        using (var log = OpenLog(device))
         {
             var writers = Enumerable.Range(0, 8).Select(w => Task.Run(async () =>
             {
@@ -104,16 +94,7 @@ public sealed class ZeroAheadDeviceTests : IDisposable
             ahead: 2L << 20,
             margin: 0,
             () => long.MaxValue);
-        using (var log = new FasterLog(new FasterLogSettings
-        {
-            LogDevice = reopened,
-            PageSizeBits = options.PageSizeBits,
-            MemorySizeBits = options.MemorySizeBits,
-            SegmentSizeBits = options.SegmentSizeBits,
-            LogCommitDir = Path.Combine(_dir, "commits"),
-            LogChecksum = LogChecksumType.PerEntry,
-            TryRecoverLatest = true,
-        }))
+        using (var log = OpenLog(reopened))
         {
             var numbers = ReadAll(log, size: -1);
             Assert.Equal(Enumerable.Range(1, 12_000), numbers.Order());
@@ -142,6 +123,18 @@ public sealed class ZeroAheadDeviceTests : IDisposable
 
         device.Dispose();
     }
+
+    /// <summary>A log with 64 KiB pages in 4 MiB segments over <paramref name="device"/>, recovering what the directory holds.</summary>
+    private FasterLog OpenLog(IDevice device) => new(new FasterLogSettings
+    {
+        LogDevice = device,
+        PageSizeBits = 16,
+        MemorySizeBits = 20,
+        SegmentSizeBits = 22,
+        LogCommitDir = Path.Combine(_dir, "commits"),
+        LogChecksum = LogChecksumType.PerEntry,
+        TryRecoverLatest = true,
+    });
 
     /// <summary>An entry of <paramref name="size"/> bytes: its number, then its low byte repeated.</summary>
     private static byte[] Entry(int number, int size)

@@ -33,16 +33,17 @@ internal sealed class LogInstance : IDisposable
 
     public static LogInstance Open(SpoolOptions options, int generation)
     {
-        IDevice? device = null;
+        LogDevice? device = null;
         DeviceLogCommitCheckpointManager? commits = null;
         try
         {
-            device = Devices.CreateLogDevice(Path.Combine(options.Directory, "tern.log"), preallocateFile: false, deleteOnClose: false, recoverDevice: true);
-            if (options.ZeroAhead > 0)
-            {
-                var directory = options.Directory;
-                device = new ZeroAheadDevice(device, options.ZeroAhead, margin: options.ZeroAhead / 4, () => new DriveInfo(directory).AvailableFreeSpace);
-            }
+            // FASTER's device for reads and segment files; writes on a thread of their own, with zeros ahead (LogDevice).
+            var directory = options.Directory;
+            device = new LogDevice(
+                Devices.CreateLogDevice(Path.Combine(directory, "tern.log"), preallocateFile: false, deleteOnClose: false, recoverDevice: true),
+                options.ZeroAhead,
+                margin: options.ZeroAhead / 4,
+                () => new DriveInfo(directory).AvailableFreeSpace);
 
             // FastCommitMode writes each commit record into the log itself (one O_SYNC write per group
             // commit) instead of a new commit file per commit; the metadata file is refreshed only every

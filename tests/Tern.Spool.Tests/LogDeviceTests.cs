@@ -4,14 +4,15 @@ using FASTER.core;
 namespace Tern.Spool.Tests;
 
 /// <summary>
-/// The log's device keeps the region past the tail written with zeros (real files, real FasterLog):
-/// the zeros go ahead of the tail, never over an entry, and recovery reads every committed entry back.
+/// The log's device (real files, real FasterLog): writes on its own thread, the region past the tail
+/// written with zeros, never over an entry; recovery reads every committed entry back; truncated
+/// segments are really gone.
 /// </summary>
-public sealed class ZeroAheadDeviceTests : IDisposable
+public sealed class LogDeviceTests : IDisposable
 {
     private readonly string _dir = Path.Combine(Path.GetTempPath(), "tern-zeroahead-" + Guid.NewGuid().ToString("N"));
 
-    public ZeroAheadDeviceTests() => Directory.CreateDirectory(_dir);
+    public LogDeviceTests() => Directory.CreateDirectory(_dir);
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
@@ -19,10 +20,10 @@ public sealed class ZeroAheadDeviceTests : IDisposable
     public async Task The_file_is_zeroed_ahead_of_the_tail_and_every_committed_entry_is_recovered()
     {
         var options = new SpoolOptions { Directory = _dir, PageSizeBits = 16, MemorySizeBits = 20, SegmentSizeBits = 24, ZeroAhead = 8L << 20 };
-        var device = (ZeroAheadDevice?)null;
+        var device = (LogDevice?)null;
         using (var instance = LogInstance.Open(options, generation: 1))
         {
-            device = Assert.IsType<ZeroAheadDevice>(instance.Device);
+            device = Assert.IsType<LogDevice>(instance.Device);
             for (var i = 0; i < 2_000; i++)
             {
                 instance.Log.Enqueue(Entry(i, 300));
@@ -68,7 +69,7 @@ public sealed class ZeroAheadDeviceTests : IDisposable
         // No margin: every zero chunk starts where the log writes next, across segment ends (4 MiB),
         // while eight writers append and commit. Entries carry their number in every byte.
         var inner = Devices.CreateLogDevice(Path.Combine(_dir, "tern.log"), preallocateFile: false, deleteOnClose: false, recoverDevice: true);
-        var device = new ZeroAheadDevice(inner, ahead: 2L << 20, margin: 0, () => long.MaxValue);
+        var device = new LogDevice(inner, ahead: 2L << 20, margin: 0, () => long.MaxValue);
         var written = 0;
         using (var log = OpenLog(device))
         {
@@ -89,7 +90,7 @@ public sealed class ZeroAheadDeviceTests : IDisposable
         }
 
         device.Dispose();
-        var reopened = new ZeroAheadDevice(
+        var reopened = new LogDevice(
             Devices.CreateLogDevice(Path.Combine(_dir, "tern.log"), preallocateFile: false, deleteOnClose: false, recoverDevice: true),
             ahead: 2L << 20,
             margin: 0,
@@ -107,7 +108,7 @@ public sealed class ZeroAheadDeviceTests : IDisposable
     public async Task Nothing_is_zeroed_on_a_file_system_short_of_space()
     {
         var inner = Devices.CreateLogDevice(Path.Combine(_dir, "tern.log"), preallocateFile: false, deleteOnClose: false, recoverDevice: true);
-        var device = new ZeroAheadDevice(inner, ahead: 4L << 20, margin: 0, () => ZeroAheadDevice.MinFreeForZeroing - 1);
+        var device = new LogDevice(inner, ahead: 4L << 20, margin: 0, () => LogDevice.MinFreeForZeroing - 1);
         using (var log = new FasterLog(new FasterLogSettings { LogDevice = device, PageSizeBits = 16, MemorySizeBits = 20, SegmentSizeBits = 24, LogCommitDir = Path.Combine(_dir, "commits") }))
         {
             for (var i = 0; i < 500; i++)
@@ -122,6 +123,34 @@ public sealed class ZeroAheadDeviceTests : IDisposable
         }
 
         device.Dispose();
+    }
+
+    [Fact]
+    public async Task A_truncated_segment_is_deleted_and_no_handle_keeps_it()
+    {
+        var options = new SpoolOptions { Directory = _dir, PageSizeBits = 16, MemorySizeBits = 20, SegmentSizeBits = 20, ZeroAhead = 0 };
+        using var instance = LogInstance.Open(options, generation: 1);
+        for (var i = 0; i < 3_000; i++)
+        {
+            instance.Log.Enqueue(Entry(i, 1_000));
+        }
+
+        await instance.Log.CommitAsync();
+        Assert.True(instance.Log.TailAddress > 2L << 20, "the log should span three segments");
+        Assert.True(File.Exists(Path.Combine(_dir, "tern.log.0")));
+
+        instance.Log.TruncateUntil(2L << 20);
+        await instance.Log.CommitAsync();
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
+        while (File.Exists(Path.Combine(_dir, "tern.log.0")) && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(10);
+        }
+
+        Assert.False(File.Exists(Path.Combine(_dir, "tern.log.0")));
+        Assert.False(File.Exists(Path.Combine(_dir, "tern.log.1")));
+        var open = Directory.GetFiles("/proc/self/fd").Select(fd => new FileInfo(fd).LinkTarget ?? "").Where(t => t.Contains(_dir, StringComparison.Ordinal)).ToList();
+        Assert.DoesNotContain(open, t => t.Contains("tern.log.0", StringComparison.Ordinal) || t.Contains("tern.log.1", StringComparison.Ordinal));
     }
 
     /// <summary>A log with 64 KiB pages in 4 MiB segments over <paramref name="device"/>, recovering what the directory holds.</summary>

@@ -40,7 +40,6 @@ internal sealed partial class LogDevice
                     continue;
                 }
 
-                var dirty = false;
                 while (!_stopping)
                 {
                     // Within the segment the log writes in: FASTER creates each segment file itself
@@ -56,8 +55,6 @@ internal sealed partial class LogDevice
                     var segment = (int)(start >> _segmentBits);
                     if (segment != fileSegment)
                     {
-                        Sync(file, dirty);
-                        dirty = false;
                         file?.Dispose();
                         file = null;
                         fileSegment = -1;
@@ -93,13 +90,15 @@ internal sealed partial class LogDevice
                         Volatile.Write(ref _zeroing, long.MaxValue);
                     }
 
-                    dirty = true;
+                    // Each chunk is synced on its own: its allocation reaches the journal here, not in
+                    // the log's next O_DSYNC write, and a commit waiting behind this sync waits for
+                    // 1 MiB, not for a whole batch (a 48 MiB batch synced at once held commits up to
+                    // ~25 ms).
+                    RandomAccess.FlushToDisk(file!);
                     ZeroedBytes += ChunkSize;
                     Volatile.Write(ref _zeroedUntil, start + ChunkSize);
                 }
 
-                // The allocation reaches the journal once, here, instead of in the log's own O_DSYNC writes.
-                Sync(file, dirty);
             }
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or ObjectDisposedException)
@@ -112,14 +111,6 @@ internal sealed partial class LogDevice
         finally
         {
             file?.Dispose();
-        }
-    }
-
-    private static void Sync(SafeFileHandle? file, bool dirty)
-    {
-        if (file is not null && dirty)
-        {
-            RandomAccess.FlushToDisk(file);
         }
     }
 

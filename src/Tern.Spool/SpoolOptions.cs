@@ -35,7 +35,7 @@ public sealed record SpoolOptions
     /// commit's O_DSYNC write lands on allocated blocks (see <see cref="LogDevice"/>); zero: off.
     /// Only while the file system has at least 1 GiB free.
     /// </summary>
-    public long ZeroAhead { get; init; } = 64L << 20;
+    public long ZeroAhead { get; init; } = 32L << 20;
 
     /// <summary>Hash buckets of the queue index (64 bytes each, 8 entries per bucket before overflow).</summary>
     public long IndexBuckets { get; init; } = 1L << 18;

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Text.RegularExpressions;
 using MailKit.Net.Smtp;
 using MailKit.Security;
@@ -175,7 +176,14 @@ public sealed partial class DeliveryTests
         Assert.Contains(proxy.Requests, r => r.EndsWith($" 127.0.0.1:{mx.Port}", StringComparison.Ordinal));
 
         // The sender's history: five delivered, the refused one failed with the transport's reply, and a failure notice for it queued.
+        // (The delivery log lines come before the attempts' records are durable: the history may lag them a little.)
         var history = await QueueAsync(tx, txConfig, "history");
+        for (var waited = Stopwatch.StartNew(); Regex.Count(history, @" (delivered|failed)\b") < 6 && waited.Elapsed < TimeSpan.FromSeconds(10);)
+        {
+            await Task.Delay(100);
+            history = await QueueAsync(tx, txConfig, "history");
+        }
+
         Assert.Equal(5, Regex.Count(history, @"user@example\.test delivered"));
         Assert.Matches(@"(?m)alice@fail\.test\s+.*user@example\.test failed", history);
         var queued = await QueueAsync(tx, txConfig, "list");

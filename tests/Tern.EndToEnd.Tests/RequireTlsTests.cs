@@ -98,7 +98,8 @@ public sealed class RequireTlsTests(RequireTlsFixture world) : IClassFixture<Req
         Has(delivery, "result=failed");
         var reply = Regex.Match(delivery, @"reply=""(5\d\d 5\.7\.30 [^""]*)""").Groups[1].Value;
         Assert.Equal("550 5.7.30 REQUIRETLS support required, mx.plain.test has neither DANE nor an enforced MTA-STS policy", reply);
-        Assert.Matches(@"(?m)bounced@notices\.secure\.test\s+.*carol@plain\.test failed", await QueueAsync(world.SenderDir, world.SenderConfig, "history"));
+        const string failed = @"(?m)bounced@notices\.secure\.test\s+.*carol@plain\.test failed";
+        Assert.Matches(failed, await HistoryMatchingAsync(world.SenderDir, world.SenderConfig, failed));
 
         // The failure notice travels with REQUIRETLS itself (RFC 8689 section 4.4): to the MX of the sender's
         // domain, the receiver, under DANE; it arrives there from the null reverse path with REQUIRETLS.
@@ -251,6 +252,25 @@ public sealed class RequireTlsTests(RequireTlsFixture world) : IClassFixture<Req
         Assert.True(process.ExitCode == 0, $"tern queue cat {id}: exit {process.ExitCode}\n{await error}");
         Assert.Empty(await error);
         return output.ToArray();
+    }
+
+    /// <summary>
+    /// The queue history once it matches <paramref name="pattern"/> (or after 10 s): the delivery log line
+    /// is written before the attempt's record is durable, so the history may lag it a little.
+    /// </summary>
+    private static async Task<string> HistoryMatchingAsync(string dir, string config, string pattern)
+    {
+        var waited = Stopwatch.StartNew();
+        while (true)
+        {
+            var history = await QueueAsync(dir, config, "history");
+            if (Regex.IsMatch(history, pattern) || waited.Elapsed > TimeSpan.FromSeconds(10))
+            {
+                return history;
+            }
+
+            await Task.Delay(100);
+        }
     }
 
     private static async Task<string> QueueAsync(string dir, string config, params string[] args)

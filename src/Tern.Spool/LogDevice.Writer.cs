@@ -7,16 +7,33 @@ namespace Tern.Spool;
 /// <summary>
 /// The log's writes, on a thread of their own (see the class comment in LogDevice.cs for why): FASTER
 /// queues a write and is called back when it is on disk, as with its own device. Each segment file
-/// is opened once for writing with O_DSYNC (FileOptions.WriteThrough, as FASTER's device opens it),
+/// is opened once for writing with O_SYNC (FileOptions.WriteThrough, as FASTER's device opens it),
 /// so a completed write is durable. Writes run one at a time in the order FASTER issued them.
+/// <para>
+/// A failed write fails every later one without performing it (and so do writes still queued when
+/// the device is disposed): a later write that reached the disk after an earlier one failed could
+/// put a commit record past a hole, and recovery would bring back messages whose senders were told
+/// 4xx. The spool reopens the log on a new device after a failure.
+/// </para>
 /// </summary>
 internal sealed partial class LogDevice
 {
+    /// <summary>The error code for writes failed because the device is closing (EIO).</summary>
+    private const uint ShutDownError = 5;
+
+    /// <summary>The error code after FASTER's callback threw (EIO).</summary>
+    private const uint CallbackError = 5;
+
     private readonly ConcurrentQueue<PendingWrite> _writes = new();
     private readonly ManualResetEventSlim _writesQueued = new(false, spinCount: 0);
     private readonly Dictionary<int, SafeFileHandle> _segments = [];
     private readonly Lock _segmentsLock = new();
     private volatile bool _writerStopping;
+
+    /// <summary>The error of the first failed write; every later write fails with it.</summary>
+    private uint _writeError;
+
+    private bool WriteFailed => Volatile.Read(ref _writeError) != 0;
 
     private readonly record struct PendingWrite(IntPtr Source, int Segment, long Offset, uint Length, DeviceIOCompletionCallback Callback, object Context);
 
@@ -53,26 +70,42 @@ internal sealed partial class LogDevice
 
     private unsafe void Write(PendingWrite write)
     {
-        uint error = 0;
-        try
+        var error = Volatile.Read(ref _writeError);
+        if (error == 0 && _writerStopping)
         {
-            RandomAccess.Write(HandleFor(write.Segment), new ReadOnlySpan<byte>((void*)write.Source, (int)write.Length), write.Offset);
+            // Disposed with writes queued: the spool awaited its last commit before closing the log,
+            // so nothing queued now is one it relies on; none is performed after the close began.
+            error = ShutDownError;
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ObjectDisposedException)
+
+        if (error == 0)
         {
-            // FASTER fails the flush (and the commit covering it): the spool answers 4xx and reopens the log.
-            error = e.HResult == 0 ? 1u : (uint)e.HResult;
+            try
+            {
+                RandomAccess.Write(HandleFor(write.Segment), new ReadOnlySpan<byte>((void*)write.Source, (int)write.Length), write.Offset);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or ObjectDisposedException)
+            {
+                // FASTER fails the flush (and the commit covering it): the spool answers 4xx and reopens
+                // the log. An IOException's HResult is the errno on Unix (28: no space left).
+                error = e.HResult == 0 ? 1u : (uint)e.HResult;
+                Interlocked.CompareExchange(ref _writeError, error, 0);
+            }
         }
 
         try
         {
             write.Callback(error, error == 0 ? write.Length : 0, write.Context);
         }
-        catch (Exception e) when (e is ObjectDisposedException or InvalidOperationException)
+        catch (Exception)
         {
-            // The log was disposed while the write was queued: nobody waits for it any more.
+            // FASTER's callback threw (the log was disposed meanwhile, or a bug in it): on this thread it
+            // would end the process. The device fails from here on, so the spool's commits fail (4xx)
+            // and it reopens the log.
+            Interlocked.CompareExchange(ref _writeError, CallbackError, 0);
         }
     }
+
 
     private SafeFileHandle HandleFor(int segment)
     {
@@ -112,12 +145,17 @@ internal sealed partial class LogDevice
         }
     }
 
-    /// <summary>Writes what is queued, then stops the thread and closes the files.</summary>
+    /// <summary>Fails what is queued, stops the thread and closes the files.</summary>
     private void StopWriter()
     {
         _writerStopping = true;
         _writesQueued.Set();
         _writer.Join(TimeSpan.FromSeconds(10));
+        CloseAllSegments();
+    }
+
+    private void CloseAllSegments()
+    {
         lock (_segmentsLock)
         {
             foreach (var handle in _segments.Values)

@@ -28,6 +28,11 @@ internal sealed partial class LogDevice
         {
             while (true)
             {
+                // The file is opened per round and closed after it: a handle kept while the loop
+                // waits (or skips rounds short of space) would keep a segment FASTER deleted alive.
+                file?.Dispose();
+                file = null;
+                fileSegment = -1;
                 _wake.Wait();
                 _wake.Reset();
                 if (_stopping)
@@ -35,7 +40,7 @@ internal sealed partial class LogDevice
                     return;
                 }
 
-                if (_failed || _freeSpace() < MinFreeForZeroing)
+                if (_failed || WriteFailed || _freeSpace() < MinFreeForZeroing)
                 {
                     continue;
                 }
@@ -91,7 +96,7 @@ internal sealed partial class LogDevice
                     }
 
                     // Each chunk is synced on its own: its allocation reaches the journal here, not in
-                    // the log's next O_DSYNC write, and a commit waiting behind this sync waits for
+                    // the log's next O_SYNC write, and a commit waiting behind this sync waits for
                     // 1 MiB, not for a whole batch (a 48 MiB batch synced at once held commits up to
                     // ~25 ms).
                     RandomAccess.FlushToDisk(file!);

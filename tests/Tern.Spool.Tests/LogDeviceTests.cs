@@ -153,6 +153,64 @@ public sealed class LogDeviceTests : IDisposable
         Assert.DoesNotContain(open, t => t.Contains("tern.log.0", StringComparison.Ordinal) || t.Contains("tern.log.1", StringComparison.Ordinal));
     }
 
+    [Fact]
+    public async Task After_a_failed_write_every_later_one_fails_without_reaching_the_disk()
+    {
+        // Segment 0's file cannot be opened (it is a directory): that write fails, and so does a later
+        // one to segment 1, which is never created.
+        Directory.CreateDirectory(Path.Combine(_dir, "tern.log.0"));
+        using var device = new LogDevice(Devices.CreateLogDevice(Path.Combine(_dir, "tern.log"), preallocateFile: false, deleteOnClose: false, recoverDevice: true), ahead: 0, margin: 0, () => long.MaxValue);
+        device.Initialize(1L << 20);
+        var first = await WriteAsync(device, segment: 0);
+        var second = await WriteAsync(device, segment: 1);
+
+        Assert.NotEqual(0u, first.Error);
+        Assert.Equal(first.Error, second.Error);
+        Assert.Equal(0u, second.Bytes);
+        Assert.False(File.Exists(Path.Combine(_dir, "tern.log.1")));
+    }
+
+    [Fact]
+    public async Task A_throwing_completion_fails_the_device_instead_of_the_process()
+    {
+        using var device = new LogDevice(Devices.CreateLogDevice(Path.Combine(_dir, "tern.log"), preallocateFile: false, deleteOnClose: false, recoverDevice: true), ahead: 0, margin: 0, () => long.MaxValue);
+        device.Initialize(1L << 20);
+        var thrown = new TaskCompletionSource();
+        var buffer = System.Runtime.InteropServices.Marshal.AllocHGlobal(4096);
+        try
+        {
+            device.WriteAsync(buffer, 0, 0, 4096, (_, _, _) =>
+            {
+                thrown.SetResult();
+                throw new InvalidOperationException("a bug in the completion");
+            }, new object());
+            await thrown.Task.WaitAsync(TimeSpan.FromSeconds(20));
+
+            var after = await WriteAsync(device, segment: 0);
+            Assert.NotEqual(0u, after.Error);
+        }
+        finally
+        {
+            System.Runtime.InteropServices.Marshal.FreeHGlobal(buffer);
+        }
+    }
+
+    /// <summary>One 4 KiB write at the start of <paramref name="segment"/>; its completion's error and byte count.</summary>
+    private static async Task<(uint Error, uint Bytes)> WriteAsync(LogDevice device, int segment)
+    {
+        var buffer = System.Runtime.InteropServices.Marshal.AllocHGlobal(4096);
+        try
+        {
+            var done = new TaskCompletionSource<(uint, uint)>(TaskCreationOptions.RunContinuationsAsynchronously);
+            device.WriteAsync(buffer, segment, 0, 4096, (error, bytes, _) => done.SetResult((error, bytes)), new object());
+            return await done.Task.WaitAsync(TimeSpan.FromSeconds(20));
+        }
+        finally
+        {
+            System.Runtime.InteropServices.Marshal.FreeHGlobal(buffer);
+        }
+    }
+
     /// <summary>A log with 64 KiB pages in 4 MiB segments over <paramref name="device"/>, recovering what the directory holds.</summary>
     private FasterLog OpenLog(IDevice device) => new(new FasterLogSettings
     {

@@ -12,7 +12,7 @@ namespace Tern.Observability.Logging;
 /// once on the caller's thread. <see cref="Flush"/> and <see cref="Dispose"/> write what is pending;
 /// a SIGKILL loses at most the last delay's lines, as a syslog daemon's buffer would. The write(2)
 /// itself happens outside the lock that loggers take (the full buffer is swapped with a spare one),
-/// so a logging thread never waits for the output.
+/// so a logging thread waits for the output only when the 64 KiB buffer is full.
 /// </summary>
 public sealed class LogSink : IDisposable
 {

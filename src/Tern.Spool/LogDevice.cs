@@ -193,8 +193,10 @@ internal sealed partial class LogDevice : IDevice
         _zeroer.Join(TimeSpan.FromSeconds(10));
         StopWriter();
         _inner.Dispose();
-        _wake.Dispose();
-        _writesQueued.Dispose();
+
+        // The two events are not disposed: a thread that outlived its 10 s join (a write stuck on a
+        // stalled disk) still uses its event when it returns, and a disposed one would throw there,
+        // on a thread of its own, ending the process. Without a kernel handle they hold nothing.
     }
 
     /// <summary>

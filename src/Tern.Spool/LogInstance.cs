@@ -31,19 +31,19 @@ internal sealed class LogInstance : IDisposable
     /// <summary>Cancelled when the instance is retired: writers still waiting on it give up (4xx).</summary>
     public CancellationTokenSource Retired { get; } = new();
 
-    public static LogInstance Open(SpoolOptions options, int generation)
+    /// <param name="freeSpace">Free bytes on the spool's file system (the spool's reserve reads it at most once a second).</param>
+    public static LogInstance Open(SpoolOptions options, int generation, Func<long> freeSpace)
     {
         LogDevice? device = null;
         DeviceLogCommitCheckpointManager? commits = null;
         try
         {
             // FASTER's device for reads and segment files; writes on a thread of their own, with zeros ahead (LogDevice).
-            var directory = options.Directory;
             device = new LogDevice(
-                Devices.CreateLogDevice(Path.Combine(directory, "tern.log"), preallocateFile: false, deleteOnClose: false, recoverDevice: true),
+                Devices.CreateLogDevice(Path.Combine(options.Directory, "tern.log"), preallocateFile: false, deleteOnClose: false, recoverDevice: true),
                 options.ZeroAhead,
                 margin: options.ZeroAhead / 4,
-                () => new DriveInfo(directory).AvailableFreeSpace);
+                freeSpace);
 
             // FastCommitMode writes each commit record into the log itself (one O_SYNC write per group
             // commit) instead of a new commit file per commit; the metadata file is refreshed only every

@@ -58,9 +58,11 @@ internal sealed partial class SpaceReserve
         get
         {
             RefreshIfStale();
-            return _low || (MinFree > 0 && Estimate < MinFree);
+            return Below;
         }
     }
+
+    private bool Below => _low || (MinFree > 0 && Estimate < MinFree);
 
     /// <summary>Whether a new message may start: free space above the reserve, with room for its declared size (negative: none declared).</summary>
     public bool HasRoom(long declaredSize, out bool sizeRefused)
@@ -72,22 +74,15 @@ internal sealed partial class SpaceReserve
             return true;
         }
 
-        if (!_low && Estimate < MinFree && TryBeginRead())
+        if (!_low && Estimate < MinFree)
         {
             // The estimate crossed the line: a reading now decides (one syscall per crossing).
-            try
-            {
-                Read();
-            }
-            finally
-            {
-                EndRead();
-            }
+            ReadUnlessReading();
         }
 
         // Also when another thread was reading meanwhile (the reading above skipped): the estimate
         // below the line refuses until a reading says otherwise.
-        if (_low || Estimate < MinFree)
+        if (Below)
         {
             return false;
         }
@@ -117,6 +112,11 @@ internal sealed partial class SpaceReserve
         }
 
         // One caller reads; the others use the previous reading meanwhile.
+        ReadUnlessReading();
+    }
+
+    private void ReadUnlessReading()
+    {
         if (!TryBeginRead())
         {
             return;

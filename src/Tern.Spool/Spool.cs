@@ -63,7 +63,7 @@ public sealed partial class Spool : IAsyncDisposable
     private long _appendedSinceCommit;
     private long _preparedSegment = -1;
 
-    private Spool(SpoolOptions options, LogInstance instance, QueueIndex index, ILogger logger, IMetrics metrics, TimeProvider clock)
+    private Spool(SpoolOptions options, LogInstance instance, QueueIndex index, SpaceReserve reserve, ILogger logger, IMetrics metrics, TimeProvider clock)
     {
         Options = options;
         _current = instance;
@@ -72,7 +72,7 @@ public sealed partial class Spool : IAsyncDisposable
         _clock = clock;
         _ids = new MessageIdGenerator(clock);
         Metrics = new SpoolMetrics(metrics);
-        _reserve = new SpaceReserve(options.Directory, EffectiveMinFree(options, logger), logger);
+        _reserve = reserve;
         _panics = Panics.For(metrics, LogComponents.Spool);
         Metrics.MinFreeBytes.Set(_reserve.MinFree);
         metrics.OnCollect(() =>
@@ -209,9 +209,11 @@ public sealed partial class Spool : IAsyncDisposable
         {
             Directory.CreateDirectory(options.Directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
             var started = Stopwatch.GetTimestamp();
-            instance = LogInstance.Open(options, generation: 1);
+            // One reading of the free space for the reserve and the log device's zeroing (see LogDevice).
+            var reserve = new SpaceReserve(options.Directory, EffectiveMinFree(options, logger), logger);
+            instance = LogInstance.Open(options, generation: 1, () => reserve.Free);
             index = OpenIndex(options, instance, logger);
-            var spool = opened = new Spool(options, instance, index, logger, metrics, clock ?? TimeProvider.System);
+            var spool = opened = new Spool(options, instance, index, reserve, logger, metrics, clock ?? TimeProvider.System);
             spool.StartApplier();
             // Ready means the index is current: the log after the checkpoint has been replayed.
             spool.CaughtUpAsync().AsTask().GetAwaiter().GetResult();
@@ -713,7 +715,7 @@ public sealed partial class Spool : IAsyncDisposable
 
                 failed.Dispose();
                 FailWaiters(refuse: true);
-                _current = LogInstance.Open(Options, failed.Generation + 1);
+                _current = LogInstance.Open(Options, failed.Generation + 1, () => _reserve.Free);
                 Reopened(_log2, Options.Directory, _current.Generation);
 
                 // Before the applier moves to the new log (it skips the refused ids meanwhile anyway).

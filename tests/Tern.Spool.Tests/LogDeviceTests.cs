@@ -21,7 +21,7 @@ public sealed class LogDeviceTests : IDisposable
     {
         var options = new SpoolOptions { Directory = _dir, PageSizeBits = 16, MemorySizeBits = 20, SegmentSizeBits = 24, ZeroAhead = 8L << 20 };
         var device = (LogDevice?)null;
-        using (var instance = LogInstance.Open(options, generation: 1))
+        using (var instance = LogInstance.Open(options, generation: 1, () => long.MaxValue))
         {
             device = Assert.IsType<LogDevice>(instance.Device);
             for (var i = 0; i < 2_000; i++)
@@ -52,14 +52,14 @@ public sealed class LogDeviceTests : IDisposable
         }
 
         // Recovery over the zeroed region: every entry, in order, intact; the log goes on after them.
-        using (var reopened = LogInstance.Open(options, generation: 2))
+        using (var reopened = LogInstance.Open(options, generation: 2, () => long.MaxValue))
         {
             Assert.Equal(Enumerable.Range(0, 2_000), ReadAll(reopened.Log, 300));
             reopened.Log.Enqueue(Entry(2_000, 300));
             await reopened.Log.CommitAsync();
         }
 
-        using var again = LogInstance.Open(options, generation: 3);
+        using var again = LogInstance.Open(options, generation: 3, () => long.MaxValue);
         Assert.Equal(Enumerable.Range(0, 2_001), ReadAll(again.Log, 300));
     }
 
@@ -129,7 +129,7 @@ public sealed class LogDeviceTests : IDisposable
     public async Task A_truncated_segment_is_deleted_and_no_handle_keeps_it()
     {
         var options = new SpoolOptions { Directory = _dir, PageSizeBits = 16, MemorySizeBits = 20, SegmentSizeBits = 20, ZeroAhead = 0 };
-        using var instance = LogInstance.Open(options, generation: 1);
+        using var instance = LogInstance.Open(options, generation: 1, () => long.MaxValue);
         for (var i = 0; i < 3_000; i++)
         {
             instance.Log.Enqueue(Entry(i, 1_000));

@@ -213,7 +213,7 @@ internal static class RecoveryMode
 
         fields.Add(("rss_start_mb", ProcessStats.RssMiB()));
         t = Stopwatch.GetTimestamp();
-        using var instance = LogInstance.Open(options, generation: 1);
+        using var instance = LogInstance.Open(options, generation: 1, freeSpace: static () => 0); // recovery only: no zeros ahead
         fields.Add(("log_open_ms", Lap()));
         fields.Add(("rss_after_log_mb", ProcessStats.RssMiB()));
         var log = instance.Log;

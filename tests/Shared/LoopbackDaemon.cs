@@ -99,8 +99,15 @@ public sealed class LoopbackDaemon : IDisposable
             var daemon = Start(program, arguments(port), new IPEndPoint(IPAddress.Loopback, port));
             while (deadline.Elapsed < StartTimeout && !daemon.HasExited)
             {
+                // Answered, and still alive a moment later: a daemon that lost the port to another
+                // test's listener: the probe reaches that listener instead, and the daemon exits on its bind error.
                 if (await ready(port))
-                    return daemon;
+                {
+                    await Task.Delay(100);
+                    if (!daemon.HasExited)
+                        return daemon;
+                }
+
                 await Task.Delay(50);
             }
             lastLog = daemon.Log;

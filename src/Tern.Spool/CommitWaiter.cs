@@ -19,18 +19,29 @@ internal sealed class CommitWaiter : IValueTaskSource<bool>
     /// <summary>The log instance the record went into.</summary>
     public int Generation { get; private set; }
 
-    /// <summary>The message whose record it waits for (refused when the commit fails: see Spool.FailWaiters).</summary>
-    public MessageId Id { get; private set; }
+    /// <summary>The message whose record it waits for (refused when the commit fails: see Spool.FailWaiters); null for a change.</summary>
+    public MessageId? Id { get; private set; }
 
     public ValueTask<bool> Task => new(this, _core.Version);
 
-    public void Start(long until, int generation, MessageId id)
+    public void Start(long until, int generation, MessageId? id)
     {
         _core.Reset();
         _completed = 0;
         Until = until;
         Generation = generation;
         Id = id;
+    }
+
+    /// <summary>The wait; a cancelled token completes it with false (the record may still become durable).</summary>
+    public ValueTask<bool> WaitAsync(CancellationToken cancel) => cancel.CanBeCanceled ? WaitCancellableAsync(cancel) : Task;
+
+    private async ValueTask<bool> WaitCancellableAsync(CancellationToken cancel)
+    {
+        using (cancel.Register(static w => ((CommitWaiter)w!).TryComplete(false), this))
+        {
+            return await Task;
+        }
     }
 
     /// <summary>Completes the wait unless it already was; false when someone else completed it first.</summary>

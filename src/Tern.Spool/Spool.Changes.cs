@@ -8,7 +8,7 @@ namespace Tern.Spool;
 /// Changes to queued messages. A change reads the entry, computes the new one, appends it as a State
 /// record and returns once that record is durable and applied to the index. Changes to one message
 /// are serialised by a lock stripe (so none is lost to another's stale read); a change of many
-/// messages takes every stripe, in order, and shares one commit. Scheduling (the next attempt alone,
+/// messages takes their stripes in ascending order and shares one commit. Scheduling (the next attempt alone,
 /// as a NextAttempt record) takes the stripes of its messages, in the same order.
 /// </summary>
 public sealed partial class Spool
@@ -45,34 +45,40 @@ public sealed partial class Spool
     /// change: leave it as it is). Returns how many changed; throws <see cref="IOException"/> when the
     /// log could not make the change durable.
     /// </summary>
-    internal async Task<int> ChangeAsync(IReadOnlyList<MessageId> ids, Func<QueueEntry, QueueEntry?> change, CancellationToken cancel)
+    internal Task<int> ChangeAsync(IReadOnlyList<MessageId> ids, Func<QueueEntry, QueueEntry?> change, CancellationToken cancel) =>
+        ChangeEachAsync([.. ids.Distinct()], (_, entry) => change(entry), cancel);
+
+    /// <summary>
+    /// As <see cref="ChangeAsync"/>, with the index of the message in <paramref name="ids"/> (each id
+    /// at most once: a second change of one message would read the entry before the first).
+    /// </summary>
+    private async Task<int> ChangeEachAsync(MessageId[] ids, Func<int, QueueEntry, QueueEntry?> change, CancellationToken cancel)
     {
-        if (ids.Count == 0)
+        if (ids.Length == 0)
         {
             return 0;
         }
 
-        var stripes = ids.Count == 1 ? [_stripes[Stripe(ids[0])]] : _stripes;
-        var taken = 0;
+        if (ids.Length > 1 && ids.Distinct().Count() != ids.Length)
+        {
+            throw new ArgumentException("a message appears more than once", nameof(ids));
+        }
+
+        var taken = 0UL;
         try
         {
-            foreach (var stripe in stripes)
-            {
-                await stripe.WaitAsync(cancel).ConfigureAwait(false);
-                taken++;
-            }
-
+            taken = await TakeStripesAsync(ids, cancel).ConfigureAwait(false);
             var changed = 0;
             var last = -1L;
             var instance = _current;
-            foreach (var id in ids)
+            for (var i = 0; i < ids.Length; i++)
             {
-                if (ReadEntry(id) is not { State: MessageState.Queued } entry || change(entry) is not { } updated)
+                if (ReadEntry(ids[i]) is not { State: MessageState.Queued } entry || change(i, entry) is not { } updated)
                 {
                     continue;
                 }
 
-                last = AppendState(id, updated, instance.Generation);
+                last = AppendState(ids[i], updated, instance.Generation);
                 changed++;
             }
 
@@ -85,10 +91,47 @@ public sealed partial class Spool
         }
         finally
         {
-            for (var i = 0; i < taken; i++)
+            ReleaseStripes(taken);
+        }
+    }
+
+    /// <summary>
+    /// Takes the lock stripes of <paramref name="ids"/>, in ascending order (so that two takers never
+    /// deadlock); returns them as a mask, for <see cref="ReleaseStripes"/>. A cancelled wait releases
+    /// what it took and throws.
+    /// </summary>
+    private async ValueTask<ulong> TakeStripesAsync(IReadOnlyList<MessageId> ids, CancellationToken cancel)
+    {
+        var wanted = 0UL;
+        for (var i = 0; i < ids.Count; i++)
+        {
+            wanted |= 1UL << Stripe(ids[i]);
+        }
+
+        var taken = 0UL;
+        try
+        {
+            for (var left = wanted; left != 0; left &= left - 1)
             {
-                stripes[i].Release();
+                var stripe = System.Numerics.BitOperations.TrailingZeroCount(left);
+                await _stripes[stripe].WaitAsync(cancel).ConfigureAwait(false);
+                taken |= 1UL << stripe;
             }
+
+            return taken;
+        }
+        catch
+        {
+            ReleaseStripes(taken);
+            throw;
+        }
+    }
+
+    private void ReleaseStripes(ulong taken)
+    {
+        for (var left = taken; left != 0; left &= left - 1)
+        {
+            _stripes[System.Numerics.BitOperations.TrailingZeroCount(left)].Release();
         }
     }
 
@@ -130,24 +173,10 @@ public sealed partial class Spool
             return 0;
         }
 
-        // Only the stripes of these messages, taken in ascending order like ChangeAsync takes all of
-        // them, so that the two never deadlock.
-        var wanted = 0UL;
-        for (var i = 0; i < ids.Count; i++)
-        {
-            wanted |= 1UL << Stripe(ids[i]);
-        }
-
         var taken = 0UL;
         try
         {
-            for (var left = wanted; left != 0; left &= left - 1)
-            {
-                var stripe = System.Numerics.BitOperations.TrailingZeroCount(left);
-                await _stripes[stripe].WaitAsync(cancel).ConfigureAwait(false);
-                taken |= 1UL << stripe;
-            }
-
+            taken = await TakeStripesAsync(ids, cancel).ConfigureAwait(false);
             var instance = _current;
             var (last, count) = AppendNextAttempts(ids, each, next.ToUnixTimeMilliseconds(), instance.Generation);
             if (last >= 0)
@@ -159,10 +188,7 @@ public sealed partial class Spool
         }
         finally
         {
-            for (var left = taken; left != 0; left &= left - 1)
-            {
-                _stripes[System.Numerics.BitOperations.TrailingZeroCount(left)].Release();
-            }
+            ReleaseStripes(taken);
         }
     }
 
@@ -246,19 +272,39 @@ public sealed partial class Spool
         return tail <= instance.Log.BeginAddress ? Task.CompletedTask : SettleAsync(instance, tail - 1, cancel);
     }
 
-    /// <summary>Waits until the record at <paramref name="address"/> is durable and applied to the index.</summary>
+    /// <summary>
+    /// Waits until the record at <paramref name="address"/> is durable and applied to the index. The
+    /// commit loop completes the wait exactly when a commit covers the record (FASTER's
+    /// WaitForCommitAsync wakes every waiter at every commit, covered or not, and allocates a task,
+    /// a linked token source and a registration per wait).
+    /// </summary>
     private async Task SettleAsync(LogInstance instance, long address, CancellationToken cancel)
     {
-        _commitRequested.Set();
-        try
+        var waiter = new CommitWaiter();
+        waiter.Start(address + 1, instance.Generation, id: null);
+        if (AddWaiter(waiter))
         {
-            using var wait = CancellationTokenSource.CreateLinkedTokenSource(cancel, instance.Retired.Token);
-            await instance.Log.WaitForCommitAsync(address + 1, token: wait.Token).ConfigureAwait(false);
+            // Appended without the gate held through the registration: the commit covering the record,
+            // or the retirement of its log instance, may have come first, and nothing would complete
+            // the wait then. A record already committed stays durable whatever fails afterwards.
+            if (instance.Log.CommittedUntilAddress > address)
+            {
+                waiter.TryComplete(true);
+            }
+            else if (instance.Disposed || instance != _current)
+            {
+                waiter.TryComplete(false);
+            }
+            else
+            {
+                _commitRequested.Set();
+            }
         }
-        catch (Exception e) when (e is OperationCanceledException or CommitFailureException or FasterException or ObjectDisposedException)
+
+        if (!await waiter.WaitAsync(cancel).ConfigureAwait(false))
         {
             cancel.ThrowIfCancellationRequested();
-            throw new IOException("the spool could not make the change durable; it was not made", e);
+            throw new IOException("the spool could not make the change durable; it was not made");
         }
 
         await WaitAppliedAsync(address + 1, cancel).ConfigureAwait(false);

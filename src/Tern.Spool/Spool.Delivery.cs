@@ -26,6 +26,18 @@ public sealed record AttemptOutcome(int Recipient, RecipientStatus Status, strin
 /// <param name="WillRetryUntil">Until when delivery is retried (Will-Retry-Until in the delay notice).</param>
 public readonly record struct AttemptNotices(bool Delay, DateTimeOffset? WillRetryUntil);
 
+/// <summary>One attempt to record (see <see cref="Spool.RecordAttemptsAsync"/>).</summary>
+/// <param name="Id">The message.</param>
+/// <param name="Outcomes">What became of the recipients that went.</param>
+/// <param name="NextAttempt">When the message is due again if recipients stay open.</param>
+/// <param name="Notices">The notices wanted beyond failures and relays.</param>
+public readonly record struct AttemptRecord(MessageId Id, IReadOnlyList<AttemptOutcome> Outcomes, DateTimeOffset NextAttempt, AttemptNotices Notices);
+
+/// <summary>One recorded attempt.</summary>
+/// <param name="After">The message's entry afterwards; null when it was no longer queued (nothing recorded).</param>
+/// <param name="NoticeError">Why a notice of the attempt could not be stored (the attempt itself is recorded).</param>
+public readonly record struct RecordedAttempt(QueueEntry? After, Exception? NoticeError);
+
 /// <summary>What delivery needs from the spool: the messages that are due, and recording attempts.</summary>
 public sealed partial class Spool
 {
@@ -85,18 +97,35 @@ public sealed partial class Spool
     /// </summary>
     public async Task<QueueEntry?> RecordAttemptAsync(MessageId id, IReadOnlyList<AttemptOutcome> outcomes, DateTimeOffset nextAttempt, AttemptNotices notices, CancellationToken cancel = default)
     {
+        var recorded = (await RecordAttemptsAsync([new AttemptRecord(id, outcomes, nextAttempt, notices)], cancel).ConfigureAwait(false))[0];
+        if (recorded.NoticeError is { } e)
+        {
+            throw e;
+        }
+
+        return recorded.After;
+    }
+
+    /// <summary>
+    /// Records several attempts (of different messages) as <see cref="RecordAttemptAsync(MessageId, IReadOnlyList{AttemptOutcome}, DateTimeOffset, AttemptNotices, CancellationToken)"/>
+    /// records one, all in one commit: a delivery worker's attempts finish a few at a time, and one
+    /// commit and one wake-up for all of them costs less than one each. Throws
+    /// <see cref="IOException"/> when the log could not make the changes durable (none or some may
+    /// take effect); a notice that could not be stored is that attempt's <see cref="RecordedAttempt.NoticeError"/>.
+    /// </summary>
+    public async Task<RecordedAttempt[]> RecordAttemptsAsync(IReadOnlyList<AttemptRecord> attempts, CancellationToken cancel = default)
+    {
+        ArgumentNullException.ThrowIfNull(attempts);
         var now = _clock.GetUtcNow();
-        QueueEntry? before = null;
-        QueueEntry? after = null;
-        AttemptOutcome?[] applied = [];
-        var pinned = false;
+        var changes = new AttemptChange?[attempts.Count];
         try
         {
-            await ChangeAsync([id], e =>
+            await ChangeEachAsync(attempts.Select(a => a.Id).ToArray(), (i, e) =>
             {
+                var attempt = attempts[i];
                 var recipients = e.Recipients.ToArray();
-                applied = new AttemptOutcome?[recipients.Length];
-                foreach (var o in outcomes)
+                var applied = new AttemptOutcome?[recipients.Length];
+                foreach (var o in attempt.Outcomes)
                 {
                     if ((uint)o.Recipient < (uint)recipients.Length && recipients[o.Recipient].Status is RecipientStatus.Pending or RecipientStatus.Deferred)
                     {
@@ -106,11 +135,10 @@ public sealed partial class Spool
                 }
 
                 var open = recipients.Any(r => r.Status is RecipientStatus.Pending or RecipientStatus.Deferred);
-                before = e;
-                after = e with
+                var after = e with
                 {
                     Attempts = e.Attempts + 1,
-                    NextAttempt = nextAttempt,
+                    NextAttempt = attempt.NextAttempt,
                     Recipients = recipients,
                     State = open ? MessageState.Queued : MessageState.Retired,
                     Finished = open ? null : now,
@@ -118,35 +146,54 @@ public sealed partial class Spool
 
                 // A notice returns the original's headers (or all of it): its body must stay in the log
                 // until it is read, though the message may retire now (truncation spares pinned bodies).
-                if (NoticesWanted(before, after, applied, notices))
+                var pinned = NoticesWanted(e, after, applied, attempt.Notices);
+                if (pinned)
                 {
-                    PinInFlight(id, e.FirstAddress);
-                    pinned = true;
+                    PinInFlight(e.Id, e.FirstAddress);
                 }
 
+                changes[i] = new AttemptChange(e, after, applied, pinned);
                 return after;
             }, cancel).ConfigureAwait(false);
 
-            if (before is null || after is null)
+            var recorded = new RecordedAttempt[attempts.Count];
+            for (var i = 0; i < recorded.Length; i++)
             {
-                return null;
+                if (changes[i] is not { } c)
+                {
+                    continue;
+                }
+
+                recorded[i] = new RecordedAttempt(c.After, null);
+                if (c.Pinned)
+                {
+                    try
+                    {
+                        await QueueNoticesAsync(c.Before, c.After, c.Applied, attempts[i].Notices, cancel).ConfigureAwait(false);
+                    }
+                    catch (Exception e) when (e is IOException or SpoolException or FASTER.core.FasterException)
+                    {
+                        recorded[i] = new RecordedAttempt(c.After, e);
+                    }
+                }
             }
 
-            if (pinned)
-            {
-                await QueueNoticesAsync(before, after, applied, notices, cancel).ConfigureAwait(false);
-            }
-
-            return after;
+            return recorded;
         }
         finally
         {
-            if (pinned)
+            foreach (var c in changes)
             {
-                UnpinInFlight(id);
+                if (c is { Pinned: true })
+                {
+                    UnpinInFlight(c.Before.Id);
+                }
             }
         }
     }
+
+    /// <summary>One attempt's change of its entry, for the notices that follow it.</summary>
+    private sealed record AttemptChange(QueueEntry Before, QueueEntry After, AttemptOutcome?[] Applied, bool Pinned);
 
     private static bool NoticesWanted(QueueEntry before, QueueEntry after, AttemptOutcome?[] applied, AttemptNotices notices)
     {

@@ -491,19 +491,7 @@ public sealed partial class Spool : IAsyncDisposable
                     // instance holding the gate exclusively, and then finds every message record of
                     // that instance among the waiters (whose ids it refuses: see FailWaiters).
                     waiter.Start(address + 1, writer.Generation, writer.Id);
-                    lock (_waiters)
-                    {
-                        if (_closed)
-                        {
-                            // The spool is closing: no commit loop will complete this wait any more.
-                            closed = true;
-                            waiter.TryComplete(false);
-                        }
-                        else
-                        {
-                            _waiters.Add(waiter);
-                        }
-                    }
+                    closed = !AddWaiter(waiter);
                 }
                 finally
                 {
@@ -539,19 +527,7 @@ public sealed partial class Spool : IAsyncDisposable
             _commitRequested.Set();
         }
 
-        bool durable;
-        if (cancel.CanBeCanceled)
-        {
-            using (cancel.Register(static w => ((CommitWaiter)w!).TryComplete(false), waiter))
-            {
-                durable = await waiter.Task;
-            }
-        }
-        else
-        {
-            durable = await waiter.Task;
-        }
-
+        var durable = await waiter.WaitAsync(cancel);
         if (!durable)
         {
             Failing |= !cancel.IsCancellationRequested;
@@ -765,6 +741,22 @@ public sealed partial class Spool : IAsyncDisposable
 
     internal void UnpinInFlight(MessageId id) => _inFlight.TryRemove(id, out _);
 
+    /// <summary>Registers a wait for a commit; false (and the wait completed as failed) when the spool is closing: no commit loop would complete it any more.</summary>
+    private bool AddWaiter(CommitWaiter waiter)
+    {
+        lock (_waiters)
+        {
+            if (_closed)
+            {
+                waiter.TryComplete(false);
+                return false;
+            }
+
+            _waiters.Add(waiter);
+            return true;
+        }
+    }
+
     /// <summary>
     /// After a commit: completes the waiters it covers. A waiter whose record went into an older
     /// (failed and replaced) log instance is told its record is lost, whatever address the new
@@ -802,9 +794,9 @@ public sealed partial class Spool : IAsyncDisposable
             _closed |= close;
             foreach (var w in _waiters)
             {
-                if (refuse)
+                if (refuse && w.Id is { } id)
                 {
-                    Refuse(w.Id);
+                    Refuse(id);
                 }
 
                 w.TryComplete(false);

@@ -1,5 +1,7 @@
 using System.Collections.Concurrent;
+using Microsoft.Extensions.Logging.Abstractions;
 using Tern.Spool.Queue;
+using Tern.Tests.Support;
 
 namespace Tern.Spool.Tests;
 
@@ -576,6 +578,50 @@ public sealed class SchedulingTests : SpoolFixture
             new RecipientState { Address = "bob@example.net", Notify = StoredNotify.Success | StoredNotify.Failure, OriginalRecipient = "rfc822;bob@example.net", Status = RecipientStatus.Deferred, LastAttempt = DateTimeOffset.FromUnixTimeMilliseconds(1_700_000_500_000), LastReply = "451-4.7.1 Greylisted\r\n451 4.7.1 try again later" },
         ],
     };
+
+    [Fact]
+    public async Task Attempts_recorded_together_share_a_commit_and_each_gets_its_own_result()
+    {
+        var metrics = new RecordingMetrics();
+        await using var spool = Spool.Open(TestSpoolOptions.Small(Dir) with { ReportingMta = "mta.example.org" }, NullLoggerFactory.Instance, metrics, Clock);
+        var delivered = new List<MessageId>();
+        for (var i = 0; i < 8; i++)
+        {
+            delivered.Add(await Store(spool, "alice@example.org", $"u{i}@example.net"));
+        }
+
+        var deferred = await Store(spool, "alice@example.org", "carol@example.net");
+        var failed = await Store(spool, "alice@example.org", "dave@example.net");
+        var dropped = await Store(spool, "alice@example.org", "erin@example.net");
+        Assert.Equal(1, await spool.Queue.DropAsync(Only(dropped)));
+        await spool.CaughtUpAsync();
+        var next = Clock.GetUtcNow() + TimeSpan.FromMinutes(15);
+        var commits = metrics.Value("tern_spool_commits_total");
+
+        var attempts = delivered.Select(id => new AttemptRecord(id, [new AttemptOutcome(0, RecipientStatus.Delivered, "250 2.0.0 ok")], next, default))
+            .Append(new AttemptRecord(deferred, [new AttemptOutcome(0, RecipientStatus.Deferred, "451 4.3.0 later")], next, default))
+            .Append(new AttemptRecord(failed, [new AttemptOutcome(0, RecipientStatus.Failed, "550 5.1.1 no such user")], next, default))
+            .Append(new AttemptRecord(dropped, [new AttemptOutcome(0, RecipientStatus.Delivered, "250 2.0.0 ok")], next, default))
+            .ToList();
+        var recorded = await spool.RecordAttemptsAsync(attempts);
+
+        // Eleven changes, one commit (a second one at most, for a wake-up left from before).
+        Assert.InRange(metrics.Value("tern_spool_commits_total") - commits, 1, 2);
+        Assert.All(recorded.Take(8), r => Assert.Equal(MessageState.Retired, r.After!.State));
+        Assert.Equal((MessageState.Queued, next, 1), (recorded[8].After!.State, recorded[8].After!.NextAttempt, recorded[8].After!.Attempts));
+        Assert.Equal(MessageState.Retired, recorded[9].After!.State);
+        Assert.Null(recorded[10].After);
+        Assert.All(recorded, r => Assert.Null(r.NoticeError));
+        Assert.All(delivered, id => Assert.Equal(MessageState.Retired, EntryOf(spool, id).State));
+        Assert.Equal("451 4.3.0 later", EntryOf(spool, deferred).Recipients[0].LastReply);
+
+        // The failure notice of the bounced message was queued with the batch.
+        await spool.CaughtUpAsync();
+        Assert.Equal(1, metrics.Value("tern_dsn_queued_total", "failure"));
+
+        // One message twice in a batch would lose a change (the second reads the entry before the first).
+        await Assert.ThrowsAsync<ArgumentException>(() => spool.RecordAttemptsAsync([attempts[8], attempts[8]]));
+    }
 
     private sealed class IdOrder : IComparer<MessageId>
     {

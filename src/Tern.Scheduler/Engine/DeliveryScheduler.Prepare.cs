@@ -16,37 +16,10 @@ namespace Tern.Scheduler;
 /// </summary>
 public sealed partial class DeliveryScheduler
 {
-    private readonly ConcurrentQueue<MessageId> _due = new();
-    private readonly AsyncSignal _prepareWake = new();
+    /// <summary>Due messages waiting to be prepared; one not yet under way goes into a batch, marked in flight.</summary>
+    private readonly BatchDrain<MessageId> _due;
+
     private Task? _prepareLoop;
-    private int _preparing;
-
-    private async Task PrepareLoopAsync()
-    {
-        while (!_stop.IsCancellationRequested)
-        {
-            while (Volatile.Read(ref _preparing) < _options.PrepareConcurrency && !_due.IsEmpty)
-            {
-                var batch = new List<MessageId>(Math.Min(_options.PrepareBatch, 16));
-                while (batch.Count < _options.PrepareBatch && _due.TryDequeue(out var id))
-                {
-                    // Under way already: its attempt's record reschedules it.
-                    if (_inFlight.TryAdd(id, 0))
-                    {
-                        batch.Add(id);
-                    }
-                }
-
-                if (batch.Count > 0)
-                {
-                    Interlocked.Increment(ref _preparing);
-                    Spawn(() => PrepareAsync(batch));
-                }
-            }
-
-            await _prepareWake.WaitAsync().ConfigureAwait(false);
-        }
-    }
 
     /// <summary>One message ready for its attempt: the recipients failed at once, and the batches per destination.</summary>
     private sealed record Prepared(QueueEntry Entry, DateTimeOffset Next, List<AttemptOutcome> Suppressed, List<(Destination Destination, string Domain, List<int> Recipients)> Batches);
@@ -102,7 +75,7 @@ public sealed partial class DeliveryScheduler
 
             for (; started < ready.Count; started++)
             {
-                await StartAttemptAsync(ready[started]).ConfigureAwait(false);
+                StartAttempt(ready[started]);
             }
         }
         catch
@@ -121,19 +94,14 @@ public sealed partial class DeliveryScheduler
 
             throw;
         }
-        finally
-        {
-            Interlocked.Decrement(ref _preparing);
-            _prepareWake.Set();
-        }
     }
 
-    private async Task StartAttemptAsync(Prepared p)
+    private void StartAttempt(Prepared p)
     {
         var attempt = new MessageAttempt(p.Entry, p.Next, p.Batches.Count + (p.Suppressed.Count > 0 ? 1 : 0));
         if (p.Suppressed.Count > 0 && attempt.Complete(p.Suppressed))
         {
-            await FinishAsync(attempt).ConfigureAwait(false);
+            _finished.Post(attempt);
             return;
         }
 

@@ -124,7 +124,6 @@ public sealed partial class DeliveryScheduler
 
     private void Dispatch(MessageId id)
     {
-        _due.Enqueue(id);
-        _prepareWake.Set();
+        _due.Post(id);
     }
 }

@@ -20,10 +20,14 @@ public sealed partial class DeliveryScheduler
     private static readonly TimeSpan PruneEvery = TimeSpan.FromSeconds(10);
     private static readonly TimeSpan PruneAfter = TimeSpan.FromMinutes(10);
     private long _lastPrune;
+    private long _runnersStarted;
+
+    /// <summary>Runners started so far (tests: one queued batch starts one runner).</summary>
+    internal long RunnersStarted => Interlocked.Read(ref _runnersStarted);
 
     private void StartRunners(Destination d)
     {
-        while (!d.Ready.IsEmpty && !_stop.IsCancellationRequested && d.TryStartRunner())
+        while (d.NeedsRunner && !_stop.IsCancellationRequested && d.TryStartRunner())
         {
             if (!TryTakeGlobalSlot())
             {
@@ -38,6 +42,8 @@ public sealed partial class DeliveryScheduler
                 return;
             }
 
+            d.RunnerStarting();
+            Interlocked.Increment(ref _runnersStarted);
             Spawn(() => RunAsync(d));
         }
     }
@@ -116,14 +122,13 @@ public sealed partial class DeliveryScheduler
 
         for (var n = _options.MaxQueuedPerDestination / 2; n > 0 && d.Parked.TryDequeue(out var id); n--)
         {
-            _due.Enqueue(id);
+            _due.Post(id);
         }
-
-        _prepareWake.Set();
     }
 
     private async Task RunAsync(Destination d)
     {
+        d.RunnerArrived();
         try
         {
             var done = 0;
@@ -226,15 +231,15 @@ public sealed partial class DeliveryScheduler
     }
 
     /// <summary>
-    /// Adds a batch's outcomes to its attempt; the last batch's runner hands the recording to a task
-    /// of its own and goes on with its next batch instead of waiting for the commit.
+    /// Adds a batch's outcomes to its attempt; the last batch's runner hands the attempt over to be
+    /// recorded (with others that finished meanwhile) and goes on with its next batch instead of
+    /// waiting for the commit.
     /// </summary>
     private Task CompleteAsync(DestinationWork work, List<AttemptOutcome> outcomes)
     {
         if (work.Attempt.Complete(outcomes))
         {
-            var attempt = work.Attempt;
-            Spawn(() => FinishAsync(attempt));
+            _finished.Post(work.Attempt);
         }
 
         return Task.CompletedTask;

@@ -62,6 +62,8 @@ public sealed partial class DeliveryScheduler : ISpoolObserver, IAsyncDisposable
         _panics = Panics.For(metrics, LogComponents.Delivery);
         var series = new DestinationSeries(metrics, options.MetricsDestinations);
         metrics.OnCollect(() => series.Refresh(_destinations.Values, _clock.GetTimestamp()));
+        _due = new BatchDrain<MessageId>(options.PrepareConcurrency, options.PrepareBatch, id => _inFlight.TryAdd(id, 0), PrepareAsync, Spawn);
+        _finished = new BatchDrain<MessageAttempt>(options.RecordConcurrency, options.RecordBatch, _ => true, FinishAsync, Spawn);
         _schedule = new MessageSchedule<MessageId>(Math.Max(1, (long)options.Resolution.TotalMilliseconds), _clock.GetUtcNow().ToUnixTimeMilliseconds());
     }
 
@@ -110,7 +112,8 @@ public sealed partial class DeliveryScheduler : ISpoolObserver, IAsyncDisposable
             }
         });
         _ownerLoop = Task.Run(OwnerLoopAsync);
-        _prepareLoop = Task.Run(PrepareLoopAsync);
+        _prepareLoop = Task.Run(() => _due.RunAsync(_stop.Token));
+        _finishLoop = Task.Run(() => _finished.RunAsync(_stop.Token));
     }
 
     public async ValueTask DisposeAsync()
@@ -123,9 +126,11 @@ public sealed partial class DeliveryScheduler : ISpoolObserver, IAsyncDisposable
         _spool.StopObserving();
         await _stop.CancelAsync().ConfigureAwait(false);
         _ownerWake.Set();
-        _prepareWake.Set();
+        _due.Wake();
+        _finished.Wake();
         await (_ownerLoop ?? Task.CompletedTask).ConfigureAwait(false);
         await (_prepareLoop ?? Task.CompletedTask).ConfigureAwait(false);
+        await (_finishLoop ?? Task.CompletedTask).ConfigureAwait(false);
 
         // Attempts under way end at their next step (cancelled, not recorded: due again at the next start).
         while (Volatile.Read(ref _tasks) > 0)

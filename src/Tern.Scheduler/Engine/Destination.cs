@@ -42,6 +42,22 @@ internal sealed class Destination
     /// <summary>Batches queued (an estimate; ConcurrentQueue.Count is not free).</summary>
     public int Queued;
 
+    /// <summary>
+    /// Runners started and not yet at their first batch: each will take one of the queued batches, so
+    /// only batches beyond them need a runner more (else one batch queued while the first runner was
+    /// still on its way to the pool started runners up to the connection limit, all but one idle).
+    /// </summary>
+    private int _starting;
+
+    /// <summary>Whether queued batches outnumber the runners on their way to them.</summary>
+    public bool NeedsRunner => Volatile.Read(ref Queued) > Volatile.Read(ref _starting);
+
+    /// <summary>A runner is on its way (call before it starts).</summary>
+    public void RunnerStarting() => Interlocked.Increment(ref _starting);
+
+    /// <summary>The runner is at its first batch (called before it takes one: a runner too many finds nothing and ends, one too few would leave a batch waiting).</summary>
+    public void RunnerArrived() => Interlocked.Decrement(ref _starting);
+
     /// <summary>Last activity (timestamp units), for pruning idle destinations.</summary>
     public long LastUsed;
 

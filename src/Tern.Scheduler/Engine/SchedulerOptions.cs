@@ -26,6 +26,12 @@ public sealed record SchedulerOptions
     /// <summary>Due messages prepared together: their next attempts share one commit.</summary>
     public int PrepareBatch { get; init; } = 64;
 
+    /// <summary>Batches of finished attempts being recorded at once.</summary>
+    public int RecordConcurrency { get; init; } = 2;
+
+    /// <summary>Finished attempts recorded together: their changes share one commit.</summary>
+    public int RecordBatch { get; init; } = 256;
+
     /// <summary>A runner gives its slot to a waiting destination after this many batches.</summary>
     public int FairShare { get; init; } = 16;
 

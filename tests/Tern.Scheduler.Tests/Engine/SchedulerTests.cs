@@ -169,6 +169,22 @@ public sealed class SchedulerTests
     }
 
     [Fact]
+    public async Task One_batch_at_a_time_starts_one_runner_each_whatever_the_connection_limit()
+    {
+        await using var f = new SchedulerFixture(o => o with { Destinations = new DestinationPolicy { Default = new DestinationLimits { MaxConnections = 20 } } });
+        var scheduler = f.Start();
+        for (var i = 0; i < 5; i++)
+        {
+            var id = await f.SubmitAsync("alice@example.org", $"u{i}@example.net");
+            await SchedulerFixture.Eventually(() => f.Entry(id).State == MessageState.Retired, $"message {i} is delivered");
+            await SchedulerFixture.Eventually(() => scheduler.InFlight == 0, "its attempt is recorded");
+        }
+
+        // Before, each queued batch started runners up to the limit while the first was on its way to the pool.
+        Assert.Equal(5, scheduler.RunnersStarted);
+    }
+
+    [Fact]
     public async Task A_stuck_destination_does_not_hold_up_the_others()
     {
         await using var f = new SchedulerFixture(o => o with { Concurrency = 8, Destinations = new DestinationPolicy { Default = new DestinationLimits { MaxConnections = 4 } } });

@@ -47,13 +47,26 @@ internal sealed class CommitWaiter : IValueTaskSource<bool>
     /// <summary>Completes the wait unless it already was; false when someone else completed it first.</summary>
     public bool TryComplete(bool durable)
     {
-        if (Interlocked.Exchange(ref _completed, 1) != 0)
+        if (!TryClaim())
         {
             return false;
         }
 
-        _core.SetResult(durable);
+        Complete(durable, inline: false);
         return true;
+    }
+
+    /// <summary>Claims the completion (false: someone else did first); the claimer then calls <see cref="Complete"/>.</summary>
+    public bool TryClaim() => Interlocked.Exchange(ref _completed, 1) == 0;
+
+    /// <summary>
+    /// Completes a claimed wait. Inline, the writer's continuation runs on this thread before this
+    /// returns; otherwise it is queued to the thread pool.
+    /// </summary>
+    public void Complete(bool durable, bool inline)
+    {
+        _core.RunContinuationsAsynchronously = !inline;
+        _core.SetResult(durable);
     }
 
     public bool GetResult(short token) => _core.GetResult(token);

@@ -38,6 +38,9 @@ public sealed partial class Spool : IAsyncDisposable
 
     /// <summary>Writers waiting for a commit; the commit loop completes them (see <see cref="CommitWaiter"/>).</summary>
     private readonly List<CommitWaiter> _waiters = [];
+
+    /// <summary>Work items that resume the writers of a commit, for reuse (see <see cref="CommitCompletions"/>).</summary>
+    private readonly System.Collections.Concurrent.ConcurrentQueue<CommitCompletions> _spareCompletions = new();
     private bool _closed;
 
     /// <summary>First body-chunk address of messages whose record is not indexed yet (see <see cref="PinInFlight"/>).</summary>
@@ -765,6 +768,7 @@ public sealed partial class Spool : IAsyncDisposable
     private void CompleteWaiters(LogInstance instance)
     {
         var committed = instance.Log.CommittedUntilAddress;
+        CommitCompletions? durable = null;
         lock (_waiters)
         {
             for (var i = _waiters.Count - 1; i >= 0; i--)
@@ -775,10 +779,24 @@ public sealed partial class Spool : IAsyncDisposable
                     continue;
                 }
 
-                w.TryComplete(w.Generation == instance.Generation);
+                if (w.Generation != instance.Generation)
+                {
+                    w.TryComplete(false);
+                }
+                else if (w.TryClaim())
+                {
+                    durable ??= _spareCompletions.TryDequeue(out var spare) ? spare : new CommitCompletions(_spareCompletions.Enqueue);
+                    durable.Waiters.Add(w);
+                }
+
                 _waiters[i] = _waiters[^1];
                 _waiters.RemoveAt(_waiters.Count - 1);
             }
+        }
+
+        if (durable is not null)
+        {
+            ThreadPool.UnsafeQueueUserWorkItem(durable, preferLocal: false);
         }
     }
 

@@ -19,12 +19,10 @@ internal static class LatencyMode
         var warmup = a.Int("warmup", 3);
         var rate = a.String("rate") ?? "max";
 
-        // The relay's own setting (TernHost raises the pool's minimum to 64 workers: FASTER blocks
-        // pool threads in its commit-metadata and checkpoint writes, and the pool otherwise grows by
-        // one thread per half second); --min-threads changes it for experiments.
-        var minThreads = a.Int("min-threads", 64);
-        ThreadPool.GetMinThreads(out _, out var ports);
-        ThreadPool.SetMinThreads(minThreads, ports);
+        // The relay's own setting is the pool's default minimum (see TernHost); --min-threads changes
+        // it for experiments (64 was the relay's setting until the log wrote on its own thread).
+        ThreadPool.GetMinThreads(out var defaultMin, out var ports);
+        ThreadPool.SetMinThreads(a.Int("min-threads", defaultMin), ports);
 
         ThreadPool.GetMinThreads(out var minWorkers, out _);
         SpoolLoadCommand.PrintEnvironment("latency");

@@ -28,12 +28,13 @@ public static partial class TernHost
 
     public static async Task<int> RunAsync(TernConfig config, string? configPath, TextWriter stdout, TextWriter stderr, CancellationToken cancel)
     {
-        // FASTER's commit and checkpoint managers block pool threads (SemaphoreSlim.Wait) on writes that
-        // themselves complete on the pool; on 2 cores the pool grows by one thread every ~0.5 s, which
-        // stalled every commit for that long at each index checkpoint (measured: p99 ~1 s). A larger
-        // minimum lets those waits overlap. Process-wide, so it is set here, by the host.
-        ThreadPool.GetMinThreads(out var workers, out var completionPorts);
-        ThreadPool.SetMinThreads(Math.Max(workers, 64), completionPorts);
+        // The thread pool keeps its default minimum (one worker per core). It was raised to 64 while the
+        // log's writes completed on pool threads, which FASTER's commit and checkpoint managers block
+        // on: the pool then grew one thread per half second and stalled commits at each index
+        // checkpoint. Since the log writes on a thread of its own (LogDevice), a minimum of 64 only let
+        // the pool run ~20 workers on 2 cores, woken and preempted in turn: alternated runs (20
+        // sessions, 1 KiB) gave 0.179 -> 0.161 ms of CPU per relayed message with the default, and
+        // the spool's latency benchmark with a checkpoint every 3 s p99 3.0 ms instead of 4.7 ms.
 
         // Socket completions run on the epoll threads instead of hopping to a pool thread: one thread
         // switch fewer per read and write. Tern's work after a completion is parsing and spool appends,

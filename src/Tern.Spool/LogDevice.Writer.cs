@@ -25,7 +25,7 @@ internal sealed partial class LogDevice
     private const uint CallbackError = 5;
 
     private readonly ConcurrentQueue<PendingWrite> _writes = new();
-    private readonly ManualResetEventSlim _writesQueued = new(false, spinCount: 0);
+    private readonly Tern.Platform.WakeEvent _writesQueued = new();
     private readonly Dictionary<int, SafeFileHandle> _segments = [];
     private readonly Lock _segmentsLock = new();
     private volatile bool _writerStopping;
@@ -47,19 +47,13 @@ internal sealed partial class LogDevice
     {
         while (true)
         {
-            // Reset before draining: a write queued after the last dequeue sets it again.
-            _writesQueued.Reset();
+            // A write queued after the last dequeue has set the event again: the wait returns at once.
             while (_writes.TryDequeue(out var write))
             {
                 Write(write);
             }
 
-            if (!_writes.IsEmpty)
-            {
-                continue;
-            }
-
-            if (_writerStopping)
+            if (_writerStopping && _writes.IsEmpty)
             {
                 return;
             }

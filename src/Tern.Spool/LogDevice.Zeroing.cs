@@ -34,7 +34,6 @@ internal sealed partial class LogDevice
                 file = null;
                 fileSegment = -1;
                 _wake.Wait();
-                _wake.Reset();
                 if (_stopping)
                 {
                     return;

@@ -37,7 +37,7 @@ internal sealed partial class LogDevice : IDevice
     private readonly long _ahead;
     private readonly long _margin;
     private readonly Func<long> _freeSpace;
-    private readonly ManualResetEventSlim _wake = new(false, spinCount: 0);
+    private readonly Tern.Platform.WakeEvent _wake = new();
     private readonly Thread _zeroer;
     private readonly Thread _writer;
     private volatile bool _stopping;
@@ -195,8 +195,8 @@ internal sealed partial class LogDevice : IDevice
         _inner.Dispose();
 
         // The two events are not disposed: a thread that outlived its 10 s join (a write stuck on a
-        // stalled disk) still uses its event when it returns, and a disposed one would throw there,
-        // on a thread of its own, ending the process. Without a kernel handle they hold nothing.
+        // stalled disk) still uses its event when it returns. Their finalizers free them once no
+        // thread can reach them.
     }
 
     /// <summary>

@@ -7,8 +7,8 @@ namespace Tern.Spool;
 /// <summary>
 /// The log's writes, on a thread of their own (see the class comment in LogDevice.cs for why): FASTER
 /// queues a write and is called back when it is on disk, as with its own device. Each segment file
-/// is opened once for writing with O_SYNC (FileOptions.WriteThrough, as FASTER's device opens it),
-/// so a completed write is durable. Writes run one at a time in the order FASTER issued them.
+/// is opened once for writing with O_DSYNC (FASTER's own device uses O_SYNC, FileOptions.WriteThrough,
+/// which also syncs the modification time), so a completed write is durable. Writes run one at a time in the order FASTER issued them.
 /// <para>
 /// A failed write fails every later one without performing it (and so do writes still queued when
 /// the device is disposed): a later write that reached the disk after an earlier one failed could
@@ -107,7 +107,12 @@ internal sealed partial class LogDevice
         {
             if (!_segments.TryGetValue(segment, out var handle))
             {
-                handle = File.OpenHandle($"{FileName}.{segment}", FileMode.OpenOrCreate, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete, FileOptions.WriteThrough);
+                // Created first if FASTER has not yet (its first write into a segment comes here), then
+                // opened with O_DSYNC: durable writes without a second I/O per write for the inode's
+                // modification time, which O_SYNC adds (perf: ~12 % of the write's kernel time, ext4).
+                var path = $"{FileName}.{segment}";
+                File.OpenHandle(path, FileMode.OpenOrCreate, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete).Dispose();
+                handle = Tern.Platform.Posix.OpenForDataSyncWrites(path);
                 _segments[segment] = handle;
             }
 

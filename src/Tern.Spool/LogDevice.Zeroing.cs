@@ -95,7 +95,7 @@ internal sealed partial class LogDevice
                     }
 
                     // Each chunk is synced on its own: its allocation reaches the journal here, not in
-                    // the log's next O_SYNC write, and a commit waiting behind this sync waits for
+                    // the log's next synchronous write, and a commit waiting behind this sync waits for
                     // 1 MiB, not for a whole batch (a 48 MiB batch synced at once held commits up to
                     // ~25 ms).
                     RandomAccess.FlushToDisk(file!);

@@ -7,20 +7,19 @@ namespace Tern.Spool;
 /// their own and (2) onto a region kept written with zeros ahead of the tail.
 /// <para>
 /// (1) FASTER's device writes through .NET's asynchronous file I/O, which on Linux is a blocking
-/// pwrite on a thread-pool thread; each group commit is an O_SYNC write, so a pool thread blocked
+/// pwrite on a thread-pool thread; each group commit is a synchronous write, so a pool thread blocked
 /// for ~0.1 ms per commit, and the pool's starvation logic grew to ~36 threads on two cores, woken in
 /// turn (perf: context switching ~20 % of the relay's CPU). Here one writer thread does the writes
 /// (see LogDevice.Writer.cs) and the pool stays small.
 /// </para>
 /// <para>
-/// (2) When an O_SYNC write extends the file or fills blocks the file system has not allocated yet,
+/// (2) When a synchronous write extends the file or fills blocks the file system has not allocated yet,
 /// ext4 must also commit its journal (block allocation, file size) before the write returns; over
 /// blocks already written it is a plain data write and a cache flush. Measured on this project's
 /// 2-vCPU VM (ext4 on virtio, 8 KiB O_DSYNC writes): appending 146-207 µs and 55-71 µs CPU per write
 /// with 3 context switches, over zeros 90-117 µs and 37-48 µs with 2; fallocate or ftruncate ahead did
-/// not help (141-187 µs). The log's handle is O_SYNC (as FASTER opens it), which also syncs the
-/// inode; in Tern the zeros cut context switches from 5.2 to 4.4 per relayed message. See
-/// LogDevice.Zeroing.cs.
+/// not help (141-187 µs). In Tern the zeros cut context switches from 5.2 to 4.4 per relayed message
+/// (then with O_SYNC handles; they are O_DSYNC now, see LogDevice.Writer.cs). See LogDevice.Zeroing.cs.
 /// </para>
 /// </summary>
 internal sealed partial class LogDevice : IDevice

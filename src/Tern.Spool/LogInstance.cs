@@ -45,7 +45,7 @@ internal sealed class LogInstance : IDisposable
                 margin: options.ZeroAhead / 4,
                 freeSpace);
 
-            // FastCommitMode writes each commit record into the log itself (one O_SYNC write per group
+            // FastCommitMode writes each commit record into the log itself (one synchronous write per group
             // commit) instead of a new commit file per commit; the metadata file is refreshed only every
             // CommitMetadataInterval commits, and recovery rolls forward through the in-log commit
             // records. It requires per-entry checksums, which also make a torn tail detectable.

@@ -32,7 +32,7 @@ public sealed record SpoolOptions
 
     /// <summary>
     /// How far past the log's tail the segment file is kept written with zeros, so that a group
-    /// commit's O_SYNC write lands on allocated blocks (see <see cref="LogDevice"/>); zero: off.
+    /// commit's synchronous write lands on allocated blocks (see <see cref="LogDevice"/>); zero: off.
     /// Only while the file system has at least 1 GiB free.
     /// </summary>
     public long ZeroAhead { get; init; } = 32L << 20;

@@ -154,6 +154,25 @@ public sealed class LogDeviceTests : IDisposable
     }
 
     [Fact]
+    public async Task Segments_are_written_through_an_o_dsync_handle_not_o_sync()
+    {
+        using var device = new LogDevice(Devices.CreateLogDevice(Path.Combine(_dir, "tern.log"), preallocateFile: false, deleteOnClose: false, recoverDevice: true), ahead: 0, margin: 0, () => long.MaxValue);
+        device.Initialize(1L << 20);
+        Assert.Equal((0u, 4096u), await WriteAsync(device, segment: 0));
+
+        // Linux x86-64 open flags, octal in /proc/self/fdinfo: O_DSYNC 010000; O_SYNC adds __O_SYNC 04000000.
+        var flags = Directory.GetFiles("/proc/self/fd")
+            .Where(fd => (new FileInfo(fd).LinkTarget ?? "").EndsWith("tern.log.0", StringComparison.Ordinal))
+            .Select(fd => File.ReadAllLines($"/proc/self/fdinfo/{Path.GetFileName(fd)}").Single(l => l.StartsWith("flags:", StringComparison.Ordinal)))
+            .Select(l => Convert.ToInt64(l["flags:".Length..].Trim(), 8))
+            .Where(f => (f & 3) != 0)
+            .ToList();
+        Assert.Single(flags);
+        Assert.NotEqual(0, flags[0] & 0x1000);
+        Assert.Equal(0, flags[0] & 0x100000);
+    }
+
+    [Fact]
     public async Task After_a_failed_write_every_later_one_fails_without_reaching_the_disk()
     {
         // Segment 0's file cannot be opened (it is a directory): that write fails, and so does a later

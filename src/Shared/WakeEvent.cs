@@ -18,7 +18,7 @@ internal sealed unsafe partial class WakeEvent
     private const int Sleeping = 2;
     private const int EIntr = 4;
 
-    /// <summary>glibc's sem_t is 32 bytes on 64-bit targets; more is allocated, aligned.</summary>
+    /// <summary>glibc's sem_t is 32 bytes on 64-bit targets (musl declares 128 and uses a few); 64 are allocated, aligned: the binary links glibc.</summary>
     private const int SemaphoreBytes = 64;
 
     private readonly void* _semaphore;
@@ -32,6 +32,7 @@ internal sealed unsafe partial class WakeEvent
         {
             var errno = Marshal.GetLastPInvokeError();
             NativeMemory.AlignedFree(_semaphore);
+            GC.SuppressFinalize(this);
             throw new IOException($"sem_init failed: errno {errno}");
         }
     }

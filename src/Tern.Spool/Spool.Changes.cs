@@ -301,7 +301,8 @@ public sealed partial class Spool
             }
         }
 
-        if (!await waiter.WaitAsync(cancel).ConfigureAwait(false))
+        // A wait failed by the spool's close may still be covered by its final commit.
+        if (!await waiter.WaitAsync(cancel).ConfigureAwait(false) && instance.Log.CommittedUntilAddress <= address)
         {
             cancel.ThrowIfCancellationRequested();
             throw new IOException("the spool could not make the change durable; it was not made");

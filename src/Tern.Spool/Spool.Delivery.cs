@@ -100,7 +100,7 @@ public sealed partial class Spool
         var recorded = (await RecordAttemptsAsync([new AttemptRecord(id, outcomes, nextAttempt, notices)], cancel).ConfigureAwait(false))[0];
         if (recorded.NoticeError is { } e)
         {
-            throw e;
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(e);
         }
 
         return recorded.After;
@@ -156,7 +156,11 @@ public sealed partial class Spool
                 return after;
             }, cancel).ConfigureAwait(false);
 
+            // The notices of different attempts are queued side by side: one after the other, each
+            // waiting for its own commit (and, while the log fails, retrying for seconds), they would
+            // hold up the whole batch.
             var recorded = new RecordedAttempt[attempts.Count];
+            var notices = new List<Task>();
             for (var i = 0; i < recorded.Length; i++)
             {
                 if (changes[i] is not { } c)
@@ -167,17 +171,12 @@ public sealed partial class Spool
                 recorded[i] = new RecordedAttempt(c.After, null);
                 if (c.Pinned)
                 {
-                    try
-                    {
-                        await QueueNoticesAsync(c.Before, c.After, c.Applied, attempts[i].Notices, cancel).ConfigureAwait(false);
-                    }
-                    catch (Exception e) when (e is IOException or SpoolException or FASTER.core.FasterException)
-                    {
-                        recorded[i] = new RecordedAttempt(c.After, e);
-                    }
+                    var at = i;
+                    notices.Add(QueueNoticesOfAsync(c, attempts[at].Notices, e => recorded[at] = new RecordedAttempt(c.After, e), cancel));
                 }
             }
 
+            await Task.WhenAll(notices).ConfigureAwait(false);
             return recorded;
         }
         finally
@@ -189,6 +188,19 @@ public sealed partial class Spool
                     UnpinInFlight(c.Before.Id);
                 }
             }
+        }
+    }
+
+    /// <summary>Queues one attempt's notices; a notice that cannot be stored goes to <paramref name="failed"/>.</summary>
+    private async Task QueueNoticesOfAsync(AttemptChange c, AttemptNotices notices, Action<Exception> failed, CancellationToken cancel)
+    {
+        try
+        {
+            await QueueNoticesAsync(c.Before, c.After, c.Applied, notices, cancel).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or SpoolException or FASTER.core.FasterException)
+        {
+            failed(e);
         }
     }
 

@@ -162,7 +162,7 @@ public sealed class LogDeviceTests : IDisposable
 
         // Linux x86-64 open flags, octal in /proc/self/fdinfo: O_DSYNC 010000; O_SYNC adds __O_SYNC 04000000.
         var flags = Directory.GetFiles("/proc/self/fd")
-            .Where(fd => (new FileInfo(fd).LinkTarget ?? "").EndsWith("tern.log.0", StringComparison.Ordinal))
+            .Where(fd => (new FileInfo(fd).LinkTarget ?? "") == Path.Combine(_dir, "tern.log.0"))
             .Select(fd => File.ReadAllLines($"/proc/self/fdinfo/{Path.GetFileName(fd)}").Single(l => l.StartsWith("flags:", StringComparison.Ordinal)))
             .Select(l => Convert.ToInt64(l["flags:".Length..].Trim(), 8))
             .Where(f => (f & 3) != 0)

@@ -32,6 +32,21 @@ internal sealed class BatchDrain<T>(int concurrency, int batchSize, Func<T, bool
     /// <summary>Wakes the loop (to see the stop, or items enqueued by <see cref="Post"/> elsewhere).</summary>
     public void Wake() => _wake.Set();
 
+    /// <summary>Takes every item still waiting, admitted ones only (after the loop stopped, for a last round).</summary>
+    public List<T> TakeAll()
+    {
+        var left = new List<T>();
+        while (_items.TryDequeue(out var item))
+        {
+            if (admit(item))
+            {
+                left.Add(item);
+            }
+        }
+
+        return left;
+    }
+
     /// <summary>The loop; ends when <paramref name="stop"/> is cancelled and the loop is woken.</summary>
     public async Task RunAsync(CancellationToken stop)
     {

@@ -133,10 +133,26 @@ public sealed partial class DeliveryScheduler : ISpoolObserver, IAsyncDisposable
         await (_finishLoop ?? Task.CompletedTask).ConfigureAwait(false);
 
         // Attempts under way end at their next step (cancelled, not recorded: due again at the next start).
-        while (Volatile.Read(ref _tasks) > 0)
+        await TasksDoneAsync().ConfigureAwait(false);
+
+        // Attempts that finished before the stop and still wait to be recorded (the runners are gone,
+        // so nothing more arrives) are recorded now: not recorded, their messages would be sent again
+        // after the next start. The spool is still open (the host closes it after the scheduler).
+        var finished = _finished.TakeAll();
+        for (var i = 0; i < finished.Count; i += _options.RecordBatch)
         {
-            await Task.Delay(10, CancellationToken.None).ConfigureAwait(false);
+            try
+            {
+                await FinishAsync(finished.GetRange(i, Math.Min(_options.RecordBatch, finished.Count - i))).ConfigureAwait(false);
+            }
+            catch (Exception e)
+            {
+                _panics.Inc();
+                Bug(_log, e);
+            }
         }
+
+        await TasksDoneAsync().ConfigureAwait(false);
 
         if (_tick is not null)
         {
@@ -149,6 +165,14 @@ public sealed partial class DeliveryScheduler : ISpoolObserver, IAsyncDisposable
         }
 
         _stop.Dispose();
+    }
+
+    private async Task TasksDoneAsync()
+    {
+        while (Volatile.Read(ref _tasks) > 0)
+        {
+            await Task.Delay(10, CancellationToken.None).ConfigureAwait(false);
+        }
     }
 
     /// <summary>Runs <paramref name="work"/> as a tracked task (so that disposal waits for it) with a panic boundary.</summary>

@@ -185,6 +185,31 @@ public sealed class SchedulerTests
     }
 
     [Fact]
+    public async Task Attempts_finished_but_not_yet_recorded_when_the_scheduler_stops_are_recorded_and_not_sent_again()
+    {
+        // No recording batch ever starts while it runs: every finished attempt waits to be recorded.
+        await using var f = new SchedulerFixture(o => o with { RecordConcurrency = 0 });
+        var scheduler = f.Start();
+        var ids = new List<Tern.Spool.MessageId>();
+        for (var i = 0; i < 5; i++)
+        {
+            ids.Add(await f.SubmitAsync("alice@example.org", $"u{i}@example.net"));
+        }
+
+        await SchedulerFixture.Eventually(() => f.Deliverer.Calls.Count == 5, "five deliveries");
+        await SchedulerFixture.Settle();
+        Assert.Equal(5, scheduler.InFlight);
+        Assert.All(ids, id => Assert.Equal(MessageState.Queued, f.Entry(id).State));
+
+        // The stop records them; the next start has nothing to send.
+        await f.RestartAsync();
+        Assert.All(ids, id => Assert.Equal(MessageState.Retired, f.Entry(id).State));
+        f.Start();
+        await SchedulerFixture.Settle();
+        Assert.Equal(5, f.Deliverer.Calls.Count);
+    }
+
+    [Fact]
     public async Task A_stuck_destination_does_not_hold_up_the_others()
     {
         await using var f = new SchedulerFixture(o => o with { Concurrency = 8, Destinations = new DestinationPolicy { Default = new DestinationLimits { MaxConnections = 4 } } });

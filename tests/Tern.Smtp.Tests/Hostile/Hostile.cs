@@ -106,9 +106,11 @@ internal static class Hostile
             TaskScheduler.Default);
 
     /// <summary>Connects, pipelines EHLO/MAIL/RCPT/DATA, and returns once the 354 has arrived.</summary>
-    public static async Task<Socket> OpenDataAsync(IPEndPoint server, int sourceIndex, string sender)
+    /// <param name="sinceData">Restarted just before DATA is sent: the server's data deadline starts after that, however late the 354 is read.</param>
+    public static async Task<Socket> OpenDataAsync(IPEndPoint server, int sourceIndex, string sender, System.Diagnostics.Stopwatch? sinceData = null)
     {
         var s = await ConnectFromAsync(server, sourceIndex);
+        sinceData?.Restart();
         await s.SendAsync(Encoding.ASCII.GetBytes($"EHLO client.example\r\nMAIL FROM:<{sender}>\r\nRCPT TO:<b@ours.example>\r\nDATA\r\n"), SocketFlags.None);
         var text = new StringBuilder();
         var buf = new byte[4096];

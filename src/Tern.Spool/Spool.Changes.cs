@@ -59,11 +59,6 @@ public sealed partial class Spool
             return 0;
         }
 
-        if (ids.Length > 1 && ids.Distinct().Count() != ids.Length)
-        {
-            throw new ArgumentException("a message appears more than once", nameof(ids));
-        }
-
         var taken = 0UL;
         try
         {

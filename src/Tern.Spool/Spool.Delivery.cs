@@ -120,7 +120,14 @@ public sealed partial class Spool
         var changes = new AttemptChange?[attempts.Count];
         try
         {
-            await ChangeEachAsync(attempts.Select(a => a.Id).ToArray(), (i, e) =>
+            var ids = attempts.Select(a => a.Id).ToArray();
+            if (ids.Length > 1 && ids.Distinct().Count() != ids.Length)
+            {
+                // ChangeEachAsync's precondition (ChangeAsync removes duplicates itself).
+                throw new ArgumentException("a message appears more than once", nameof(attempts));
+            }
+
+            await ChangeEachAsync(ids, (i, e) =>
             {
                 var attempt = attempts[i];
                 var recipients = e.Recipients.ToArray();

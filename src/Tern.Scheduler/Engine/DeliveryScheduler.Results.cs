@@ -25,17 +25,20 @@ public sealed partial class DeliveryScheduler
         // message out again while it was under way and dropped it then (in flight), so it is put back
         // here, after the in-flight mark is gone; a message that retired is not.
         var reschedule = new long?[attempts.Count];
+
+        // Held, failed or dropped by the operator, or the queue paused, before any batch went: no
+        // attempt is counted, and the message is due at once when it may go again. (When some
+        // batches went, their outcomes are recorded as an attempt; the others stay open.)
+        var aborted = new List<(MessageAttempt a, int i)>();
+        var attempted = new List<(MessageAttempt a, int i)>(attempts.Count);
         for (var i = 0; i < attempts.Count; i++)
         {
             reschedule[i] = attempts[i].NextAttempt.ToUnixTimeMilliseconds();
+            (attempts[i] is { Aborted: true, Outcomes.Count: 0 } ? aborted : attempted).Add((attempts[i], i));
         }
 
         try
         {
-            // Held, failed or dropped by the operator, or the queue paused, before any batch went: no
-            // attempt is counted, and the message is due at once when it may go again. (When some
-            // batches went, their outcomes are recorded as an attempt; the others stay open.)
-            var aborted = attempts.Select((a, i) => (a, i)).Where(x => x.a.Aborted && x.a.Outcomes.Count == 0).ToList();
             if (aborted.Count > 0)
             {
                 var now = _clock.GetUtcNow();
@@ -48,7 +51,6 @@ public sealed partial class DeliveryScheduler
                 }
             }
 
-            var attempted = attempts.Select((a, i) => (a, i)).Where(x => !(x.a.Aborted && x.a.Outcomes.Count == 0)).ToList();
             if (attempted.Count == 0)
             {
                 return;

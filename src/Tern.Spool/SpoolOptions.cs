@@ -13,7 +13,7 @@ public sealed record SpoolOptions
     public int PageSizeBits { get; init; } = 22;
 
     /// <summary>In-memory part of the log (bits): appends wait when it is full of unflushed pages.</summary>
-    public int MemorySizeBits { get; init; } = 25;
+    public int MemorySizeBits { get; init; } = 24;
 
     /// <summary>Size of one log segment file (bits).</summary>
     public int SegmentSizeBits { get; init; } = 30;

@@ -5,7 +5,8 @@ namespace Tern.Benchmarks.SpoolLoad;
 /// <summary>
 /// Starts this same program again (the apphost, or <c>dotnet Tern.Benchmarks.dll</c>) in a
 /// <c>spool-load</c> mode. Children run with the host's GC settings (aot.props: workstation,
-/// non-concurrent), so memory and pauses are those of the relay rather than of the loader's defaults.
+/// concurrent, an 8 MiB gen0 budget), so memory and pauses are those of the relay rather than of the
+/// loader's defaults.
 /// </summary>
 internal static class SelfProcess
 {
@@ -37,7 +38,8 @@ internal static class SelfProcess
         }
 
         info.Environment["DOTNET_gcServer"] = "0";
-        info.Environment["DOTNET_gcConcurrent"] = "0";
+        info.Environment["DOTNET_gcConcurrent"] = "1";
+        info.Environment["DOTNET_GCgen0size"] = "800000";
         info.Environment[ChildVariable] = "1";
         return info;
     }

@@ -64,7 +64,7 @@ public sealed record SpoolConfig
     public long CompactAbove { get; init; } = 4L << 30;
 
     /// <summary>In-memory part of the log (a power of two).</summary>
-    public long LogMemory { get; init; } = 32L << 20;
+    public long LogMemory { get; init; } = 16L << 20;
 
     /// <summary>In-memory part of the queue index (a power of two).</summary>
     public long IndexMemory { get; init; } = 16L << 20;

@@ -64,7 +64,10 @@ internal sealed class LogInstance : IDisposable
                 LogChecksum = LogChecksumType.PerEntry,
                 FastCommitMode = true,
                 TryRecoverLatest = true,
-                AutoRefreshSafeTailAddress = true,
+                // Off: it only serves readers of uncommitted records (scanUncommitted), and the spool
+                // reads committed ones only. On, every append ran an epoch action that refreshed the
+                // safe tail, allocating and chaining a Task.Run while appends kept coming.
+                AutoRefreshSafeTailAddress = false,
             });
             return new LogInstance(generation, device, commits, log);
         }

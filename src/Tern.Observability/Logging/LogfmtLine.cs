@@ -33,14 +33,19 @@ public static class LogfmtLine
         sb.Append(ts[..n]);
         sb.Append(" l=").Append(TernLogLevels.ShortName(level));
 
+        // One cast: LoggerMessage's state is a struct, and each `is` test against the interface boxes it.
+        var props = state as IReadOnlyList<KeyValuePair<string, object?>>;
         string? template = null;
-        if (state is IReadOnlyList<KeyValuePair<string, object?>> props)
+        if (props is not null)
         {
-            for (var i = 0; i < props.Count; i++)
+            // From the end: LoggerMessage puts the template last, and each element read boxes its value.
+            for (var i = props.Count - 1; i >= 0; i--)
             {
-                if (props[i].Key == OriginalFormatKey)
+                var property = props[i];
+                if (property.Key == OriginalFormatKey)
                 {
-                    template = props[i].Value as string;
+                    template = property.Value as string;
+                    break;
                 }
             }
         }
@@ -50,11 +55,11 @@ public static class LogfmtLine
         sb.Append(" c=");
         AppendValue(sb, component);
 
-        if (state is IReadOnlyList<KeyValuePair<string, object?>> kvs)
+        if (props is not null)
         {
-            for (var i = 0; i < kvs.Count; i++)
+            for (var i = 0; i < props.Count; i++)
             {
-                var (key, value) = (kvs[i].Key, kvs[i].Value);
+                var (key, value) = props[i];
                 if (key == OriginalFormatKey)
                 {
                     continue;

@@ -663,5 +663,40 @@ public sealed class QueueIndexTests : IDisposable
         }
     }
 
+    [Fact]
+    public async Task Entries_only_on_disk_are_read_whole_by_several_threads_at_once()
+    {
+        // 64 KiB in memory for ~300 KiB of entries: most reads go to the device and complete
+        // asynchronously (the index waits for them without FASTER's spinning wait).
+        var options = new SpoolOptions { Directory = _dir, IndexBuckets = 1 << 12, IndexPageSizeBits = 14, IndexMemorySizeBits = 16, IndexSegmentSizeBits = 20 };
+        var ids = Enumerable.Range(1, 2000).Select(i => new MessageId((ulong)i << 20, (ulong)i * 7)).ToArray();
+        using var index = Tern.Spool.Queue.QueueIndex.Open(Path.Combine(_dir, "index"), options);
+        foreach (var id in ids)
+        {
+            index.Upsert(id, Value(id, 3));
+        }
+
+        Assert.True(index.InMemoryFrom > index.LogBytes / 2, $"in memory from {index.InMemoryFrom} of {index.LogBytes} bytes: the test needs entries on disk");
+        var readers = Enumerable.Range(0, 6).Select(r => Task.Run(() =>
+        {
+            // Each reader in its own order, through the three ways of reading.
+            var scratch = new byte[512];
+            foreach (var id in ids.Skip(r * 300).Concat(ids.Take(r * 300)))
+            {
+                var expected = Value(id, 3);
+                var read = index.Read(id, out var n)!;
+                Assert.Equal(expected, read.AsSpan(0, n).ToArray());
+                System.Buffers.ArrayPool<byte>.Shared.Return(read);
+
+                Assert.True(index.TryRead(id, scratch, out var length, out var rented));
+                Assert.Null(rented);
+                Assert.Equal(expected, scratch.AsSpan(0, length).ToArray());
+                Assert.NotNull(index.ReadState(id));
+            }
+        })).ToArray();
+        await Task.WhenAll(readers).WaitAsync(TimeSpan.FromMinutes(2));
+        Assert.Null(index.Read(new MessageId(1, 1), out _));
+    }
+
     private static byte[] Value(MessageId id, int round) => Encoding.ASCII.GetBytes($"{id}:{round}:" + new string('v', 100 + (round * 7 % 50)));
 }

@@ -74,6 +74,9 @@ internal sealed class QueueIndex : IDisposable
     /// <summary>Bytes of the index's log (in memory and on disk).</summary>
     public long LogBytes => _kv.Log.TailAddress - _kv.Log.BeginAddress;
 
+    /// <summary>Where the in-memory part of the index's log begins: entries below it are read from disk (for tests).</summary>
+    internal long InMemoryFrom => _kv.Log.HeadAddress;
+
     /// <summary>Opens the index in <paramref name="directory"/>, recovering its latest checkpoint if there is one.</summary>
     public static QueueIndex Open(string directory, SpoolOptions options)
     {
@@ -354,13 +357,23 @@ internal sealed class QueueIndex : IDisposable
     /// Reads the value of <paramref name="key"/> into <paramref name="output"/> through session
     /// <paramref name="s"/>, waiting for the read when it goes to disk (pending).
     /// </summary>
+    /// <remarks>
+    /// A read goes to disk when the queue has outgrown the index's in-memory part. FASTER's own wait
+    /// (<c>CompletePending(wait: true)</c>) spins while the device read runs on another pool thread:
+    /// SemaphoreSlim's 140 spins with Thread.Yield, then a Thread.Yield loop. With a backlog of 60,000
+    /// messages on two cores that spinning took ~9 % of the CPU in sched_yield alone, and delivery ran
+    /// at half the rate it reached with the index in memory (bench/README.md, "Peak memory"). Waiting on
+    /// the asynchronous completion blocks after a short spin, and tells the thread pool that this
+    /// thread is blocked, so the pool can run the device read meanwhile.
+    /// </remarks>
     private static Status Read(IndexSession s, Span<byte> key, ref SpanByteAndMemory output)
     {
         var input = default(SpanByte);
         var status = s.Read(key, ref input, ref output);
         if (status.IsPending)
         {
-            s.CompletePendingWithOutputs(out var completed, wait: true);
+            var pending = s.CompletePendingWithOutputsAsync();
+            var completed = pending.IsCompleted ? pending.Result : pending.AsTask().GetAwaiter().GetResult();
             using (completed)
             {
                 while (completed.Next())

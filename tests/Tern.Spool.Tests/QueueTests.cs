@@ -664,7 +664,7 @@ public sealed class QueueIndexTests : IDisposable
     }
 
     [Fact]
-    public async Task Entries_only_on_disk_are_read_whole_by_several_threads_at_once()
+    public async Task Entries_only_on_disk_are_read_whole_by_several_threads_at_once_and_copied_back_to_memory()
     {
         // 64 KiB in memory for ~300 KiB of entries: most reads go to the device and complete
         // asynchronously (the index waits for them without FASTER's spinning wait).
@@ -677,6 +677,14 @@ public sealed class QueueIndexTests : IDisposable
         }
 
         Assert.True(index.InMemoryFrom > index.LogBytes / 2, $"in memory from {index.InMemoryFrom} of {index.LogBytes} bytes: the test needs entries on disk");
+
+        // An entry read from disk is copied to the log's tail, so the next read finds it in memory.
+        var before = index.LogBytes;
+        Assert.NotNull(index.ReadState(ids[0]));
+        Assert.True(index.LogBytes - before >= Value(ids[0], 3).Length, $"the log grew by {index.LogBytes - before} bytes on reading an entry from disk");
+        before = index.LogBytes;
+        Assert.NotNull(index.ReadState(ids[0]));
+        Assert.Equal(before, index.LogBytes);
         var readers = Enumerable.Range(0, 6).Select(r => Task.Run(() =>
         {
             // Each reader in its own order, through the three ways of reading.

@@ -403,8 +403,15 @@ internal sealed class QueueIndex : IDisposable
         return null;
     }
 
+    /// <summary>
+    /// An entry read from disk is copied to the tail of the index's log: a delivery reads its entry
+    /// again moments later (to make its next attempt durable, then to record the result), and those
+    /// reads then find it in memory instead of going to the device again.
+    /// </summary>
+    private static readonly ReadCopyOptions CopyReadsFromDisk = new(ReadCopyFrom.Device, ReadCopyTo.MainLog);
+
     private IndexSession Rent() =>
-        _sessions.TryTake(out var s) ? s : _kv.NewSession<SpanByte, SpanByteAndMemory, Empty>(new SpanByteFunctions<Empty>());
+        _sessions.TryTake(out var s) ? s : _kv.NewSession<SpanByte, SpanByteAndMemory, Empty>(new SpanByteFunctions<Empty>(), readCopyOptions: CopyReadsFromDisk);
 
     private void Return(IndexSession s) => _sessions.Add(s);
 }

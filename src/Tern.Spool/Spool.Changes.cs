@@ -40,6 +40,24 @@ public sealed partial class Spool
         }
     }
 
+    /// <summary>As <see cref="ReadEntry"/>, without holding a thread while an entry that is only on disk is read.</summary>
+    internal async ValueTask<QueueEntry?> ReadEntryAsync(MessageId id)
+    {
+        if (await _index.ReadAsync(id).ConfigureAwait(false) is not ({ } value, var n))
+        {
+            return null;
+        }
+
+        try
+        {
+            return QueueEntryFormat.Read(id, value.AsSpan(0, n));
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(value);
+        }
+    }
+
     /// <summary>
     /// Applies <paramref name="change"/> to each queued message in <paramref name="ids"/> (null from the
     /// change: leave it as it is). Returns how many changed; throws <see cref="IOException"/> when the

@@ -79,6 +79,9 @@ public sealed partial class Spool
     /// <summary>The queue entry of a message (queued or retired), or null.</summary>
     public QueueEntry? Entry(MessageId id) => ReadEntry(id);
 
+    /// <summary>As <see cref="Entry"/>; an entry that has left the index's memory is read without holding a thread.</summary>
+    public ValueTask<QueueEntry?> EntryAsync(MessageId id) => ReadEntryAsync(id);
+
     /// <summary>Records one attempt without a delay notice (see the overload with <see cref="AttemptNotices"/>).</summary>
     public Task<QueueEntry?> RecordAttemptAsync(MessageId id, IReadOnlyList<AttemptOutcome> outcomes, DateTimeOffset nextAttempt, CancellationToken cancel = default) =>
         RecordAttemptAsync(id, outcomes, nextAttempt, default, cancel);

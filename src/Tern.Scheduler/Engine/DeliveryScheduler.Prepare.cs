@@ -117,7 +117,7 @@ public sealed partial class DeliveryScheduler
     private async Task<Prepared?> PrepareOneAsync(MessageId id)
     {
         var now = _clock.GetUtcNow();
-        if (_spool.Entry(id) is not { State: MessageState.Queued, Held: false } entry)
+        if (await _spool.EntryAsync(id).ConfigureAwait(false) is not { State: MessageState.Queued, Held: false } entry)
         {
             return null;
         }

@@ -362,7 +362,7 @@ internal sealed class QueueIndex : IDisposable
     /// (<c>CompletePending(wait: true)</c>) spins while the device read runs on another pool thread:
     /// SemaphoreSlim's 140 spins with Thread.Yield, then a Thread.Yield loop. With a backlog of 60,000
     /// messages on two cores that spinning took ~9 % of the CPU in sched_yield alone, and delivery ran
-    /// at half the rate it reached with the index in memory (bench/README.md, "Peak memory"). Waiting on
+    /// at half the rate it reached with the index in memory (bench/README.md, "Delivery from a backlog"). Waiting on
     /// the asynchronous completion blocks after a short spin, and tells the thread pool that this
     /// thread is blocked, so the pool can run the device read meanwhile.
     /// </remarks>
@@ -373,14 +373,71 @@ internal sealed class QueueIndex : IDisposable
         if (status.IsPending)
         {
             var pending = s.CompletePendingWithOutputsAsync();
-            var completed = pending.IsCompleted ? pending.Result : pending.AsTask().GetAwaiter().GetResult();
-            using (completed)
+            status = Completed(pending.IsCompleted ? pending.Result : pending.AsTask().GetAwaiter().GetResult(), ref output);
+        }
+
+        return status;
+    }
+
+    /// <summary>
+    /// As <see cref="Read(MessageId, out int)"/>, for callers that can wait: an entry in memory is read
+    /// at once, one on disk without holding a thread while the device reads it.
+    /// </summary>
+    public ValueTask<(byte[]? Value, int Length)> ReadAsync(MessageId id)
+    {
+        Span<byte> key = stackalloc byte[16];
+        id.WriteTo(key);
+        var s = Rent();
+        var output = default(SpanByteAndMemory);
+        Status status;
+        try
+        {
+            var input = default(SpanByte);
+            status = s.Read(key, ref input, ref output);
+        }
+        catch
+        {
+            Return(s);
+            throw;
+        }
+
+        if (status.IsPending)
+        {
+            return CompleteReadAsync(s);
+        }
+
+        Return(s);
+        var value = status.Found ? Copy(ref output, out var length) : Absent(ref output, out length);
+        return new((value, length));
+    }
+
+    private async ValueTask<(byte[]? Value, int Length)> CompleteReadAsync(IndexSession s)
+    {
+        SpanByteAndMemory output = default;
+        Status status;
+        try
+        {
+            status = Completed(await s.CompletePendingWithOutputsAsync().ConfigureAwait(false), ref output);
+        }
+        finally
+        {
+            Return(s);
+        }
+
+        var value = status.Found ? Copy(ref output, out var length) : Absent(ref output, out length);
+        return (value, length);
+    }
+
+    /// <summary>The status and output of the one pending read that <paramref name="completed"/> holds.</summary>
+    private static Status Completed(CompletedOutputIterator<SpanByte, SpanByte, SpanByte, SpanByteAndMemory, Empty> completed, ref SpanByteAndMemory output)
+    {
+        var status = default(Status);
+        using (completed)
+        {
+            while (completed.Next())
             {
-                while (completed.Next())
-                {
-                    status = completed.Current.Status;
-                    output = completed.Current.Output;
-                }
+                status = completed.Current.Status;
+                output = completed.Current.Output;
             }
         }
 

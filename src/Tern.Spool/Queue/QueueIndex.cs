@@ -21,6 +21,7 @@ internal sealed class QueueIndex : IDisposable
     private readonly FasterKV<SpanByte, SpanByte> _kv;
     private readonly IDevice _device;
     private readonly ConcurrentBag<IndexSession> _sessions = [];
+    private readonly ConcurrentBag<IndexSession> _copying = [];
 
     private QueueIndex(string directory, FasterKV<SpanByte, SpanByte> kv, IDevice device)
     {
@@ -116,10 +117,16 @@ internal sealed class QueueIndex : IDisposable
     {
         Span<byte> key = stackalloc byte[16];
         id.WriteTo(key);
-        var s = Rent();
+        IndexSession? s = Rent();
         try
         {
             s.Upsert(key, value);
+        }
+        catch
+        {
+            // FASTER may still hold a pending operation of this session: never hand it out again.
+            Discard(ref s);
+            throw;
         }
         finally
         {
@@ -131,11 +138,17 @@ internal sealed class QueueIndex : IDisposable
     {
         Span<byte> key = stackalloc byte[16];
         id.WriteTo(key);
-        var s = Rent();
+        IndexSession? s = Rent();
         try
         {
             var k = SpanByte.FromFixedSpan(key);
             s.Delete(ref k);
+        }
+        catch
+        {
+            // FASTER may still hold a pending operation of this session: never hand it out again.
+            Discard(ref s);
+            throw;
         }
         finally
         {
@@ -148,12 +161,18 @@ internal sealed class QueueIndex : IDisposable
     {
         Span<byte> key = stackalloc byte[16];
         id.WriteTo(key);
-        var s = Rent();
+        IndexSession? s = Rent();
         try
         {
             var output = default(SpanByteAndMemory);
             var status = Read(s, key, ref output);
             return status.Found ? Copy(ref output, out length) : Absent(ref output, out length);
+        }
+        catch
+        {
+            // FASTER may still hold a pending operation of this session: never hand it out again.
+            Discard(ref s);
+            throw;
         }
         finally
         {
@@ -191,7 +210,7 @@ internal sealed class QueueIndex : IDisposable
     {
         Span<byte> key = stackalloc byte[16];
         id.WriteTo(key);
-        var s = Rent();
+        IndexSession? s = Rent();
         try
         {
             fixed (byte* buffer = scratch)
@@ -215,6 +234,12 @@ internal sealed class QueueIndex : IDisposable
                 rented = Absent(ref output, out length);
                 return false;
             }
+        }
+        catch
+        {
+            // FASTER may still hold a pending operation of this session: never hand it out again.
+            Discard(ref s);
+            throw;
         }
         finally
         {
@@ -318,10 +343,16 @@ internal sealed class QueueIndex : IDisposable
             return;
         }
 
-        var s = Rent();
+        IndexSession? s = Rent();
         try
         {
             s.Compact(until, CompactionType.Lookup);
+        }
+        catch
+        {
+            // FASTER may still hold a pending operation of this session: never hand it out again.
+            Discard(ref s);
+            throw;
         }
         finally
         {
@@ -344,9 +375,12 @@ internal sealed class QueueIndex : IDisposable
 
     public void Dispose()
     {
-        while (_sessions.TryTake(out var s))
+        foreach (var pool in new[] { _sessions, _copying })
         {
-            s.Dispose();
+            while (pool.TryTake(out var s))
+            {
+                s.Dispose();
+            }
         }
 
         _kv.Dispose();
@@ -387,7 +421,11 @@ internal sealed class QueueIndex : IDisposable
     {
         Span<byte> key = stackalloc byte[16];
         id.WriteTo(key);
-        var s = Rent();
+        // From the sessions that copy a record read from disk to the log's tail: the delivery reads the
+        // entry again moments later (its next attempt, then its result), and finds it in memory then.
+        // Only here: bulk reads (the due scan, queue commands, compaction) would fill the index's
+        // memory and log with copies.
+        var s = Rent(_copying, CopyReadsFromDisk);
         var output = default(SpanByteAndMemory);
         Status status;
         try
@@ -397,7 +435,7 @@ internal sealed class QueueIndex : IDisposable
         }
         catch
         {
-            Return(s);
+            s.Dispose();
             throw;
         }
 
@@ -406,7 +444,7 @@ internal sealed class QueueIndex : IDisposable
             return CompleteReadAsync(s);
         }
 
-        Return(s);
+        Return(s, _copying);
         var value = status.Found ? Copy(ref output, out var length) : Absent(ref output, out length);
         return new((value, length));
     }
@@ -419,10 +457,13 @@ internal sealed class QueueIndex : IDisposable
         {
             status = Completed(await s.CompletePendingWithOutputsAsync().ConfigureAwait(false), ref output);
         }
-        finally
+        catch
         {
-            Return(s);
+            s.Dispose();
+            throw;
         }
+
+        Return(s, _copying);
 
         var value = status.Found ? Copy(ref output, out var length) : Absent(ref output, out length);
         return (value, length);
@@ -460,17 +501,31 @@ internal sealed class QueueIndex : IDisposable
         return null;
     }
 
-    /// <summary>
-    /// An entry read from disk is copied to the tail of the index's log: a delivery reads its entry
-    /// again moments later (to make its next attempt durable, then to record the result), and those
-    /// reads then find it in memory instead of going to the device again.
-    /// </summary>
+    /// <summary>Sessions of <see cref="ReadAsync"/>: a record read from disk is copied to the tail of the index's log.</summary>
     private static readonly ReadCopyOptions CopyReadsFromDisk = new(ReadCopyFrom.Device, ReadCopyTo.MainLog);
 
-    private IndexSession Rent() =>
-        _sessions.TryTake(out var s) ? s : _kv.NewSession<SpanByte, SpanByteAndMemory, Empty>(new SpanByteFunctions<Empty>(), readCopyOptions: CopyReadsFromDisk);
+    private IndexSession Rent() => Rent(_sessions, default);
 
-    private void Return(IndexSession s) => _sessions.Add(s);
+    private IndexSession Rent(ConcurrentBag<IndexSession> pool, ReadCopyOptions copy) =>
+        pool.TryTake(out var s) ? s : _kv.NewSession<SpanByte, SpanByteAndMemory, Empty>(new SpanByteFunctions<Empty>(), readCopyOptions: copy);
+
+    /// <summary>Back to the pool; nothing when the session was discarded.</summary>
+    private void Return(IndexSession? s) => Return(s, _sessions);
+
+    private static void Return(IndexSession? s, ConcurrentBag<IndexSession> pool)
+    {
+        if (s is not null)
+        {
+            pool.Add(s);
+        }
+    }
+
+    /// <summary>A session whose operation failed is disposed, not reused: FASTER may still hold its pending read.</summary>
+    private static void Discard(ref IndexSession? s)
+    {
+        s?.Dispose();
+        s = null;
+    }
 }
 
 /// <summary>Visits one entry of the index: its id and its bytes (valid only during the call).</summary>

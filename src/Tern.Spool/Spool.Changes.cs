@@ -23,34 +23,26 @@ public sealed partial class Spool
     internal SemaphoreSlim RulesLock { get; } = new(1, 1);
 
     /// <summary>Reads and decodes one entry (queued or retired); null when unknown.</summary>
-    internal QueueEntry? ReadEntry(MessageId id)
-    {
-        if (_index.Read(id, out var n) is not { } value)
-        {
-            return null;
-        }
-
-        try
-        {
-            return QueueEntryFormat.Read(id, value.AsSpan(0, n));
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(value);
-        }
-    }
+    internal QueueEntry? ReadEntry(MessageId id) => Decode(id, _index.Read(id, out var n), n);
 
     /// <summary>As <see cref="ReadEntry"/>, without holding a thread while an entry that is only on disk is read.</summary>
     internal async ValueTask<QueueEntry?> ReadEntryAsync(MessageId id)
     {
-        if (await _index.ReadAsync(id).ConfigureAwait(false) is not ({ } value, var n))
+        var (value, n) = await _index.ReadAsync(id).ConfigureAwait(false);
+        return Decode(id, value, n);
+    }
+
+    /// <summary>Decodes an entry read from the index (null: absent) and returns its buffer to the pool.</summary>
+    private static QueueEntry? Decode(MessageId id, byte[]? value, int length)
+    {
+        if (value is null)
         {
             return null;
         }
 
         try
         {
-            return QueueEntryFormat.Read(id, value.AsSpan(0, n));
+            return QueueEntryFormat.Read(id, value.AsSpan(0, length));
         }
         finally
         {

@@ -148,9 +148,11 @@ public sealed class SendSinkTests
         watch.Stop();
         Assert.Equal(0, run.Code);
 
-        // Open model: message n is due at (n-1)/50 s, so at most the 50 due within the first second are sent
-        // (a few fewer when a loaded machine leaves the last ones to be claimed after the deadline).
-        Assert.InRange(run.Result.Stats.Ok, 35, 50);
+        // Open model: message n is due at (n-1)/50 s, so at most the 50 due within the first second are sent.
+        // No lower bound beyond "some": on a loaded machine (CI runs test assemblies side by side on two cores)
+        // a session's connect and EHLO have taken most of the second, leaving the rest to be claimed after
+        // the deadline (6 once). Keeping to the rate is Open_model_keeps_to_the_rate_and_measures_from_the_due_time's job.
+        Assert.InRange(run.Result.Stats.Ok, 1, 50);
         Assert.Equal(0, run.Result.Stats.Failed);
         Assert.True(watch.Elapsed < TimeSpan.FromSeconds(5), $"took {watch.Elapsed}");
     }

@@ -97,7 +97,17 @@ public sealed partial class Deliverer : IBatchDeliverer, IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(batch);
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
-        var (result, kind) = await RouteAndDeliverAsync(batch, cancel).ConfigureAwait(false);
+        BatchResult result;
+        TransportKind kind;
+        try
+        {
+            (result, kind) = await RouteAndDeliverAsync(batch, cancel).ConfigureAwait(false);
+        }
+        finally
+        {
+            await ReleaseReservedAsync(batch).ConfigureAwait(false);
+        }
+
         var worst = SmtpOutcome.Delivered;
         foreach (var r in result.Recipients)
         {
@@ -389,18 +399,35 @@ public sealed partial class Deliverer : IBatchDeliverer, IAsyncDisposable
         SmtpClientAuthOptions? auth, List<int> open, SmtpRecipientResult?[] results, CancellationToken cancel)
     {
         var key = SessionPool.Key(transport.Name, host, port, mode, tls.VerifyDane ? "dane" : tls.VerifyPkix ? "pkix" : "none");
-        var (session, remote, failure, pooled) = await SessionAsync(batch, transport, host, addresses, port, mode, tls, mtaSts, ehlo, auth, key, reuse: true, cancel).ConfigureAwait(false);
+        SmtpClientSession? session;
+        IPEndPoint? remote;
+        SmtpFailure? failure = null;
+        var pooled = TryTakeReserved(batch, key, open.Count, out session, out remote);
+        if (pooled)
+        {
+            Reused(_log, batch.MessageId, host, remote?.ToString() ?? string.Empty);
+            _metrics.Reused.Inc();
+        }
+        else
+        {
+            (session, remote, failure, pooled) = await SessionAsync(batch, transport, host, addresses, port, mode, tls, mtaSts, ehlo, auth, key, reuse: true, cancel).ConfigureAwait(false);
+        }
+
         if (session is null)
         {
             return Unopened(failure, remote);
         }
 
-        var message = batch.Message with { Recipients = [.. open.Select(i => batch.Message.Recipients[i])] };
-        var sent = await session.SendAsync(message, cancel).ConfigureAwait(false);
+        // The whole batch is the very instance whose envelope may have gone ahead on a reserved connection.
+        var message = open.Count == batch.Message.Recipients.Count ? batch.Message : batch.Message with { Recipients = [.. open.Select(i => batch.Message.Recipients[i])] };
+        var next = AheadCandidate(batch);
+        var maxTransactions = batch.Limits?.MaxMessagesPerConnection ?? 0;
+        var sent = await session.SendAsync(message, next, maxTransactions, cancel).ConfigureAwait(false);
         if (pooled && sent.Failure is { Stage: SmtpStage.Mail or SmtpStage.Rset } stale && (stale.Kind == SmtpFailureKind.ConnectionLost || stale.Reply.Code == 421))
         {
             // The server closed the idle connection meanwhile (its own idle timeout, silently or with
-            // a 421, noticed at MAIL or at the RSET before it): a new one, once.
+            // a 421, noticed at MAIL or at the RSET before it), or right after the message before
+            // this one, whose end of data carried this envelope: a new one, once.
             await SessionPool.CloseAsync(session).ConfigureAwait(false);
             (session, remote, failure, _) = await SessionAsync(batch, transport, host, addresses, port, mode, tls, mtaSts, ehlo, auth, key, reuse: false, cancel).ConfigureAwait(false);
             if (session is null)
@@ -408,7 +435,7 @@ public sealed partial class Deliverer : IBatchDeliverer, IAsyncDisposable
                 return Unopened(failure, remote);
             }
 
-            sent = await session.SendAsync(message, cancel).ConfigureAwait(false);
+            sent = await session.SendAsync(message, next, maxTransactions, cancel).ConfigureAwait(false);
         }
 
         var info = session.Info;
@@ -441,10 +468,17 @@ public sealed partial class Deliverer : IBatchDeliverer, IAsyncDisposable
             results[open[j]] = r with { Recipient = batch.Message.Recipients[open[j]] };
         }
 
-        await _pool.ReturnAsync(key, session, remote, batch.Limits).ConfigureAwait(false);
+        if (sent.NextSentAhead)
+        {
+            Reserve(batch.Next!, key, session, remote);
+        }
+        else
+        {
+            await _pool.ReturnAsync(key, session, remote, batch.Limits).ConfigureAwait(false);
+        }
+
         var whole = sent.Failure;
-        var next = undecided > 0;
-        return new Attempt(openFailure ?? whole, remote, info, next);
+        return new Attempt(openFailure ?? whole, remote, info, TryNextHost: undecided > 0);
     }
 
     /// <summary>
@@ -605,6 +639,7 @@ public sealed partial class Deliverer : IBatchDeliverer, IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        await CloseReservedAsync().ConfigureAwait(false);
         await _pool.DisposeAsync().ConfigureAwait(false);
         if (_mtaSts is not null)
         {

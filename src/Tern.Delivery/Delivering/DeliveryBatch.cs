@@ -29,6 +29,15 @@ public sealed record DeliveryBatch
 
     /// <summary>The destination's limits on connections (null: <see cref="DelivererOptions"/>' own).</summary>
     public ConnectionLimits? Limits { get; init; }
+
+    /// <summary>
+    /// The batch the caller delivers right after this one (null: none yet). When it takes the same way, its
+    /// envelope may go ahead with this batch's end of data on the same connection (RFC 2920 section 3.1), which
+    /// is then kept for it: the caller delivers that batch next (the same instance, or a copy of it made with
+    /// <c>with</c>: the connection is found by its <see cref="Message"/>); a connection it does not end up using is
+    /// closed when that delivery ends.
+    /// </summary>
+    public DeliveryBatch? Next { get; init; }
 }
 
 /// <summary>Per-destination limits the deliverer applies to the connections it opens and reuses.</summary>

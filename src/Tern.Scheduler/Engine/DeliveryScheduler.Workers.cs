@@ -25,6 +25,9 @@ public sealed partial class DeliveryScheduler
     /// <summary>Runners started so far (tests: one queued batch starts one runner).</summary>
     internal long RunnersStarted => Interlocked.Read(ref _runnersStarted);
 
+    /// <summary>Batches waiting in the ready queue of the destination <paramref name="key"/> (tests).</summary>
+    internal int Queued(string key) => _destinations.TryGetValue(key, out var d) ? Volatile.Read(ref d.Queued) : 0;
+
     private void StartRunners(Destination d)
     {
         while (d.NeedsRunner && !_stop.IsCancellationRequested && d.TryStartRunner())
@@ -132,25 +135,51 @@ public sealed partial class DeliveryScheduler
         try
         {
             var done = 0;
-            while (!_stop.IsCancellationRequested && d.Ready.TryDequeue(out var work))
+            ReadyBatch? ahead = null;
+            while (true)
             {
-                Interlocked.Decrement(ref d.Queued);
-                d.LastUsed = _clock.GetTimestamp();
-                if (d.SuspendedUntil > _clock.GetTimestamp())
+                ReadyBatch current;
+                if (ahead is { } taken)
                 {
-                    var deferred = Suspended(d, work);
-                    d.Record(deferred);
-                    await CompleteAsync(work, deferred).ConfigureAwait(false);
-                    continue;
+                    // Already under way: its envelope may be on a connection waiting for it.
+                    current = taken;
+                    ahead = null;
+                }
+                else
+                {
+                    if (_stop.IsCancellationRequested || !TryTake(d, out var work))
+                    {
+                        break;
+                    }
+
+                    if (d.SuspendedUntil > _clock.GetTimestamp())
+                    {
+                        var deferred = Suspended(d, work);
+                        d.Record(deferred);
+                        await CompleteAsync(work, deferred).ConfigureAwait(false);
+                        continue;
+                    }
+
+                    if (d.Rate is { } rate && rate.Reserve(_clock.GetTimestamp()) is var wait and > 0)
+                    {
+                        await Task.Delay(TimeSpan.FromSeconds((double)wait / _clock.TimestampFrequency), _clock, _stop.Token).ConfigureAwait(false);
+                    }
+
+                    current = await ReadBatchAsync(d, work).ConfigureAwait(false);
                 }
 
-                if (d.Rate is { } rate && rate.Reserve(_clock.GetTimestamp()) is var wait and > 0)
+                // The next batch of the destination, prepared now, so that its envelope can go with this one's end of
+                // data (RFC 2920 section 3.1; the deliverer decides whether it may). Not under a rate limit (it would
+                // be sent before its turn), nor when this runner is about to hand its slot over.
+                var last = done + 1 >= _options.FairShare && !_waiting.IsEmpty;
+                if (current.Batch is not null && d.Rate is null && !last && !_stop.IsCancellationRequested
+                    && d.SuspendedUntil <= _clock.GetTimestamp() && TryTake(d, out var following))
                 {
-                    await Task.Delay(TimeSpan.FromSeconds((double)wait / _clock.TimestampFrequency), _clock, _stop.Token).ConfigureAwait(false);
+                    ahead = await ReadBatchAsync(d, following).ConfigureAwait(false);
                 }
 
-                await DeliverAsync(d, work).ConfigureAwait(false);
-                if (++done >= _options.FairShare && !_waiting.IsEmpty)
+                await DeliverAsync(d, current, ahead?.Batch).ConfigureAwait(false);
+                if (++done >= _options.FairShare && !_waiting.IsEmpty && ahead is null)
                 {
                     break;
                 }
@@ -169,7 +198,23 @@ public sealed partial class DeliveryScheduler
         }
     }
 
-    private async Task DeliverAsync(Destination d, DestinationWork work)
+    private bool TryTake(Destination d, out DestinationWork work)
+    {
+        if (!d.Ready.TryDequeue(out work!))
+        {
+            return false;
+        }
+
+        Interlocked.Decrement(ref d.Queued);
+        d.LastUsed = _clock.GetTimestamp();
+        return true;
+    }
+
+    /// <summary>A batch ready to go (<paramref name="Batch"/>), or its outcomes already decided without a delivery.</summary>
+    private readonly record struct ReadyBatch(DestinationWork Work, DeliveryBatch? Batch, List<AttemptOutcome> Outcomes);
+
+    /// <summary>Reads the batch's message from the spool and builds what the deliverer sends; or decides it without sending.</summary>
+    private async ValueTask<ReadyBatch> ReadBatchAsync(Destination d, DestinationWork work)
     {
         var attempt = work.Attempt;
         var entry = attempt.Entry;
@@ -177,36 +222,15 @@ public sealed partial class DeliveryScheduler
         {
             // Hold, the pause and operator changes apply to batches already waiting in a ready queue too.
             attempt.Abort();
-            await CompleteAsync(work, []).ConfigureAwait(false);
-            return;
+            return new ReadyBatch(work, null, []);
         }
 
-        List<AttemptOutcome> outcomes;
         try
         {
             var stored = await attempt.BodyAsync(_spool, _stop.Token).ConfigureAwait(false);
-            if (stored is null)
-            {
-                // Dropped meanwhile: nothing to send; the record finds it gone.
-                outcomes = [];
-            }
-            else
-            {
-                var batch = new DeliveryBatch
-                {
-                    MessageId = entry.Id.ToString(),
-                    RecipientDomain = work.Domain,
-                    Message = MessageFor(entry, work.Recipients, stored.Body),
-                    Account = entry.Envelope.AuthenticatedUser,
-                    Attempts = entry.Attempts,
-                    TransportOverride = entry.Transport,
-                    Limits = d.Connection,
-                };
-                var result = await _deliverer.DeliverAsync(batch, _stop.Token).ConfigureAwait(false);
-                Feedback(d, result);
-                outcomes = OutcomesOf(work, result);
-                d.Record(outcomes);
-            }
+
+            // Dropped meanwhile: nothing to send; the record finds it gone.
+            return stored is null ? new ReadyBatch(work, null, []) : new ReadyBatch(work, BatchFor(d, work, stored.Body), []);
         }
         catch (OperationCanceledException) when (_stop.IsCancellationRequested)
         {
@@ -216,19 +240,68 @@ public sealed partial class DeliveryScheduler
         {
             // The body could not be read (spool I/O error): deferred, tried again at the next attempt.
             BodyUnreadable(_log, entry.Id.ToString(), e.Message);
-            outcomes = [.. work.Recipients.Select(i => new AttemptOutcome(i, RecipientStatus.Deferred, "451 4.3.0 the message could not be read from the spool"))];
+            return new ReadyBatch(work, null, Deferred(work, "451 4.3.0 the message could not be read from the spool"));
         }
         catch (Exception e)
         {
-            // A bug in this batch (also a cancellation that is not the stop): its recipients are deferred
-            // on the retry schedule (never lost, never hot-looped).
-            _panics.Inc();
-            Bug(_log, e);
-            outcomes = [.. work.Recipients.Select(i => new AttemptOutcome(i, RecipientStatus.Deferred, "451 4.3.0 internal error in delivery (see the log)"))];
+            return new ReadyBatch(work, null, Panic(work, e));
+        }
+    }
+
+    private static DeliveryBatch BatchFor(Destination d, DestinationWork work, byte[] body)
+    {
+        var entry = work.Attempt.Entry;
+        return new DeliveryBatch
+        {
+            MessageId = entry.Id.ToString(),
+            RecipientDomain = work.Domain,
+            Message = MessageFor(entry, work.Recipients, body),
+            Account = entry.Envelope.AuthenticatedUser,
+            Attempts = entry.Attempts,
+            TransportOverride = entry.Transport,
+            Limits = d.Connection,
+        };
+    }
+
+    /// <summary>Delivers a prepared batch (its envelope may take <paramref name="next"/>'s along) and completes its attempt.</summary>
+    private async Task DeliverAsync(Destination d, ReadyBatch prepared, DeliveryBatch? next)
+    {
+        var outcomes = prepared.Outcomes;
+        if (prepared.Batch is { } batch)
+        {
+            try
+            {
+                var result = await _deliverer.DeliverAsync(next is null ? batch : batch with { Next = next }, _stop.Token).ConfigureAwait(false);
+                Feedback(d, result);
+                outcomes = OutcomesOf(prepared.Work, result);
+                d.Record(outcomes);
+            }
+            catch (OperationCanceledException) when (_stop.IsCancellationRequested)
+            {
+                throw;
+            }
+            catch (Exception e)
+            {
+                outcomes = Panic(prepared.Work, e);
+            }
         }
 
-        await CompleteAsync(work, outcomes).ConfigureAwait(false);
+        await CompleteAsync(prepared.Work, outcomes).ConfigureAwait(false);
     }
+
+    /// <summary>
+    /// A bug in this batch (also a cancellation that is not the stop): its recipients are deferred on the
+    /// retry schedule (never lost, never hot-looped).
+    /// </summary>
+    private List<AttemptOutcome> Panic(DestinationWork work, Exception e)
+    {
+        _panics.Inc();
+        Bug(_log, e);
+        return Deferred(work, "451 4.3.0 internal error in delivery (see the log)");
+    }
+
+    private static List<AttemptOutcome> Deferred(DestinationWork work, string reply) =>
+        [.. work.Recipients.Select(i => new AttemptOutcome(i, RecipientStatus.Deferred, reply))];
 
     /// <summary>
     /// Adds a batch's outcomes to its attempt; the last batch's runner hands the attempt over to be

@@ -15,7 +15,22 @@ public sealed partial class SmtpClientSession
     /// connection when the server's RCPTMAX, the configured maximum or a 452 to a later RCPT
     /// (RFC 5321 4.5.3.1.10) limit a transaction. Every recipient gets a result.
     /// </summary>
-    public async Task<SmtpTransactionResult> SendAsync(SmtpMessage message, CancellationToken cancel = default)
+    public Task<SmtpTransactionResult> SendAsync(SmtpMessage message, CancellationToken cancel = default) => SendAsync(message, next: null, maxTransactions: 0, cancel);
+
+    /// <summary>
+    /// Sends <paramref name="message"/> like <see cref="SendAsync(SmtpMessage, CancellationToken)"/>, and may send
+    /// the envelope of <paramref name="next"/> (MAIL, RCPT, DATA) in the same write as this message's end of data:
+    /// RFC 2920 section 3.1 lets the message content open a group of pipelined commands, so the next transaction
+    /// costs one round trip instead of two. It is sent ahead only when the server offers PIPELINING and the whole
+    /// of <paramref name="next"/> fits one DATA transaction that nothing here would refuse.
+    /// <see cref="SmtpTransactionResult.NextSentAhead"/> says whether it was; if so, the next call on this session
+    /// must be <c>SendAsync(next, ...)</c> with that same instance. Anything else (another message, RSET, QUIT)
+    /// closes the connection: the server may be waiting for that message's content, and no command leaves the
+    /// data phase without delivering it.
+    /// </summary>
+    /// <param name="maxTransactions">The caller's limit of transactions on this connection: <paramref name="next"/> goes ahead only when
+    /// its MAIL stays within it (0: only the server's MAILMAX limits).</param>
+    public async Task<SmtpTransactionResult> SendAsync(SmtpMessage message, SmtpMessage? next, int maxTransactions, CancellationToken cancel = default)
     {
         ArgumentNullException.ThrowIfNull(message);
         if (message.Recipients.Count == 0)
@@ -23,13 +38,17 @@ public sealed partial class SmtpClientSession
             throw new ArgumentException("a message needs at least one recipient", nameof(message));
         }
 
+        var ahead = TakeAhead(message);
         if (_state != State.Ready)
         {
-            return SmtpTransactionResult.Failed(message, _failure ?? NotOpen());
+            // A message whose envelope went ahead was lost with the connection at MAIL, like a
+            // pooled connection that turns out closed: the caller may try it on a new one.
+            var failure = _failure ?? NotOpen();
+            return SmtpTransactionResult.Failed(message, ahead ? failure with { Stage = SmtpStage.Mail } : failure);
         }
 
-        var eightBit = message.EightBit || message.BodyType == BodyType.EightBitMime || message.Content.Span.IndexOfAnyInRange((byte)0x80, (byte)0xFF) >= 0;
-        if (CheckBeforeMail(message, eightBit) is { } refused)
+        var eightBit = ahead ? _aheadEightBit : EightBit(message);
+        if (!ahead && CheckBeforeMail(message, eightBit) is { } refused)
         {
             return SmtpTransactionResult.Failed(message, refused);
         }
@@ -37,13 +56,83 @@ public sealed partial class SmtpClientSession
         using var registration = Register(cancel);
         try
         {
-            return await SendCoreAsync(message, eightBit);
+            _aheadLimit = maxTransactions;
+            var result = await SendCoreAsync(message, eightBit, next, ahead);
+            if (_ahead is null)
+            {
+                return result;
+            }
+
+            if (_state == State.Ready)
+            {
+                return result with { NextSentAhead = true };
+            }
+
+            _ahead = null;
+            return result;
         }
         finally
         {
             Disarm();
         }
     }
+
+    private static bool EightBit(SmtpMessage message) =>
+        message.EightBit || message.BodyType == BodyType.EightBitMime || message.Content.Span.IndexOfAnyInRange((byte)0x80, (byte)0xFF) >= 0;
+
+    /// <summary>
+    /// True when <paramref name="message"/> is the one whose envelope went ahead. An envelope sent ahead
+    /// for another message leaves the server in a transaction this session cannot end: the connection is
+    /// dropped (the server discards a transaction whose content never came, RFC 5321 section 3.3).
+    /// </summary>
+    private bool TakeAhead(SmtpMessage? message)
+    {
+        if (_ahead is not { } ahead)
+        {
+            return false;
+        }
+
+        _ahead = null;
+        if (ReferenceEquals(ahead, message))
+        {
+            return true;
+        }
+
+        Break(new SmtpFailure(SmtpStage.Mail, SmtpOutcome.TemporaryFailure,
+            SmtpReply.Local(421, new EnhancedStatusCode(4, 4, 2), "the envelope sent ahead was not followed by its message"), SmtpFailureKind.ConnectionLost));
+        return false;
+    }
+
+    /// <summary>
+    /// Whether the whole of <paramref name="next"/> can go ahead as one pipelined DATA transaction: PIPELINING,
+    /// not BDAT, room under MAILMAX, its recipients within one transaction's limit, and none of the refusals
+    /// <see cref="CheckBeforeMail"/> or the address checks would make before a command is sent.
+    /// </summary>
+    private bool CanSendAhead(SmtpMessage next, out bool eightBit)
+    {
+        eightBit = false;
+        var e = Info.Extensions;
+        if (!e.Pipelining || next.BodyType == BodyType.BinaryMime || (_options.PreferChunking && e.Chunking)
+            || (e.MailMax > 0 && _mailCommands >= e.MailMax) || (_aheadLimit > 0 && _mailCommands >= _aheadLimit)
+            || next.Recipients.Count == 0 || next.Recipients.Count > RecipientLimit)
+        {
+            return false;
+        }
+
+        foreach (var r in next.Recipients)
+        {
+            if (HasControl(r.Address))
+            {
+                return false;
+            }
+        }
+
+        eightBit = EightBit(next);
+        return CheckBeforeMail(next, eightBit) is null;
+    }
+
+    /// <summary>Recipients in one transaction at most: ours, or the server's RCPTMAX when lower.</summary>
+    private int RecipientLimit => Info.Extensions.RcptMax > 0 ? Math.Min(_options.MaxRecipientsPerTransaction, Info.Extensions.RcptMax) : _options.MaxRecipientsPerTransaction;
 
     private static SmtpFailure NotOpen() => new(
         SmtpStage.Connect,
@@ -112,7 +201,9 @@ public sealed partial class SmtpClientSession
     /// <summary>CR, LF or other controls in an address would end the command early (command injection).</summary>
     private static bool HasControl(string s) => s.AsSpan().ContainsAnyInRange('\0', '\x1f') || s.Contains('\x7f', StringComparison.Ordinal);
 
-    private async Task<SmtpTransactionResult> SendCoreAsync(SmtpMessage message, bool eightBit)
+    /// <param name="next">A message whose envelope may go with this one's end of data.</param>
+    /// <param name="ahead">This message's envelope already went with the previous message's end of data.</param>
+    private async Task<SmtpTransactionResult> SendCoreAsync(SmtpMessage message, bool eightBit, SmtpMessage? next, bool ahead)
     {
         var results = new SmtpRecipientResult?[message.Recipients.Count];
         var pending = new List<int>(results.Length);
@@ -139,6 +230,10 @@ public sealed partial class SmtpClientSession
             {
                 stop = _failure ?? NotOpen();
             }
+            else if (ahead)
+            {
+                // Its MAIL is sent and counted already (MAILMAX was checked then); no RSET is due.
+            }
             else if (!CanSend)
             {
                 // RFC 9422 section 5 (MAILMAX): no more transactions on this connection; the rest
@@ -157,16 +252,11 @@ public sealed partial class SmtpClientSession
                 break;
             }
 
-            var limit = _options.MaxRecipientsPerTransaction;
-            if (Info.Extensions.RcptMax > 0)
-            {
-                limit = Math.Min(limit, Info.Extensions.RcptMax);
-            }
-
-            var batch = pending.GetRange(0, Math.Min(limit, pending.Count));
+            var batch = pending.GetRange(0, Math.Min(RecipientLimit, pending.Count));
             pending.RemoveRange(0, batch.Count);
             transactions++;
-            var outcome = await TransactionAsync(message, eightBit, useBdat, batch, results);
+            var outcome = await TransactionAsync(message, eightBit, useBdat, batch, results, pending.Count == 0 ? next : null, ahead);
+            ahead = false;
             failure = outcome.Failure ?? failure;
             if (outcome.StopWith is { } stopWith)
             {
@@ -209,6 +299,7 @@ public sealed partial class SmtpClientSession
     /// </summary>
     public async Task<bool> ResetAsync(CancellationToken cancel = default)
     {
+        TakeAhead(null);
         if (_state != State.Ready)
         {
             return false;
@@ -312,26 +403,22 @@ public sealed partial class SmtpClientSession
         }
     }
 
-    private async Task<TransactionOutcome> TransactionAsync(SmtpMessage message, bool eightBit, bool useBdat, List<int> indices, SmtpRecipientResult?[] results)
+    /// <param name="next">A message whose envelope may go with this transaction's end of data (it is the message's last).</param>
+    /// <param name="ahead">The envelope (MAIL, every RCPT of <paramref name="indices"/>, DATA) was sent already.</param>
+    private async Task<TransactionOutcome> TransactionAsync(SmtpMessage message, bool eightBit, bool useBdat, List<int> indices, SmtpRecipientResult?[] results, SmtpMessage? next, bool ahead)
     {
         var batch = new Batch(message, indices, results);
-        WriteMail(message, eightBit);
-        _mailCommands++;
         _needRset = true;
 
         TransactionOutcome? outcome;
-        if (Info.Extensions.Pipelining)
+        if (ahead)
+        {
+            outcome = await AheadRepliesAsync(batch);
+        }
+        else if (Info.Extensions.Pipelining)
         {
             // RFC 2920 3.1: MAIL, every RCPT and DATA go in one group; the replies come in order.
-            foreach (var i in indices)
-            {
-                WriteRcpt(message, message.Recipients[i]);
-            }
-
-            if (!useBdat)
-            {
-                WriteCommand("DATA"u8);
-            }
+            WriteEnvelope(message, eightBit, indices, data: !useBdat);
 
             // Written while the replies are read, so that a long recipient list cannot deadlock
             // against a server that answers before reading everything. Nothing else is written
@@ -363,6 +450,8 @@ public sealed partial class SmtpClientSession
         }
         else
         {
+            WriteMail(message, eightBit);
+            _mailCommands++;
             outcome = await LockStepCommandsAsync(message, batch, useBdat);
         }
 
@@ -371,8 +460,40 @@ public sealed partial class SmtpClientSession
             return outcome;
         }
 
-        outcome = useBdat ? await SendBdatAsync(message, batch) : await SendDataAsync(message, batch);
+        outcome = useBdat ? await SendBdatAsync(message, batch) : await SendDataAsync(message, batch, next);
         return outcome ?? TransactionOutcome.Done(batch, null);
+    }
+
+    /// <summary>MAIL, the RCPTs of <paramref name="indices"/> and (unless BDAT follows) DATA, written as one pipelined group.</summary>
+    private void WriteEnvelope(SmtpMessage message, bool eightBit, List<int> indices, bool data)
+    {
+        WriteMail(message, eightBit);
+        _mailCommands++;
+        foreach (var i in indices)
+        {
+            WriteRcpt(message, message.Recipients[i]);
+        }
+
+        if (data)
+        {
+            WriteCommand("DATA"u8);
+        }
+    }
+
+    /// <summary>
+    /// The replies to an envelope that went ahead with the previous message's end of data: read like
+    /// any pipelined group's. Its write was flushed with that message's content, and nothing of this
+    /// message's was written since, so there is nothing to wait for but the replies.
+    /// </summary>
+    private async Task<TransactionOutcome?> AheadRepliesAsync(Batch batch)
+    {
+        var (decided, endEmptyData) = await PipelinedRepliesAsync(batch, useBdat: false);
+        if (endEmptyData && _state != State.Broken)
+        {
+            await EndEmptyDataAsync();
+        }
+
+        return decided;
     }
 
     /// <summary>
@@ -589,7 +710,8 @@ public sealed partial class SmtpClientSession
     }
 
     /// <summary>The content after 354: dot-stuffed, CRLF only, then "." (RFC 5321 4.1.1.4), then the final reply.</summary>
-    private async Task<TransactionOutcome?> SendDataAsync(SmtpMessage message, Batch batch)
+    /// <param name="next">A message whose envelope may go in the same write as the final ".".</param>
+    private async Task<TransactionOutcome?> SendDataAsync(SmtpMessage message, Batch batch, SmtpMessage? next)
     {
         if (_log.IsEnabled(LogLevel.Trace))
         {
@@ -622,6 +744,15 @@ public sealed partial class SmtpClientSession
         if (repaired)
         {
             SmtpClientLog.LineEndsRepaired(_log, _cid);
+        }
+
+        // RFC 2920 3.1: the content may open a group; the next message's MAIL, RCPTs and DATA end it.
+        // Not when recipients wait for another transaction of this message (a 452 deferred them).
+        if (next is not null && batch.Deferred.Count == 0 && CanSendAhead(next, out var nextEightBit))
+        {
+            WriteEnvelope(next, nextEightBit, [.. Enumerable.Range(0, next.Recipients.Count)], data: true);
+            _ahead = next;
+            _aheadEightBit = nextEightBit;
         }
 
         status = await FlushAsync(_options.Timeouts.DataBlock);

@@ -47,6 +47,11 @@ public sealed partial class SmtpClientSession : IAsyncDisposable
     private bool _firstReadAfterHandshake;
     private bool _needRset;
     private int _mailCommands;
+
+    /// <summary>The message whose MAIL, RCPT and DATA went with the last end of data (RFC 2920 3.1), and its 8-bit flag.</summary>
+    private SmtpMessage? _ahead;
+    private bool _aheadEightBit;
+    private int _aheadLimit;
     private string _ioError = string.Empty;
     private SaslChannel _saslChannel = SaslChannel.Plaintext;
 
@@ -128,10 +133,10 @@ public sealed partial class SmtpClientSession : IAsyncDisposable
     /// <summary>Why the session cannot send (null while it can).</summary>
     public SmtpFailure? Failure => _failure;
 
-    /// <summary>A transaction can start: the session is open and the server's MAILMAX (RFC 9422) is not reached.</summary>
     /// <summary>Transactions begun on this connection (MAIL commands sent).</summary>
     public int Transactions => _mailCommands;
 
+    /// <summary>A transaction can start: the session is open and the server's MAILMAX (RFC 9422) is not reached.</summary>
     public bool CanSend => _state == State.Ready && (Info.Extensions.MailMax == 0 || _mailCommands < Info.Extensions.MailMax);
 
     /// <summary>
@@ -140,6 +145,7 @@ public sealed partial class SmtpClientSession : IAsyncDisposable
     /// </summary>
     public async Task QuitAsync(CancellationToken cancel = default)
     {
+        TakeAhead(null);
         if (_state is State.New or State.Ready or State.Failed)
         {
             using var registration = Register(cancel);

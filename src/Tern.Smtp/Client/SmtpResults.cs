@@ -85,6 +85,12 @@ public sealed record SmtpRecipientResult(SmtpRecipient Recipient, SmtpOutcome Ou
 /// <param name="Transactions">MAIL commands sent.</param>
 public sealed record SmtpTransactionResult(IReadOnlyList<SmtpRecipientResult> Recipients, SmtpFailure? Failure, int Transactions)
 {
+    /// <summary>
+    /// The envelope of the next message the caller named went with this one's end of data (RFC 2920 3.1):
+    /// the session's next call must send that message.
+    /// </summary>
+    public bool NextSentAhead { get; init; }
+
     /// <summary>Every recipient failed with <paramref name="failure"/> (e.g. the session could not be opened).</summary>
     public static SmtpTransactionResult Failed(SmtpMessage message, SmtpFailure failure)
     {

@@ -295,6 +295,75 @@ public sealed class DelivererTests(DeliveryDns dns) : IClassFixture<DeliveryDns>
     }
 
     [Fact]
+    public async Task The_batch_named_next_goes_ahead_with_the_end_of_data_on_the_same_connection()
+    {
+        // RFC 2920 section 3.1: the reply to the first message's "." is held back until the next
+        // envelope is here; a deliverer that waited for it first would time out.
+        await using var h2 = new MxServer("127.0.0.2", Port, async c =>
+        {
+            await c.SendAsync("220 mx2.test ESMTP");
+            await c.ExpectAsync("EHLO");
+            await c.SendAsync("250-mx2.test", "250-PIPELINING", "250 ENHANCEDSTATUSCODES");
+            foreach (var (local, reply) in new[] { ("alice", string.Empty), ("bob", "250 2.0.0 first queued") })
+            {
+                await c.ExpectAsync("MAIL FROM:<alice@sender.test>");
+                await c.ExpectAsync($"RCPT TO:<{local}@two.example.test>");
+                await c.ExpectAsync("DATA");
+                await c.SendAsync([.. new[] { reply, "250 2.1.0 ok", "250 2.1.5 ok", "354 go" }.Where(l => l.Length > 0)]);
+                while (await c.ReadLineAsync() is not ("." or null))
+                {
+                }
+            }
+
+            await c.SendAsync("250 2.0.0 second queued");
+            await c.ExpectAsync("QUIT");
+            await c.SendAsync("221 2.0.0 bye");
+        });
+        await using (var deliverer = NewDeliverer(idleReuse: TimeSpan.FromSeconds(10)))
+        {
+            var (first, second) = (Batch("two.example.test", "alice"), Batch("two.example.test", "bob"));
+            var one = await deliverer.DeliverAsync(first with { Next = second });
+            var two = await deliverer.DeliverAsync(second);
+
+            Delivered(Assert.Single(one.Recipients), "alice@two.example.test", "250 2.0.0 first queued");
+            Delivered(Assert.Single(two.Recipients), "bob@two.example.test", "250 2.0.0 second queued");
+        }
+
+        await h2.WhenScriptsEndAsync();
+        Assert.Single(h2.Connections);
+        Assert.Empty(h2.Faults);
+    }
+
+    [Fact]
+    public async Task A_connection_kept_for_the_next_batch_serves_only_it_and_is_dropped_when_unused()
+    {
+        await using var h2 = MxServer.Accepting("127.0.0.2", Port);
+        await using (var deliverer = NewDeliverer(idleReuse: TimeSpan.FromSeconds(10)))
+        {
+            var (first, second, third) = (Batch("two.example.test", "alice"), Batch("two.example.test", "bob"), Batch("two.example.test", "carol"));
+
+            // The connection carrying the second batch's envelope is not in the pool: the third, out of turn, needs its own.
+            Delivered(Assert.Single((await deliverer.DeliverAsync(first with { Next = second })).Recipients), "alice@two.example.test", "250 2.0.0 Ok: queued as mx2.test-0-1");
+            Delivered(Assert.Single((await deliverer.DeliverAsync(third)).Recipients), "carol@two.example.test", "250 2.0.0 Ok: queued as mx2.test-1-1");
+            Delivered(Assert.Single((await deliverer.DeliverAsync(second)).Recipients), "bob@two.example.test", "250 2.0.0 Ok: queued as mx2.test-0-2");
+
+            // Another domain's batch named next does not go ahead: it may be routed elsewhere.
+            var (fourth, elsewhere) = (Batch("two.example.test", "dave"), Batch("one.example.test", "erin"));
+            await deliverer.DeliverAsync(fourth with { Next = elsewhere });
+
+            // A fifth names a sixth that never comes: disposing the deliverer drops that connection without QUIT.
+            await deliverer.DeliverAsync(Batch("two.example.test", "frank") with { Next = Batch("two.example.test", "grace") });
+        }
+
+        await h2.WhenScriptsEndAsync();
+        Assert.Equal(2, h2.Connections.Count);
+        var verbs = h2.Connections.Select(c => string.Join(' ', c.Verbs)).ToList();
+        Assert.Contains("EHLO MAIL RCPT DATA MAIL RCPT DATA QUIT", verbs);
+        Assert.Contains(verbs, v => v.EndsWith("MAIL RCPT DATA", StringComparison.Ordinal) && !v.Contains("QUIT", StringComparison.Ordinal));
+        Assert.Equal(["grace@two.example.test"], h2.Connections.SelectMany(c => c.Received).Where(l => l.StartsWith("RCPT", StringComparison.Ordinal)).Select(l => l[9..^1]).Where(a => a.StartsWith('g')));
+    }
+
+    [Fact]
     public async Task After_idle_reuse_the_session_gets_QUIT_and_the_next_batch_a_new_connection()
     {
         await using var h2 = MxServer.Accepting("127.0.0.2", Port);

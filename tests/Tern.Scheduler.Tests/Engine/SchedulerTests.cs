@@ -20,6 +20,18 @@ public sealed class SchedulerTests
     private static Func<DeliveryBatch, Task<BatchResult>> FailTo(string domain, Func<DeliveryBatch, Task<BatchResult>> fail) =>
         b => b.RecipientDomain == domain ? fail(b) : Task.FromResult(ScriptedDeliverer.All(b, SmtpOutcome.Delivered, 250, "2.0.0", "ok"));
 
+    /// <summary>Deliveries wait until the returned gate is opened, then every recipient is delivered.</summary>
+    private static TaskCompletionSource Gate(SchedulerFixture f)
+    {
+        var gate = new TaskCompletionSource();
+        f.Deliverer.Answer = async b =>
+        {
+            await gate.Task;
+            return ScriptedDeliverer.All(b, SmtpOutcome.Delivered, 250, "2.0.0", "ok");
+        };
+        return gate;
+    }
+
     [Fact]
     public async Task A_new_message_is_delivered_at_once_and_retired()
     {
@@ -147,12 +159,7 @@ public sealed class SchedulerTests
     public async Task A_destination_never_gets_more_connections_than_its_limit()
     {
         await using var f = new SchedulerFixture(o => o with { Destinations = new DestinationPolicy { Default = new DestinationLimits { MaxConnections = 3 } } });
-        var gate = new TaskCompletionSource();
-        f.Deliverer.Answer = async b =>
-        {
-            await gate.Task;
-            return ScriptedDeliverer.All(b, SmtpOutcome.Delivered, 250, "2.0.0", "ok");
-        };
+        var gate = Gate(f);
         f.Start();
         var ids = new List<Tern.Spool.MessageId>();
         for (var i = 0; i < 12; i++)
@@ -166,6 +173,36 @@ public sealed class SchedulerTests
         gate.SetResult();
         await SchedulerFixture.Eventually(() => ids.All(id => f.Entry(id).State == MessageState.Retired), "all are delivered");
         Assert.Equal(3, f.Deliverer.MaxInFlight("mx.example.net"));
+    }
+
+    [Fact]
+    public async Task A_runner_names_the_next_batch_of_its_destination_so_that_its_envelope_can_go_ahead()
+    {
+        await using var f = new SchedulerFixture(o => o with { Destinations = new DestinationPolicy { Default = new DestinationLimits { MaxConnections = 1 } } });
+        var gate = Gate(f);
+        f.Start();
+        var ids = new List<Tern.Spool.MessageId> { await f.SubmitAsync("alice@example.org", "u0@example.net") };
+        await SchedulerFixture.Eventually(() => f.Deliverer.Calls.Count == 1, "the first delivery starts alone");
+        for (var i = 1; i < 4; i++)
+        {
+            ids.Add(await f.SubmitAsync("alice@example.org", $"u{i}@example.net"));
+        }
+
+        await SchedulerFixture.Eventually(() => f.Scheduler!.Queued("direct|mx.example.net") == 3, "three wait in the destination's queue");
+        gate.SetResult();
+        await SchedulerFixture.Eventually(() => ids.All(id => f.Entry(id).State == MessageState.Retired), "all are delivered");
+
+        // Each call names the batch delivered next (its message is the instance the next call sends); the last names none.
+        var calls = f.Deliverer.Calls.ToList();
+        Assert.Equal(4, calls.Count);
+        Assert.Null(calls[0].Next);
+        for (var i = 1; i < 3; i++)
+        {
+            Assert.Same(calls[i + 1].Message, calls[i].Next?.Message);
+        }
+
+        Assert.Null(calls[3].Next);
+        Assert.Equal(["u0@example.net", "u1@example.net", "u2@example.net", "u3@example.net"], calls.Select(c => c.Message.Recipients[0].Address).Order(StringComparer.Ordinal));
     }
 
     [Fact]
@@ -238,12 +275,7 @@ public sealed class SchedulerTests
         await using var f = new SchedulerFixture(o => o with { Destinations = new DestinationPolicy { Default = new DestinationLimits { MaxConnections = 1 } } });
         f.Deliverer.SharedMx["a.example"] = "mx.shared.example";
         f.Deliverer.SharedMx["b.example"] = "mx.shared.example";
-        var gate = new TaskCompletionSource();
-        f.Deliverer.Answer = async b =>
-        {
-            await gate.Task;
-            return ScriptedDeliverer.All(b, SmtpOutcome.Delivered, 250, "2.0.0", "ok");
-        };
+        var gate = Gate(f);
         f.Start();
         var one = await f.SubmitAsync("alice@example.org", "x@a.example", "y@b.example");
         var two = await f.SubmitAsync("alice@example.org", "z@b.example");
@@ -281,6 +313,9 @@ public sealed class SchedulerTests
         Assert.Equal(2, f.Deliverer.Calls.Count);
         f.Advance(TimeSpan.FromSeconds(1));
         await SchedulerFixture.Eventually(() => f.Deliverer.Calls.Count == 3, "the third after another");
+
+        // Under a rate limit nothing goes ahead of its turn.
+        Assert.All(f.Deliverer.Calls, c => Assert.Null(c.Next));
     }
 
     [Fact]
@@ -460,12 +495,7 @@ public sealed class SchedulerTests
     public async Task A_message_held_while_it_waits_in_a_ready_queue_does_not_go()
     {
         await using var f = new SchedulerFixture(o => o with { Destinations = new DestinationPolicy { Default = new DestinationLimits { MaxConnections = 1 } } });
-        var gate = new TaskCompletionSource();
-        f.Deliverer.Answer = async b =>
-        {
-            await gate.Task;
-            return ScriptedDeliverer.All(b, SmtpOutcome.Delivered, 250, "2.0.0", "ok");
-        };
+        var gate = Gate(f);
         f.Start();
         var first = await f.SubmitAsync("alice@example.org", "a@example.net");
         await SchedulerFixture.Eventually(() => f.Deliverer.Calls.Count == 1, "the first message is under way");

@@ -9,23 +9,6 @@ namespace Tern.Smtp.Tests.Client;
 /// <summary>The client against scripted servers: exact conversations and the edge cases real servers produce only sometimes.</summary>
 public sealed class ScriptedClientTests
 {
-    private const string EhloPipelining = "250-mx.test\r\n250-PIPELINING\r\n250-8BITMIME\r\n250 ENHANCEDSTATUSCODES";
-
-    private static async Task<SmtpClientSession> OpenAsync(ScriptedServer server, SmtpClientOptions? options = null)
-    {
-        var session = new SmtpClientSession(await server.ConnectAsync(), options ?? Options());
-        var failure = await session.OpenAsync();
-        Assert.Null(failure);
-        return session;
-    }
-
-    private static async Task GreetAsync(ScriptConnection c, string ehlo = EhloPipelining)
-    {
-        await c.SendAsync("220 mx.test ESMTP");
-        await c.ExpectAsync("EHLO client.example.org");
-        await c.SendRawAsync(ehlo + "\r\n");
-    }
-
     [Fact]
     public async Task Lock_step_conversation_without_pipelining()
     {

@@ -292,6 +292,26 @@ internal static class ClientTest
         Timeouts = ShortTimeouts,
     };
 
+    /// <summary>The EHLO reply of a scripted server with PIPELINING.</summary>
+    public const string EhloPipelining = "250-mx.test\r\n250-PIPELINING\r\n250-8BITMIME\r\n250 ENHANCEDSTATUSCODES";
+
+    /// <summary>A session opened (greeting, EHLO) on a scripted server.</summary>
+    public static async Task<SmtpClientSession> OpenAsync(ScriptedServer server, SmtpClientOptions? options = null)
+    {
+        var session = new SmtpClientSession(await server.ConnectAsync(), options ?? Options());
+        var failure = await session.OpenAsync();
+        Assert.Null(failure);
+        return session;
+    }
+
+    /// <summary>The server's side of the greeting and EHLO.</summary>
+    public static async Task GreetAsync(ScriptConnection c, string ehlo = EhloPipelining)
+    {
+        await c.SendAsync("220 mx.test ESMTP");
+        await c.ExpectAsync("EHLO client.example.org");
+        await c.SendRawAsync(ehlo + "\r\n");
+    }
+
     public static SmtpMessage Message(params string[] recipients) => new()
     {
         Sender = "alice@example.org",

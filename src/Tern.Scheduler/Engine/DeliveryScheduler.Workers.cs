@@ -172,7 +172,7 @@ public sealed partial class DeliveryScheduler
                 // data (RFC 2920 section 3.1; the deliverer decides whether it may). Not under a rate limit (it would
                 // be sent before its turn), nor when this runner is about to hand its slot over.
                 var last = done + 1 >= _options.FairShare && !_waiting.IsEmpty;
-                if (current.Batch is not null && d.Rate is null && !last && !_stop.IsCancellationRequested
+                if (current.Batch is not null && d.Limits.PipelineNext && d.Rate is null && !last && !_stop.IsCancellationRequested
                     && d.SuspendedUntil <= _clock.GetTimestamp() && TryTake(d, out var following))
                 {
                     ahead = await ReadBatchAsync(d, following).ConfigureAwait(false);

@@ -24,6 +24,13 @@ public sealed record DestinationLimits
     /// <summary>How long an open connection waits for the next message (Postfix: 2 s).</summary>
     public TimeSpan IdleReuse { get; init; } = TimeSpan.FromSeconds(2);
 
+    /// <summary>
+    /// With more mail waiting, the next message's MAIL, RCPT and DATA go in the same write as the previous one's
+    /// end of data (RFC 2920 section 3.1): one round trip per message instead of two. Off for a server that
+    /// offers PIPELINING and mishandles it.
+    /// </summary>
+    public bool PipelineNext { get; init; } = true;
+
     /// <summary>Session-level failures in a row (no connection, 421, timeout) after which the destination is suspended.</summary>
     public int SuspendAfter { get; init; } = 5;
 

@@ -32,6 +32,7 @@ public static partial class ConfigLoader
         Burst = (int)t.Integer("burst", d.Burst, 1, 1_000_000),
         MaxRecipientsPerTransaction = (int)t.Integer("max_recipients", d.MaxRecipientsPerTransaction, 1, 100_000),
         IdleReuse = t.Duration("idle_reuse", d.IdleReuse, TimeSpan.Zero, TimeSpan.FromMinutes(5)),
+        PipelineNext = t.Bool("pipeline_next", d.PipelineNext),
         SuspendAfter = (int)t.Integer("suspend_after", d.SuspendAfter, 1, 1000),
         SuspendFor = t.Duration("suspend_for", d.SuspendFor, TimeSpan.Zero, TimeSpan.FromDays(1)),
     };

@@ -175,10 +175,12 @@ public sealed class SchedulerTests
         Assert.Equal(3, f.Deliverer.MaxInFlight("mx.example.net"));
     }
 
-    [Fact]
-    public async Task A_runner_names_the_next_batch_of_its_destination_so_that_its_envelope_can_go_ahead()
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_runner_names_the_next_batch_of_its_destination_so_that_its_envelope_can_go_ahead(bool pipelineNext)
     {
-        await using var f = new SchedulerFixture(o => o with { Destinations = new DestinationPolicy { Default = new DestinationLimits { MaxConnections = 1 } } });
+        await using var f = new SchedulerFixture(o => o with { Destinations = new DestinationPolicy { Default = new DestinationLimits { MaxConnections = 1, PipelineNext = pipelineNext } } });
         var gate = Gate(f);
         f.Start();
         var ids = new List<Tern.Spool.MessageId> { await f.SubmitAsync("alice@example.org", "u0@example.net") };
@@ -192,13 +194,14 @@ public sealed class SchedulerTests
         gate.SetResult();
         await SchedulerFixture.Eventually(() => ids.All(id => f.Entry(id).State == MessageState.Retired), "all are delivered");
 
-        // Each call names the batch delivered next (its message is the instance the next call sends); the last names none.
+        // Each call names the batch delivered next (its message is the instance the next call sends); the last names
+        // none. With pipeline_next = false none does.
         var calls = f.Deliverer.Calls.ToList();
         Assert.Equal(4, calls.Count);
         Assert.Null(calls[0].Next);
         for (var i = 1; i < 3; i++)
         {
-            Assert.Same(calls[i + 1].Message, calls[i].Next?.Message);
+            Assert.Same(pipelineNext ? calls[i + 1].Message : null, calls[i].Next?.Message);
         }
 
         Assert.Null(calls[3].Next);

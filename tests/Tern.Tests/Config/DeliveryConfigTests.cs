@@ -54,6 +54,7 @@ public sealed class DeliveryConfigTests
             burst = 5
             max_recipients = 200
             idle_reuse = "10s"
+            pipeline_next = false
             suspend_after = 2
             suspend_for = "1m"
             [[destinations]]
@@ -75,6 +76,7 @@ public sealed class DeliveryConfigTests
             Burst = 5,
             MaxRecipientsPerTransaction = 200,
             IdleReuse = TimeSpan.FromSeconds(10),
+            PipelineNext = false,
             SuspendAfter = 2,
             SuspendFor = TimeSpan.FromMinutes(1),
         };
@@ -95,6 +97,7 @@ public sealed class DeliveryConfigTests
     [InlineData("[delivery]\nretry_jitter = 2", "retry_jitter", "expected a number from 0 to 1")]
     [InlineData("[delivery]\nmax_connections = 0", "max_connections", "expected an integer from 1 to 10000")]
     [InlineData("[delivery]\nmetrics_destinations = 5000", "metrics_destinations", "expected an integer from 0 to 1000")]
+    [InlineData("[delivery]\npipeline_next = \"yes\"", "pipeline_next", "true or false")]
     [InlineData("[delivery]\npoll_interval = \"1s\"", "poll_interval", "unknown")]
     public void Bad_scheduler_settings_name_the_key(string toml, string key, string problem)
     {

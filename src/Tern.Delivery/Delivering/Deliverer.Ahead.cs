@@ -19,6 +19,8 @@ public sealed partial class Deliverer
     /// </summary>
     private readonly ConcurrentDictionary<SmtpMessage, Reserved> _reserved = new(ReferenceEqualityComparer.Instance);
 
+    private int _disposed;
+
     private sealed record Reserved(string Key, SmtpClientSession Session, IPEndPoint? Remote);
 
     /// <summary>
@@ -53,15 +55,32 @@ public sealed partial class Deliverer
     private static ReadOnlySpan<char> DomainOf(string address) => address.LastIndexOf('@') is var at and >= 0 ? address.AsSpan(at + 1) : [];
 
     /// <summary>After a send that put <paramref name="next"/>'s envelope on <paramref name="session"/>: kept for it.</summary>
-    private void Reserve(DeliveryBatch next, string key, SmtpClientSession session, IPEndPoint? remote)
+    private async ValueTask ReserveAsync(DeliveryBatch next, string key, SmtpClientSession session, IPEndPoint? remote)
     {
         var added = new Reserved(key, session, remote);
-        if (!_reserved.TryAdd(next.Message, added) && _reserved.TryRemove(next.Message, out var old))
+        Reserved? replaced = null;
+        _reserved.AddOrUpdate(next.Message, added, (_, old) =>
         {
             // The caller named the same batch as next twice: the earlier connection cannot carry it any more.
-            _ = SessionPool.CloseAsync(old.Session).AsTask();
-            _reserved[next.Message] = added;
+            replaced = old;
+            return added;
+        });
+        if (replaced is not null && !ReferenceEquals(replaced.Session, session))
+        {
+            await SessionPool.CloseAsync(replaced.Session).ConfigureAwait(false);
         }
+
+        if (Volatile.Read(ref _disposed) != 0)
+        {
+            // Disposed meanwhile: nobody will take or close it later.
+            await ReleaseReservedAsync(next).ConfigureAwait(false);
+        }
+    }
+
+    public ValueTask DiscardAsync(DeliveryBatch batch)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        return ReleaseReservedAsync(batch);
     }
 
     /// <summary>
@@ -86,7 +105,8 @@ public sealed partial class Deliverer
     /// <summary>At the end of a batch's delivery: a reservation it did not use is closed (the server is mid-transaction on it).</summary>
     private async ValueTask ReleaseReservedAsync(DeliveryBatch batch)
     {
-        if (!_reserved.IsEmpty && _reserved.TryRemove(batch.Message, out var r))
+        // TryRemove takes no lock when the dictionary is empty, the usual case (IsEmpty would take them all).
+        if (_reserved.TryRemove(batch.Message, out var r))
         {
             await SessionPool.CloseAsync(r.Session).ConfigureAwait(false);
         }
@@ -94,6 +114,7 @@ public sealed partial class Deliverer
 
     private async ValueTask CloseReservedAsync()
     {
+        Volatile.Write(ref _disposed, 1);
         foreach (var message in _reserved.Keys)
         {
             if (_reserved.TryRemove(message, out var r))

@@ -470,7 +470,7 @@ public sealed partial class Deliverer : IBatchDeliverer, IAsyncDisposable
 
         if (sent.NextSentAhead)
         {
-            Reserve(batch.Next!, key, session, remote);
+            await ReserveAsync(batch.Next!, key, session, remote).ConfigureAwait(false);
         }
         else
         {

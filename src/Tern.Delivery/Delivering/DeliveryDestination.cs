@@ -19,4 +19,10 @@ public interface IBatchDeliverer
 
     /// <summary>One attempt of one batch; every recipient's result with the reply that decided it.</summary>
     Task<BatchResult> DeliverAsync(DeliveryBatch batch, CancellationToken cancel = default);
+
+    /// <summary>
+    /// The caller named <paramref name="batch"/> as a <see cref="DeliveryBatch.Next"/> and will not deliver it after
+    /// all (held, withdrawn, paused, its destination suspended, stopping): a connection kept for it is closed.
+    /// </summary>
+    ValueTask DiscardAsync(DeliveryBatch batch);
 }

@@ -141,9 +141,20 @@ public sealed partial class DeliveryScheduler
                 ReadyBatch current;
                 if (ahead is { } taken)
                 {
-                    // Already under way: its envelope may be on a connection waiting for it.
-                    current = taken;
+                    // Its envelope may be on a connection waiting for it. What happened while the batch before it
+                    // was out still applies: the stop, a hold or withdrawal, the pause, a suspension.
                     ahead = null;
+                    if (await StillGoesAsync(d, taken).ConfigureAwait(false) is not { } going)
+                    {
+                        if (_stop.IsCancellationRequested)
+                        {
+                            break;
+                        }
+
+                        continue;
+                    }
+
+                    current = going;
                 }
                 else
                 {
@@ -173,7 +184,7 @@ public sealed partial class DeliveryScheduler
                 // be sent before its turn), nor when this runner is about to hand its slot over.
                 var last = done + 1 >= _options.FairShare && !_waiting.IsEmpty;
                 if (current.Batch is not null && d.Limits.PipelineNext && d.Rate is null && !last && !_stop.IsCancellationRequested
-                    && d.SuspendedUntil <= _clock.GetTimestamp() && TryTake(d, out var following))
+                    && d.SuspendedUntil <= _clock.GetTimestamp() && TakeFollowing(d, current.Work, out var following))
                 {
                     ahead = await ReadBatchAsync(d, following).ConfigureAwait(false);
                 }
@@ -198,6 +209,65 @@ public sealed partial class DeliveryScheduler
         }
     }
 
+    /// <summary>
+    /// The next batch of the destination, to go ahead with <paramref name="current"/>'s end of data: only when no other
+    /// runner is on its way for it (taking it would otherwise leave a connection idle), and when it looks like it takes
+    /// the same way (same recipient domain and attempt count; the deliverer checks the rest).
+    /// </summary>
+    private bool TakeFollowing(Destination d, DestinationWork current, out DestinationWork work)
+    {
+        work = null!;
+        return d.NeedsRunner
+            && d.Ready.TryPeek(out var peeked)
+            && peeked.Domain == current.Domain
+            && peeked.Attempt.Entry.Attempts == current.Attempt.Entry.Attempts
+            && TryTake(d, out work);
+    }
+
+    /// <summary>
+    /// A batch prepared ahead, when it is its turn: itself when it still goes; else (null) it is settled here (held,
+    /// withdrawn or paused: not attempted; destination suspended: deferred) or left to the next start (stopping), and a
+    /// connection kept for it is closed.
+    /// </summary>
+    private async ValueTask<ReadyBatch?> StillGoesAsync(Destination d, ReadyBatch taken)
+    {
+        if (taken.Batch is not { } batch)
+        {
+            return taken;
+        }
+
+        var suspended = d.SuspendedUntil > _clock.GetTimestamp();
+        var withdrawn = IsWithdrawn(taken.Work.Attempt);
+        if (!suspended && !withdrawn && !_stop.IsCancellationRequested)
+        {
+            return taken;
+        }
+
+        await _deliverer.DiscardAsync(batch).ConfigureAwait(false);
+        if (_stop.IsCancellationRequested)
+        {
+            return null;
+        }
+
+        List<AttemptOutcome> outcomes = [];
+        if (withdrawn)
+        {
+            taken.Work.Attempt.Abort();
+        }
+        else
+        {
+            outcomes = Suspended(d, taken.Work);
+            d.Record(outcomes);
+        }
+
+        await CompleteAsync(taken.Work, outcomes).ConfigureAwait(false);
+        return null;
+    }
+
+    /// <summary>Hold, the pause and operator changes apply to batches already waiting in a ready queue too.</summary>
+    private bool IsWithdrawn(MessageAttempt attempt) =>
+        _paused || attempt.Aborted || (_inFlight.TryGetValue(attempt.Entry.Id, out var mark) && mark == Withdrawn);
+
     private bool TryTake(Destination d, out DestinationWork work)
     {
         if (!d.Ready.TryDequeue(out work!))
@@ -218,9 +288,8 @@ public sealed partial class DeliveryScheduler
     {
         var attempt = work.Attempt;
         var entry = attempt.Entry;
-        if (_paused || attempt.Aborted || (_inFlight.TryGetValue(entry.Id, out var mark) && mark == Withdrawn))
+        if (IsWithdrawn(attempt))
         {
-            // Hold, the pause and operator changes apply to batches already waiting in a ready queue too.
             attempt.Abort();
             return new ReadyBatch(work, null, []);
         }

@@ -11,6 +11,12 @@ public sealed partial class SmtpClientSession
     private const int DataFlushSize = 64 * 1024;
 
     /// <summary>
+    /// RCPTs of an envelope sent ahead at most. Its write is flushed before any reply is read: the replies to a few
+    /// thousand commands could fill both sides' socket buffers and stall a server that stops reading to answer.
+    /// </summary>
+    private const int MaxRecipientsAhead = 100;
+
+    /// <summary>
     /// Sends <paramref name="message"/> to all its recipients: one transaction, or several on this
     /// connection when the server's RCPTMAX, the configured maximum or a 452 to a later RCPT
     /// (RFC 5321 4.5.3.1.10) limit a transaction. Every recipient gets a result.
@@ -114,7 +120,7 @@ public sealed partial class SmtpClientSession
         var e = Info.Extensions;
         if (!e.Pipelining || next.BodyType == BodyType.BinaryMime || (_options.PreferChunking && e.Chunking)
             || (e.MailMax > 0 && _mailCommands >= e.MailMax) || (_aheadLimit > 0 && _mailCommands >= _aheadLimit)
-            || next.Recipients.Count == 0 || next.Recipients.Count > RecipientLimit)
+            || next.Recipients.Count == 0 || next.Recipients.Count > Math.Min(RecipientLimit, MaxRecipientsAhead))
         {
             return false;
         }

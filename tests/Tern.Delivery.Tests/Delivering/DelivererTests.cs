@@ -351,8 +351,12 @@ public sealed class DelivererTests(DeliveryDns dns) : IClassFixture<DeliveryDns>
             var (fourth, elsewhere) = (Batch("two.example.test", "dave"), Batch("one.example.test", "erin"));
             await deliverer.DeliverAsync(fourth with { Next = elsewhere });
 
-            // A fifth names a sixth that never comes: disposing the deliverer drops that connection without QUIT.
-            await deliverer.DeliverAsync(Batch("two.example.test", "frank") with { Next = Batch("two.example.test", "grace") });
+            // A fifth names a sixth that is then discarded (held meanwhile, say): its connection is dropped without QUIT.
+            var sixth = Batch("two.example.test", "grace");
+            await deliverer.DeliverAsync(Batch("two.example.test", "frank") with { Next = sixth });
+            await deliverer.DiscardAsync(sixth);
+            var carrier = h2.Connections.Single(c => c.Received.Contains("RCPT TO:<grace@two.example.test>")).Index;
+            await h2.WhenScriptEndsAsync(carrier);
         }
 
         await h2.WhenScriptsEndAsync();

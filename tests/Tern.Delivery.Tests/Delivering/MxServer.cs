@@ -71,6 +71,18 @@ internal sealed class MxServer : IAsyncDisposable
     /// <summary>A server that offers STARTTLS with <paramref name="tls"/> and accepts everything.</summary>
     public static MxServer Accepting(string address, int port, SslStreamCertificateContext tls) => new(address, port, c => c.ServeAsync(), tls);
 
+    /// <summary>Waits (bounded) until the script of connection <paramref name="index"/> has ended (the client closed it).</summary>
+    public async Task WhenScriptEndsAsync(int index)
+    {
+        Task script;
+        lock (_lock)
+        {
+            script = _scripts[index];
+        }
+
+        await script.WaitAsync(TimeSpan.FromSeconds(10));
+    }
+
     /// <summary>Waits (bounded) until every connection's script has ended.</summary>
     public async Task WhenScriptsEndAsync()
     {

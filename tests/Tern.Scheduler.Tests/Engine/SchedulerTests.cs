@@ -516,6 +516,42 @@ public sealed class SchedulerTests
     }
 
     [Fact]
+    public async Task A_message_held_while_its_envelope_waits_to_go_ahead_does_not_go_and_its_connection_is_dropped()
+    {
+        await using var f = new SchedulerFixture(o => o with { Destinations = new DestinationPolicy { Default = new DestinationLimits { MaxConnections = 1 } } });
+        var gates = new[] { new TaskCompletionSource(), new TaskCompletionSource(), new TaskCompletionSource() };
+        f.Deliverer.Answer = async b =>
+        {
+            await gates[f.Deliverer.Calls.Count - 1].Task;
+            return ScriptedDeliverer.All(b, SmtpOutcome.Delivered, 250, "2.0.0", "ok");
+        };
+        gates[2].SetResult();
+        f.Start();
+        var first = await f.SubmitAsync("alice@example.org", "a@example.net");
+        await SchedulerFixture.Eventually(() => f.Deliverer.Calls.Count == 1, "the first is under way");
+        var ids = new[] { await f.SubmitAsync("alice@example.org", "b@example.net"), await f.SubmitAsync("alice@example.org", "c@example.net") };
+        await SchedulerFixture.Eventually(() => f.Scheduler!.Queued("direct|mx.example.net") == 2, "two wait");
+        gates[0].SetResult();
+
+        // The second is under way and names the third as next; the third is held meanwhile.
+        await SchedulerFixture.Eventually(() => f.Deliverer.Calls.Count == 2, "the second is under way");
+        var second = f.Deliverer.Calls.Last();
+        var named = Assert.IsType<Tern.Delivery.DeliveryBatch>(second.Next);
+        var held = ids.Single(id => id.ToString() == named.MessageId);
+        await f.Spool.Queue.HoldAsync(new QueueFilter { Ids = [held] });
+        gates[1].SetResult();
+
+        await SchedulerFixture.Eventually(() => f.Scheduler!.InFlight == 0, "the second is delivered and the third withdrawn");
+        Assert.Equal(2, f.Deliverer.Calls.Count);
+        Assert.Same(named.Message, Assert.Single(f.Deliverer.Discarded).Message);
+        Assert.Equal(0, f.Entry(held).Attempts);
+        Assert.Equal(MessageState.Retired, f.Entry(first).State);
+
+        await f.Spool.Queue.ReleaseAsync(new QueueFilter { Ids = [held] });
+        await SchedulerFixture.Eventually(() => f.Entry(held).State == MessageState.Retired, "delivered once released");
+    }
+
+    [Fact]
     public async Task An_expired_recipient_is_not_suppressed_even_when_its_last_reply_was_a_5xx_that_deferred()
     {
         await using var f = new SchedulerFixture(o => o with { Retry = o.Retry with { MaxRetries = 0 } });

@@ -19,6 +19,9 @@ internal sealed class ScriptedDeliverer : IBatchDeliverer
 
     public ConcurrentQueue<DeliveryBatch> Calls { get; } = new();
 
+    /// <summary>Batches named as next and then discarded instead of delivered.</summary>
+    public ConcurrentQueue<DeliveryBatch> Discarded { get; } = new();
+
     public Dictionary<string, string> SharedMx { get; } = new(StringComparer.OrdinalIgnoreCase);
 
     /// <summary>The answer to a batch; default: every recipient delivered.</summary>
@@ -48,6 +51,12 @@ internal sealed class ScriptedDeliverer : IBatchDeliverer
         {
             _inFlight.AddOrUpdate(key, 0, (_, n) => n - 1);
         }
+    }
+
+    public ValueTask DiscardAsync(DeliveryBatch batch)
+    {
+        Discarded.Enqueue(batch);
+        return ValueTask.CompletedTask;
     }
 
     /// <summary>Every recipient of the batch gets the same reply, as from the remote server.</summary>

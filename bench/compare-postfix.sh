@@ -434,10 +434,22 @@ problems() { # system -> prints the lines
     fi
 }
 
+settle() { # before each measured run: the previous run's writes on disk, so that neither system pays for the other's
+    local i dirty
+    sync
+    for ((i = 0; i < 100; i++)); do
+        dirty=$(awk '/^(Dirty|Writeback):/ {s += $2} END {print s + 0}' /proc/meminfo)
+        ((dirty <= 4096)) && break
+        sleep 0.1
+    done
+    sleep 1
+}
+
 run_one() { # run system
     local run=$1 sys=$2 c0 c1 h1 p1 n1 a b n m0 m1 i0 i1 s0 s1 t0 t1 t2 got deadline left probs load0 load1
     RUN_DIR=$T/run$run-$sys
     mkdir -p "$RUN_DIR"
+    settle
     start_sink "$RUN_DIR"
     if [[ $sys == tern ]]; then start_tern "$RUN_DIR"; else start_postfix "$RUN_DIR"; fi
     local src=(smtp-source -s "$SESSIONS" -m "$MESSAGES" -l "$SIZE" -f "$SENDER" -t "$RCPT" "$SERVER_IP:$PORT")

@@ -399,20 +399,7 @@ public sealed partial class Deliverer : IBatchDeliverer, IAsyncDisposable
         SmtpClientAuthOptions? auth, List<int> open, SmtpRecipientResult?[] results, CancellationToken cancel)
     {
         var key = SessionPool.Key(transport.Name, host, port, mode, tls.VerifyDane ? "dane" : tls.VerifyPkix ? "pkix" : "none");
-        SmtpClientSession? session;
-        IPEndPoint? remote;
-        SmtpFailure? failure = null;
-        var pooled = TryTakeReserved(batch, key, open.Count, out session, out remote);
-        if (pooled)
-        {
-            Reused(_log, batch.MessageId, host, remote?.ToString() ?? string.Empty);
-            _metrics.Reused.Inc();
-        }
-        else
-        {
-            (session, remote, failure, pooled) = await SessionAsync(batch, transport, host, addresses, port, mode, tls, mtaSts, ehlo, auth, key, reuse: true, cancel).ConfigureAwait(false);
-        }
-
+        var (session, remote, failure, pooled) = await SessionAsync(batch, transport, host, addresses, port, mode, tls, mtaSts, ehlo, auth, key, reuseFor: open.Count, cancel).ConfigureAwait(false);
         if (session is null)
         {
             return Unopened(failure, remote);
@@ -429,7 +416,7 @@ public sealed partial class Deliverer : IBatchDeliverer, IAsyncDisposable
             // a 421, noticed at MAIL or at the RSET before it), or right after the message before
             // this one, whose end of data carried this envelope: a new one, once.
             await SessionPool.CloseAsync(session).ConfigureAwait(false);
-            (session, remote, failure, _) = await SessionAsync(batch, transport, host, addresses, port, mode, tls, mtaSts, ehlo, auth, key, reuse: false, cancel).ConfigureAwait(false);
+            (session, remote, failure, _) = await SessionAsync(batch, transport, host, addresses, port, mode, tls, mtaSts, ehlo, auth, key, reuseFor: 0, cancel).ConfigureAwait(false);
             if (session is null)
             {
                 return Unopened(failure, remote);
@@ -499,9 +486,11 @@ public sealed partial class Deliverer : IBatchDeliverer, IAsyncDisposable
 
     private async Task<(SmtpClientSession? Session, IPEndPoint? Remote, SmtpFailure? Failure, bool Pooled)> SessionAsync(
         DeliveryBatch batch, Transport transport, string host, IReadOnlyList<IPAddress> addresses, int port, SmtpTlsMode mode, ClientTlsOptions tls, bool mtaSts, string ehlo,
-        SmtpClientAuthOptions? auth, string key, bool reuse, CancellationToken cancel)
+        SmtpClientAuthOptions? auth, string key, int reuseFor, CancellationToken cancel)
     {
-        if (reuse && _pool.TryTake(key, out var pooled, out var pooledRemote))
+        // reuseFor: the recipients still open (0: a new connection). The connection that carries this batch's
+        // envelope already (sent ahead with the previous batch's end of data) comes first, then the pool.
+        if (reuseFor > 0 && (TryTakeReserved(batch, key, reuseFor, out var pooled, out var pooledRemote) || _pool.TryTake(key, out pooled, out pooledRemote)))
         {
             Reused(_log, batch.MessageId, host, pooledRemote?.ToString() ?? string.Empty);
             _metrics.Reused.Inc();

@@ -95,7 +95,7 @@ public sealed class LoopbackDaemon : IDisposable
         string? lastLog = null;
         for (var start = 0; start < 3; start++)
         {
-            var port = FreePort();
+            var port = TestPorts.Free();
             var daemon = Start(program, arguments(port), new IPEndPoint(IPAddress.Loopback, port));
             while (deadline.Elapsed < StartTimeout && !daemon.HasExited)
             {
@@ -116,27 +116,6 @@ public sealed class LoopbackDaemon : IDisposable
                 break;
         }
         throw new InvalidOperationException($"{program} did not start within {StartTimeout.TotalSeconds} s:\n{lastLog}");
-    }
-
-    /// <summary>A port free for both UDP and TCP on 127.0.0.1 (knot and unbound listen on both).</summary>
-    public static int FreePort()
-    {
-        for (var i = 0; i < 20; i++)
-        {
-            using var udp = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
-            udp.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-            var port = ((IPEndPoint)udp.LocalEndPoint!).Port;
-            using var tcp = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-            try
-            {
-                tcp.Bind(new IPEndPoint(IPAddress.Loopback, port));
-                return port;
-            }
-            catch (SocketException)
-            {
-            }
-        }
-        throw new InvalidOperationException("no free port on 127.0.0.1");
     }
 
     public static async Task<string> RunAsync(string program, string[] arguments)

@@ -48,7 +48,7 @@ public sealed class DirectConnectorTests : IAsyncLifetime
     [Fact]
     public async Task No_address_accepting_gives_every_error()
     {
-        var port = Net.ClosedPort();
+        var port = TestPorts.Free();
         var result = await Connector().ConnectAsync("mx.test", [IPAddress.Loopback, Net.Other], port);
         Assert.False(result.Connected);
         Assert.Null(result.Remote);

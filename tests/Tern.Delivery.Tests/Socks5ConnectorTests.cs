@@ -88,7 +88,7 @@ public sealed class Socks5ConnectorTests : IAsyncLifetime
     public async Task Closed_target_port_is_refused_through_the_proxy()
     {
         await using var proxy = new Socks5TestProxy();
-        var port = Net.ClosedPort();
+        var port = TestPorts.Free();
         var result = await Connector(proxy.Port).ConnectAsync("mx.test", [IPAddress.Loopback], port);
         Assert.False(result.Connected);
         var e = Assert.Single(result.Errors);
@@ -147,7 +147,7 @@ public sealed class Socks5ConnectorTests : IAsyncLifetime
     public async Task Connect_by_domain_name_reports_the_proxy_error()
     {
         await using var proxy = new Socks5TestProxy();
-        var result = await Connector(proxy.Port).ConnectToHostAsync("localhost", Net.ClosedPort());
+        var result = await Connector(proxy.Port).ConnectToHostAsync("localhost", TestPorts.Free());
         var e = Assert.Single(result.Errors);
         Assert.Equal(("localhost", null, ConnectErrorKind.Refused), (e.Target, e.Address, e.Kind));
     }
@@ -172,7 +172,7 @@ public sealed class Socks5ConnectorTests : IAsyncLifetime
     [Fact]
     public async Task Unreachable_proxy_stops_at_once()
     {
-        var result = await Connector(Net.ClosedPort()).ConnectAsync("mx.test", [IPAddress.Loopback, Net.Other], _server.Port);
+        var result = await Connector(TestPorts.Free()).ConnectAsync("mx.test", [IPAddress.Loopback, Net.Other], _server.Port);
         var e = Assert.Single(result.Errors);
         Assert.Equal((ConnectErrorKind.ProxyUnavailable, SocketError.ConnectionRefused), (e.Kind, e.SocketError));
         Assert.StartsWith("cannot connect to SOCKS5 proxy 127.0.0.1:", e.Message, StringComparison.Ordinal);

@@ -16,7 +16,7 @@ public sealed class AdminApiTests
     public async Task Readyz_and_the_queue_over_http_with_the_generated_token()
     {
         using var dir = new TempDir();
-        var port = Ports.Free();
+        var port = TestPorts.Free();
         var config = dir.File("tern.toml", $"""
             hostname = "e2e.tern.test"
             data_dir = "data"

@@ -11,7 +11,7 @@ namespace Tern.EndToEnd.Tests;
 public sealed partial class BinaryTests
 {
     /// <summary>A serve configuration with its own free HTTP port (so that parallel runs do not collide on 9464).</summary>
-    private static string ServeConfig => BaseConfig + $"\n[http]\nlisten = \"127.0.0.1:{Ports.Free()}\"\n";
+    private static string ServeConfig => BaseConfig + $"\n[http]\nlisten = \"127.0.0.1:{TestPorts.Free()}\"\n";
 
     private const string BaseConfig = """
         hostname = "e2e.tern.test"
@@ -302,7 +302,7 @@ public sealed partial class BinaryTests
     public async Task Metrics_and_health_over_http_pass_promtool()
     {
         using var dir = new TempDir();
-        var port = Ports.Free();
+        var port = TestPorts.Free();
 
         var config = dir.File("tern.toml", BaseConfig + $"\n[http]\nlisten = \"127.0.0.1:{port}\"\n");
         await using var tern = TernProcess.Start(dir.Path, "serve", "-c", config);

@@ -20,8 +20,8 @@ public sealed partial class CrashTests(Xunit.Abstractions.ITestOutputHelper outp
     {
         // Each round: start, load with 16 pipelining clients, SIGKILL at a random moment; then check all.
         using var dir = new TempDir();
-        var http = Ports.Free();
-        var smtp = Ports.Free();
+        var http = TestPorts.Free();
+        var smtp = TestPorts.Free();
         var config = dir.File("tern.toml", $"""
             data_dir = "data"
             [log]

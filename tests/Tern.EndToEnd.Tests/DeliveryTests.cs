@@ -34,7 +34,7 @@ public sealed partial class DeliveryTests
             [shutdown]
             grace = "2s"
             [http]
-            listen = "127.0.0.1:{Ports.Free()}"
+            listen = "127.0.0.1:{TestPorts.Free()}"
             [listeners.mx]
             kind = "relay"
             address = "127.0.0.1:0"
@@ -57,7 +57,7 @@ public sealed partial class DeliveryTests
 
         // The sending server: direct delivery finds mx.example.test (127.0.0.1) through knot; routes by sender domain pick the rest.
         using var tx = new TempDir();
-        var txHttp = Ports.Free();
+        var txHttp = TestPorts.Free();
         var txConfig = tx.File("tern.toml", $"""
             hostname = "out.sender.test"
             data_dir = "data"

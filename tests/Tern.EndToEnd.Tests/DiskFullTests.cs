@@ -26,8 +26,8 @@ public sealed partial class DiskFullTests(Xunit.Abstractions.ITestOutputHelper o
         var started = Stopwatch.StartNew();
         using var dir = new TempDir();
         await using var disk = await SmallDisk.MountAsync(Path.Combine(dir.Path, "disk"));
-        var http = Ports.Free();
-        var smtp = Ports.Free();
+        var http = TestPorts.Free();
+        var smtp = TestPorts.Free();
         var config = dir.File("tern.toml", $"""
             data_dir = "{disk.Path}/data"
             [http]
@@ -110,8 +110,8 @@ public sealed partial class DiskFullTests(Xunit.Abstractions.ITestOutputHelper o
         // reopened every 2 s; the messages of a failed commit get 452 after DATA (none got 250).
         using var dir = new TempDir();
         await using var disk = await SmallDisk.MountAsync(Path.Combine(dir.Path, "disk"));
-        var http = Ports.Free();
-        var smtp = Ports.Free();
+        var http = TestPorts.Free();
+        var smtp = TestPorts.Free();
         var config = dir.File("tern.toml", $$"""
             data_dir = "{{disk.Path}}/data"
             [http]
@@ -178,8 +178,8 @@ public sealed partial class DiskFullTests(Xunit.Abstractions.ITestOutputHelper o
         var received = Path.Combine(dir.Path, "received.ids");
         var (sink, sinkPort) = await LoadSink.StartAsync(dir.Path, "--ids", received);
         await using var sinkProcess = sink;
-        var http = Ports.Free();
-        var smtp = Ports.Free();
+        var http = TestPorts.Free();
+        var smtp = TestPorts.Free();
         var config = dir.File("tern.toml", $"""
             data_dir = "{disk.Path}/data"
             [http]

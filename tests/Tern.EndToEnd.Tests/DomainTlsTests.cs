@@ -18,7 +18,7 @@ public sealed partial class DomainTlsTests
     public async Task Submissions_get_requiretls_when_every_recipient_domain_took_it_last_time()
     {
         using var dir = new TempDir();
-        var port = Ports.Free();
+        var port = TestPorts.Free();
         var config = dir.File("tern.toml", $"""
             hostname = "e2e.tern.test"
             data_dir = "data"
@@ -119,7 +119,7 @@ public sealed partial class DomainTlsTests
             address = "127.0.0.1:0"
 
             [http]
-            listen = "127.0.0.1:{Ports.Free()}"
+            listen = "127.0.0.1:{TestPorts.Free()}"
             """);
         Directory.CreateDirectory(Path.Combine(dir.Path, "data"));
         var history = Path.Combine(dir.Path, "data", "domain-tls.json");

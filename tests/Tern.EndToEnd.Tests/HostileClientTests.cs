@@ -125,7 +125,7 @@ public sealed class HostileClientTests
     public async Task Swaks_relay_tricks_from_an_outsider_are_refused_and_nothing_is_queued()
     {
         using var dir = new TempDir();
-        var http = Ports.Free();
+        var http = TestPorts.Free();
         const string Admin = "hostile-admin-token-0123456789";
         var config = Config(dir, string.Empty, $"[http]\nlisten = \"127.0.0.1:{http}\"\nadmin_token = \"{Admin}\"\n");
         await using var tern = TernProcess.Start(dir.Path, "serve", "-c", config);

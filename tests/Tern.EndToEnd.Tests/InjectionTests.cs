@@ -20,7 +20,7 @@ public sealed class InjectionTests
         using var dir = new TempDir();
         var (sink, dump) = await SchedulingTests.SinkAsync(dir, "sink");
         using var sinkLifetime = sink;
-        var http = Ports.Free();
+        var http = TestPorts.Free();
         var config = dir.File("tern.toml", $"""
             hostname = "relay.sender.test"
             data_dir = "data"

@@ -21,7 +21,7 @@ public sealed partial class LoadHarnessTests
             "--fail-data", "0.05", "--fail-code", "451", "--disconnect", "0.02", "--421", "0.01", "--seed", "7");
         await using var sinkProcess = sink;
 
-        var http = Ports.Free();
+        var http = TestPorts.Free();
         var config = dir.File("tern.toml", $"""
             hostname = "relay.load.test"
             data_dir = "data"

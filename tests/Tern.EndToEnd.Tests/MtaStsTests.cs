@@ -55,7 +55,7 @@ public sealed class MtaStsTests
         }, "sts.test");
 
         // MTA-STS is not switched on here: it is the default.
-        var http = Ports.Free();
+        var http = TestPorts.Free();
         var config = dir.File("tern.toml", $"""
             hostname = "out.sender.test"
             data_dir = "data"

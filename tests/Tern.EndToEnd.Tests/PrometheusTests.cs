@@ -48,7 +48,7 @@ public sealed class PrometheusTests
             [shutdown]
             grace = "2s"
             [http]
-            listen = "127.0.0.1:{Ports.Free()}"
+            listen = "127.0.0.1:{TestPorts.Free()}"
             [listeners.mx]
             kind = "relay"
             address = "127.0.0.1:0"
@@ -58,7 +58,7 @@ public sealed class PrometheusTests
 
         // The Tern under test: everything through a smarthost (the receiver, STARTTLS unverified), refused.test refused.
         using var tx = new TempDir();
-        var http = Ports.Free();
+        var http = TestPorts.Free();
         var txConfig = tx.File("tern.toml", $"""
             hostname = "out.sender.test"
             data_dir = "data"
@@ -134,7 +134,7 @@ public sealed class PrometheusTests
 
         // A real Prometheus scrapes Tern every second and evaluates the sample rules.
         using var prom = new TempDir();
-        var promPort = Ports.Free();
+        var promPort = TestPorts.Free();
         var promConfig = prom.File("prometheus.yml", $"""
             global:
               scrape_interval: 1s

@@ -24,7 +24,7 @@ public sealed partial class QueueTests
         address = "127.0.0.1:0"
 
         [http]
-        listen = "127.0.0.1:{Ports.Free()}"
+        listen = "127.0.0.1:{TestPorts.Free()}"
         """;
 
     [Fact]

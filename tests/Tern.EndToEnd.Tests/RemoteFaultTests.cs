@@ -43,14 +43,14 @@ public sealed partial class RemoteFaultTests(Xunit.Abstractions.ITestOutputHelpe
         await using var stuckProcess = stuck;
         await using var bounces = MailCatcher.Start();
 
-        var smtp = Ports.Free();
+        var smtp = TestPorts.Free();
         var config = dir.File("tern.toml", $"""
             hostname = "relay.fault.test"
             data_dir = "data"
             [log]
             level = "warn"
             [http]
-            listen = "127.0.0.1:{Ports.Free()}"
+            listen = "127.0.0.1:{TestPorts.Free()}"
             {ConfigToml.LoopbackRelay(smtp)}
             [delivery]
             # Retries after 1, 2, 4 and 8 s, then a recipient still deferred fails ("expired"): all within ~20 s.

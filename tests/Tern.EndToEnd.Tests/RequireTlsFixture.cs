@@ -191,7 +191,7 @@ public sealed class RequireTlsFixture : IAsyncLifetime
             [shutdown]
             grace = "1s"
             [http]
-            listen = "127.0.0.1:{Ports.Free()}"
+            listen = "127.0.0.1:{TestPorts.Free()}"
             [listeners.mx]
             kind = "relay"
             address = "{ReceiverAddress}:{SmtpPort}"
@@ -207,7 +207,7 @@ public sealed class RequireTlsFixture : IAsyncLifetime
         SenderDir = Path.Combine(_dir.Path, "sender");
         Directory.CreateDirectory(SenderDir);
         SenderConfig = Path.Combine(SenderDir, "tern.toml");
-        SenderHttpPort = Ports.Free();
+        SenderHttpPort = TestPorts.Free();
         await File.WriteAllTextAsync(SenderConfig, $"""
             hostname = "out.{SenderDomain}"
             data_dir = "data"
@@ -288,7 +288,7 @@ public sealed class RequireTlsFixture : IAsyncLifetime
     {
         for (var i = 0; i < 20; i++)
         {
-            var port = LoopbackDaemon.FreePort();
+            var port = TestPorts.Free();
             var free = true;
             foreach (var address in addresses)
             {

@@ -122,7 +122,7 @@ public sealed partial class SchedulingTests
         using var dir = new TempDir();
         var (sink, dump) = await SinkAsync(dir, "fast");
         using var _ = sink;
-        var config = Config(dir, Ports.Free(), sink.EndPoint.Port, sink.EndPoint.Port, sink.EndPoint.Port, sink.EndPoint.Port);
+        var config = Config(dir, TestPorts.Free(), sink.EndPoint.Port, sink.EndPoint.Port, sink.EndPoint.Port, sink.EndPoint.Port);
         await using var tern = TernProcess.Start(dir.Path, "serve", "-c", config);
         var relay = await tern.ListenerAsync("relay");
         var source = Process.Start(new ProcessStartInfo("/usr/sbin/smtp-source", ["-d", "-s", "20", "-m", "2000", "-l", "1024", "-f", "a@sender.test", "-t", "b@fast.test", $"127.0.0.1:{relay.Port}"]) { RedirectStandardError = true, RedirectStandardOutput = true })!;
@@ -142,7 +142,7 @@ public sealed partial class SchedulingTests
         using var dir = new TempDir();
         var (sink, _) = await SinkAsync(dir, "refusing", flag, command);
         using var __ = sink;
-        var config = Config(dir, Ports.Free(), sink.EndPoint.Port, sink.EndPoint.Port, sink.EndPoint.Port, sink.EndPoint.Port);
+        var config = Config(dir, TestPorts.Free(), sink.EndPoint.Port, sink.EndPoint.Port, sink.EndPoint.Port, sink.EndPoint.Port);
         await using var tern = TernProcess.Start(dir.Path, "serve", "-c", config);
         var relay = await tern.ListenerAsync("relay");
         await SendAsync(relay.Port, "bob@fast.test", "deferred");
@@ -165,7 +165,7 @@ public sealed partial class SchedulingTests
         using var a = refusing;
         var (notices, noticeDump) = await SinkAsync(dir, "notices");
         using var b = notices;
-        var config = Config(dir, Ports.Free(), refusing.EndPoint.Port, refusing.EndPoint.Port, refusing.EndPoint.Port, notices.EndPoint.Port);
+        var config = Config(dir, TestPorts.Free(), refusing.EndPoint.Port, refusing.EndPoint.Port, refusing.EndPoint.Port, notices.EndPoint.Port);
         await using var tern = TernProcess.Start(dir.Path, "serve", "-c", config);
         var relay = await tern.ListenerAsync("relay");
         await SendAsync(relay.Port, "bob@fast.test", "bounced");
@@ -200,7 +200,7 @@ public sealed partial class SchedulingTests
         using var a = fast;
         var (slow, slowDump) = await SinkAsync(dir, "slow", "-w", "2");
         using var b = slow;
-        var config = Config(dir, Ports.Free(), fast.EndPoint.Port, fast.EndPoint.Port, slow.EndPoint.Port, fast.EndPoint.Port, "max_connections = 10");
+        var config = Config(dir, TestPorts.Free(), fast.EndPoint.Port, fast.EndPoint.Port, slow.EndPoint.Port, fast.EndPoint.Port, "max_connections = 10");
         await using var tern = TernProcess.Start(dir.Path, "serve", "-c", config);
         var relay = await tern.ListenerAsync("relay");
 

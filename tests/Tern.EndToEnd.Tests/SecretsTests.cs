@@ -24,7 +24,7 @@ public sealed class SecretsTests
         var password = "Pw-" + Convert.ToHexString(RandomNumberGenerator.GetBytes(12));
         var adminToken = "adm-" + Convert.ToHexString(RandomNumberGenerator.GetBytes(16));
         var (certPath, keyPath, keyPem) = SelfSignedCertificate.Write(dir.Path);
-        var http = Ports.Free();
+        var http = TestPorts.Free();
         var config = dir.File("tern.toml", $"""
             hostname = "mx.tern.test"
             data_dir = "data"

@@ -33,7 +33,7 @@ public sealed class SoakTests(Xunit.Abstractions.ITestOutputHelper output)
         var (sink, sinkPort) = await LoadSink.StartAsync(dir.Path, "--ids", received);
         await using var sinkProcess = sink;
 
-        var smtp = Ports.Free();
+        var smtp = TestPorts.Free();
         var config = dir.File("tern.toml", $"""
             hostname = "soak.tern.test"
             data_dir = "data"
@@ -41,7 +41,7 @@ public sealed class SoakTests(Xunit.Abstractions.ITestOutputHelper output)
             # Only what goes wrong: a long soak would otherwise keep megabytes of log lines in memory.
             level = "warn"
             [http]
-            listen = "127.0.0.1:{Ports.Free()}"
+            listen = "127.0.0.1:{TestPorts.Free()}"
             {ConfigToml.LoopbackRelay(smtp)}
             [spool]
             # Checkpoints (and log truncation) every second, so kills also land during and after them.

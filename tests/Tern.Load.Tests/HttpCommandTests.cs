@@ -132,12 +132,7 @@ public sealed partial class HttpCommandTests : IDisposable
     [Fact]
     public async Task A_server_that_is_not_there_is_a_connect_failure()
     {
-        int port;
-        using (var probe = new TcpListener(IPAddress.Loopback, 0))
-        {
-            probe.Start();
-            port = ((IPEndPoint)probe.LocalEndpoint).Port;
-        }
+        var port = TestPorts.Free();
 
         var (code, output, _) = await RunAsync("http", "--url", $"http://127.0.0.1:{port}", "--token", Token, "--messages", "5", "--sessions", "1", "--fail-on-error");
         Assert.Equal(1, code);
@@ -236,10 +231,7 @@ public sealed partial class HttpCommandTests : IDisposable
             _token = token;
             for (var attempt = 0; ; attempt++)
             {
-                using var probe = new TcpListener(IPAddress.Loopback, 0);
-                probe.Start();
-                var port = ((IPEndPoint)probe.LocalEndpoint).Port;
-                probe.Stop();
+                var port = TestPorts.Free();
                 BaseUrl = $"http://127.0.0.1:{port}";
                 _listener.Prefixes.Clear();
                 _listener.Prefixes.Add(BaseUrl + "/");

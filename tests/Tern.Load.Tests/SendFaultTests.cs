@@ -107,7 +107,7 @@ public sealed class SendFaultTests
     [Fact]
     public async Task Nothing_listening_stops_the_run_with_a_connect_failure()
     {
-        var run = await SendHarness.RunAsync("--target", $"127.0.0.1:{PostfixSink.FreePort()}", "--messages", "1000");
+        var run = await SendHarness.RunAsync("--target", $"127.0.0.1:{TestPorts.Free()}", "--messages", "1000");
         Assert.Equal(1, run.Code);
         Assert.Contains("cannot connect", run.Stderr, StringComparison.Ordinal);
         Assert.Equal(0, run.Result.Stats.Ok);

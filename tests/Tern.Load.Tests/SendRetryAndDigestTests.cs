@@ -40,7 +40,7 @@ public sealed class SendRetryAndDigestTests
     [Fact]
     public async Task A_target_that_comes_up_late_costs_no_messages_with_retry_connect()
     {
-        var port = FreePort();
+        var port = TestPorts.Free();
         using var dir = new TempDir();
         var sent = Path.Combine(dir.Path, "sent.ids");
         var sending = SendHarness.RunAsync("--target", $"127.0.0.1:{port}", "--sessions", "4", "--messages", "200", "--retry-connect", "20s",
@@ -61,7 +61,7 @@ public sealed class SendRetryAndDigestTests
     [Fact]
     public async Task Retry_connect_is_bounded()
     {
-        var port = FreePort();
+        var port = TestPorts.Free();
         var watch = System.Diagnostics.Stopwatch.StartNew();
         var run = await SendHarness.RunAsync("--target", $"127.0.0.1:{port}", "--sessions", "2", "--messages", "100", "--retry-connect", "700ms");
         Assert.Equal(1, run.Code);
@@ -84,10 +84,4 @@ public sealed class SendRetryAndDigestTests
         return (code, stdout.ToString());
     }
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 }

@@ -231,7 +231,7 @@ internal sealed class PostfixSink : IAsyncDisposable
             throw new InvalidOperationException($"{Program} is missing: install postfix (build.sh does)");
         }
 
-        var port = FreePort();
+        var port = TestPorts.Free();
         var start = new ProcessStartInfo(Program) { RedirectStandardError = true, RedirectStandardOutput = true };
         if (Environment.UserName == "root")
         {
@@ -278,12 +278,6 @@ internal sealed class PostfixSink : IAsyncDisposable
         _process.Dispose();
     }
 
-    public static int FreePort()
-    {
-        using var probe = new TcpListener(IPAddress.Loopback, 0);
-        probe.Start();
-        return ((IPEndPoint)probe.LocalEndpoint).Port;
-    }
 
     /// <summary>A listening check that opens no SMTP session.</summary>
     private static async Task<bool> ListensAsync(int port)

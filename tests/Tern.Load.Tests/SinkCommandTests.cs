@@ -36,7 +36,7 @@ public sealed class SinkCommandTests
     [Fact]
     public async Task A_run_from_the_command_line_stops_at_messages_and_prints_the_summary()
     {
-        var port = FreePort();
+        var port = TestPorts.Free();
         var dir = Directory.CreateTempSubdirectory("tern-load-sinkcmd-").FullName;
         try
         {
@@ -119,10 +119,4 @@ public sealed class SinkCommandTests
         }
     }
 
-    private static int FreePort()
-    {
-        using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        return ((IPEndPoint)probe.LocalEndPoint!).Port;
-    }
 }

@@ -80,7 +80,7 @@ public sealed class DeliveryDns : IAsyncLifetime
     {
         for (var i = 0; i < 20; i++)
         {
-            var port = LoopbackDaemon.FreePort();
+            var port = TestPorts.Free();
             var free = true;
             for (var x = first; x <= last && free; x++)
             {

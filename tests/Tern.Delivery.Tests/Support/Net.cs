@@ -12,14 +12,6 @@ internal static class Net
     /// <summary>Whether ::1 can be bound here (some containers run without IPv6).</summary>
     public static bool HasIPv6Loopback { get; } = CanBind(IPAddress.IPv6Loopback);
 
-    /// <summary>A loopback port that nothing listens on (bound, then released).</summary>
-    public static int ClosedPort()
-    {
-        using var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        s.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        return ((IPEndPoint)s.LocalEndPoint!).Port;
-    }
-
     /// <summary>Reads one CRLF-terminated line (byte by byte: nothing after it is consumed).</summary>
     public static async Task<string> ReadLineAsync(Socket socket)
     {

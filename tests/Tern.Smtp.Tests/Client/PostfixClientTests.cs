@@ -154,7 +154,7 @@ public sealed class PostfixClientTests : IAsyncLifetime
             var data = Directory.CreateDirectory(Path.Combine(dir, "data")).FullName;
             await RunAsync("chown", "postfix", data);
 
-            var port = FreePort();
+            var port = TestPorts.Free();
             var instance = new PostfixInstance(dir, new IPEndPoint(IPAddress.Loopback, port));
             await File.WriteAllTextAsync(Path.Combine(etc, "main.cf"), $$"""
                 compatibility_level = 3.6
@@ -271,12 +271,6 @@ public sealed class PostfixClientTests : IAsyncLifetime
             return sb.ToString();
         }
 
-        private static int FreePort()
-        {
-            using var probe = new TcpListener(IPAddress.Loopback, 0);
-            probe.Start();
-            return ((IPEndPoint)probe.LocalEndpoint).Port;
-        }
 
         private static async Task<(int Code, string Output)> RunAsync(string program, params string[] args)
         {

@@ -208,7 +208,7 @@ public sealed class SmtpSinkTests
                 throw new InvalidOperationException($"{Program} is missing: install postfix (build.sh does)");
             }
 
-            var endpoint = new IPEndPoint(IPAddress.Loopback, FreePort());
+            var endpoint = new IPEndPoint(IPAddress.Loopback, TestPorts.Free());
             var start = new ProcessStartInfo(Program) { RedirectStandardError = true, RedirectStandardOutput = true };
             if (Environment.UserName == "root")
             {
@@ -263,12 +263,6 @@ public sealed class SmtpSinkTests
             _process.Dispose();
         }
 
-        private static int FreePort()
-        {
-            using var probe = new TcpListener(IPAddress.Loopback, 0);
-            probe.Start();
-            return ((IPEndPoint)probe.LocalEndpoint).Port;
-        }
 
         /// <summary>A listening check that opens no SMTP session (a session would count against -n/-M and log).</summary>
         private async Task<bool> ListensAsync()

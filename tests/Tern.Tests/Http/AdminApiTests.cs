@@ -37,7 +37,7 @@ public sealed class AdminApiTests : IAsyncLifetime
             NullLoggerFactory.Instance,
             NullMetrics.Instance);
         _suppression = SuppressionList.Open(SuppressionList.PathIn(_dir));
-        var port = FreePort();
+        var port = TestPorts.Free();
         _endpoint = new HttpEndpoint(new IPEndPoint(IPAddress.Loopback, port), NullLoggerFactory.Instance, _metrics);
         var dispatcher = new ControlDispatcher(_spool.Queue, _suppression, NullLogger.Instance, Panics.For(_metrics, LogComponents.Http));
         AdminApi.Map(_endpoint, dispatcher, () => new AdminTokenSource(Token, "test", false, null), NullLogger.Instance);
@@ -58,12 +58,6 @@ public sealed class AdminApiTests : IAsyncLifetime
         Directory.Delete(_dir, true);
     }
 
-    internal static int FreePort()
-    {
-        using var probe = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
-        probe.Start();
-        return ((IPEndPoint)probe.LocalEndpoint).Port;
-    }
 
     private async Task<string> Store(string sender, string recipient, string? account = null)
     {
@@ -457,7 +451,7 @@ public sealed class AdminApiTests : IAsyncLifetime
     [Fact]
     public async Task Without_a_token_the_api_answers_503_until_the_token_can_be_read()
     {
-        var port = FreePort();
+        var port = TestPorts.Free();
         await using var endpoint = new HttpEndpoint(new IPEndPoint(IPAddress.Loopback, port), NullLoggerFactory.Instance, new PrometheusMetrics());
         var file = Path.Combine(_dir, "token");
         var dispatcher = new ControlDispatcher(_spool.Queue, null, NullLogger.Instance, Panics.For(NullMetrics.Instance, LogComponents.Http));

@@ -33,7 +33,7 @@ public sealed class DomainTlsApiTests : IAsyncLifetime
             NullLoggerFactory.Instance,
             NullMetrics.Instance);
         _history = DomainTlsHistory.Open(DomainTlsHistory.PathIn(_dir));
-        var port = AdminApiTests.FreePort();
+        var port = TestPorts.Free();
         _endpoint = new HttpEndpoint(new IPEndPoint(IPAddress.Loopback, port), NullLoggerFactory.Instance, _metrics);
         var dispatcher = new ControlDispatcher(_spool.Queue, null, NullLogger.Instance, Panics.For(_metrics, LogComponents.Http), domainTls: _history);
         AdminApi.Map(_endpoint, dispatcher, () => new AdminTokenSource(Token, "test", false, null), NullLogger.Instance);

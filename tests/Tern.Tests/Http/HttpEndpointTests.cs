@@ -7,18 +7,12 @@ namespace Tern.Tests.Http;
 
 public sealed class HttpEndpointTests
 {
-    private static int FreePort()
-    {
-        using var probe = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
-        probe.Start();
-        return ((IPEndPoint)probe.LocalEndpoint).Port;
-    }
 
     [Fact]
     public async Task Routes_methods_and_failing_handlers()
     {
         var metrics = new PrometheusMetrics();
-        var port = FreePort();
+        var port = TestPorts.Free();
         await using var endpoint = new HttpEndpoint(new IPEndPoint(IPAddress.Loopback, port), NullLoggerFactory.Instance, metrics);
         endpoint.Map("/hello", (c, _) => HttpEndpoint.WriteTextAsync(c.Response, 200, "hi\n"));
         endpoint.Map("/boom", (_, _) => throw new InvalidOperationException("handler bug"));
@@ -41,7 +35,7 @@ public sealed class HttpEndpointTests
     [Fact]
     public async Task Templates_bind_segments_list_allowed_methods_bound_bodies_and_check_bearer_tokens()
     {
-        var port = FreePort();
+        var port = TestPorts.Free();
         await using var endpoint = new HttpEndpoint(new IPEndPoint(IPAddress.Loopback, port), NullLoggerFactory.Instance, new PrometheusMetrics());
         endpoint.Map("GET", "/api/v1/queue/{id}", (c, r, _) => HttpEndpoint.WriteTextAsync(c.Response, 200, $"show {r["id"]}\n"));
         endpoint.Map("POST", "/api/v1/queue/{id}/{action}", async (c, r, cancel) =>
@@ -83,7 +77,7 @@ public sealed class HttpEndpointTests
     [Fact]
     public async Task A_stop_lets_requests_under_way_finish_and_turns_new_ones_away()
     {
-        var port = FreePort();
+        var port = TestPorts.Free();
         var endpoint = new HttpEndpoint(new IPEndPoint(IPAddress.Loopback, port), NullLoggerFactory.Instance, new PrometheusMetrics());
         var entered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);

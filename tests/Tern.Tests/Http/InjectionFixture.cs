@@ -50,7 +50,7 @@ public abstract partial class InjectionFixture : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        var port = FreePort();
+        var port = TestPorts.Free();
         await File.WriteAllTextAsync(ConfigPath, $"""
             hostname = "mx.tern.test"
             data_dir = "data"
@@ -168,12 +168,6 @@ public abstract partial class InjectionFixture : IAsyncLifetime
 
     protected static JsonArray Array(params string[] values) => new([.. values.Select(v => (JsonNode?)JsonValue.Create(v))]);
 
-    private static int FreePort()
-    {
-        using var probe = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
-        probe.Start();
-        return ((IPEndPoint)probe.LocalEndpoint).Port;
-    }
 
     [GeneratedRegex(@"^token for \S+: ([A-Za-z0-9_-]{43})$", RegexOptions.Multiline)]
     private static partial Regex TokenLine();

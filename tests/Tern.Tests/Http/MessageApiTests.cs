@@ -35,7 +35,7 @@ public sealed class MessageApiTests : IAsyncLifetime
             NullLoggerFactory.Instance,
             NullMetrics.Instance);
         var metrics = new PrometheusMetrics();
-        var port = AdminApiTests.FreePort();
+        var port = TestPorts.Free();
         _endpoint = new HttpEndpoint(new IPEndPoint(IPAddress.Loopback, port), NullLoggerFactory.Instance, metrics);
         var dispatcher = new ControlDispatcher(_spool.Queue, null, NullLogger.Instance, Panics.For(metrics, LogComponents.Http));
         AdminApi.Map(_endpoint, dispatcher, () => new AdminTokenSource(Token, "test", false, null), NullLogger.Instance);

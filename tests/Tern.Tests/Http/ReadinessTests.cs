@@ -46,7 +46,7 @@ public sealed class ReadinessTests
     [Fact]
     public async Task Served_unauthenticated_as_json_with_200_or_503()
     {
-        var port = AdminApiTests.FreePort();
+        var port = TestPorts.Free();
         await using var endpoint = new HttpEndpoint(new IPEndPoint(IPAddress.Loopback, port), NullLoggerFactory.Instance, new PrometheusMetrics());
         var inputs = Ready;
         Readiness.Map(endpoint, () => inputs);

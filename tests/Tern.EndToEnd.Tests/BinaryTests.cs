@@ -97,7 +97,7 @@ public sealed partial class BinaryTests
     public async Task Serve_refuses_a_bad_config()
     {
         using var dir = new TempDir();
-        var bad = dir.File("bad.toml", "[relay]\nnetworks = [\"0.0.0.0/0\"]\n");
+        var bad = dir.File("bad.toml", "[relay]\nnetworks = [\"0.0.0.0/0\"]\n[http]\nlisten = \"127.0.0.1:" + TestPorts.Free() + "\"\n");
         var (code, _, stderr) = await TernProcess.RunAsync(dir.Path, "serve", "-c", bad);
         Assert.Equal(78, code);
         Assert.Contains($"{bad}:2: relay.networks:", stderr, StringComparison.Ordinal);
@@ -222,7 +222,7 @@ public sealed partial class BinaryTests
         using var blocker = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
         blocker.Start();
         var port = ((IPEndPoint)blocker.LocalEndpoint).Port;
-        var busy = dir.File("busy.toml", BaseConfig.Replace("[listeners.relay]\nkind = \"relay\"\naddress = \"127.0.0.1:0\"", $"[listeners.relay]\nkind = \"relay\"\naddress = \"127.0.0.1:{port}\"", StringComparison.Ordinal));
+        var busy = dir.File("busy.toml", ServeConfig.Replace("[listeners.relay]\nkind = \"relay\"\naddress = \"127.0.0.1:0\"", $"[listeners.relay]\nkind = \"relay\"\naddress = \"127.0.0.1:{port}\"", StringComparison.Ordinal));
         var (code, _, stderr) = await TernProcess.RunAsync(dir.Path, "serve", "-c", busy);
         Assert.Equal(1, code);
         Assert.Contains($"listener relay: cannot listen on 127.0.0.1:{port}", stderr, StringComparison.Ordinal);

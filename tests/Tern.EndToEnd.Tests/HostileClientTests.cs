@@ -125,12 +125,11 @@ public sealed class HostileClientTests
     public async Task Swaks_relay_tricks_from_an_outsider_are_refused_and_nothing_is_queued()
     {
         using var dir = new TempDir();
-        var http = TestPorts.Free();
         const string Admin = "hostile-admin-token-0123456789";
-        var config = Config(dir, string.Empty, $"[http]\nlisten = \"127.0.0.1:{http}\"\nadmin_token = \"{Admin}\"\n");
+        var config = Config(dir, string.Empty, $"admin_token = \"{Admin}\"");
         await using var tern = TernProcess.Start(dir.Path, "serve", "-c", config);
         var relay = await tern.ListenerAsync("relay");
-        await tern.WaitForLogAsync(new Regex($"m=listening c=http address=127.0.0.1:{http}"));
+        var http = int.Parse((await tern.WaitForLogAsync(new Regex(@"m=listening c=http address=127\.0\.0\.1:(\d+)"))).Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
 
         string[] tricks =
         [
@@ -169,7 +168,8 @@ public sealed class HostileClientTests
         Assert.Equal(0, await tern.WaitForExitAsync(TimeSpan.FromSeconds(20)));
     }
 
-    private static string Config(TempDir dir, string smtp, string extra = "")
+    /// <param name="http">Lines of the [http] table besides its listen port (each test has its own).</param>
+    private static string Config(TempDir dir, string smtp, string http = "")
     {
         var (certPath, keyPath, _) = SelfSignedCertificate.Write(dir.Path);
         return dir.File("tern.toml", $"""
@@ -184,7 +184,9 @@ public sealed class HostileClientTests
             domains = ["ours.example"]
             [smtp]
             {smtp}
-            {extra}
+            [http]
+            listen = "127.0.0.1:{TestPorts.Free()}"
+            {http}
             [listeners.relay]
             kind = "relay"
             address = "127.0.0.1:0"

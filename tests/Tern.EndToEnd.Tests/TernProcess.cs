@@ -66,9 +66,42 @@ internal sealed partial class TernProcess : IAsyncDisposable
 
     public static TernProcess Start(string workingDirectory, params string[] args) => StartProgram(Binary, workingDirectory, args);
 
+    /// <summary>
+    /// A server started without [http] listens on the fixed default port (9464), which the tests running side
+    /// by side would share: all but one would stop at start with "Address already in use" (seen in CI). So every
+    /// test's configuration sets its own port (TestPorts.Free()).
+    /// </summary>
+    private static void RequireOwnHttpPort(string workingDirectory, string[] args)
+    {
+        if (args.Length == 0 || args[0] != "serve")
+        {
+            return;
+        }
+
+        var c = Array.FindIndex(args, a => a is "-c" or "--config");
+        if (c < 0 || c + 1 >= args.Length)
+        {
+            return; // the embedded default, on its fixed ports: BinaryTests has the one test that runs it
+        }
+
+        var path = Path.Combine(workingDirectory, args[c + 1]);
+        if (File.Exists(path) && !HttpListen().IsMatch(File.ReadAllText(path)))
+        {
+            throw new InvalidOperationException($"{path} has no [http] listen: set listen = \"127.0.0.1:{{TestPorts.Free()}}\" (the default port is shared by the tests running side by side)");
+        }
+    }
+
+    [GeneratedRegex(@"^\[http\][^\[]*^\s*listen\s*=", RegexOptions.Multiline)]
+    private static partial Regex HttpListen();
+
     /// <summary>Starts <paramref name="binary"/> (tern or tern-load) with its output followed.</summary>
     public static TernProcess StartProgram(string binary, string workingDirectory, params string[] args)
     {
+        if (binary == Binary)
+        {
+            RequireOwnHttpPort(workingDirectory, args);
+        }
+
         var psi = new ProcessStartInfo(binary)
         {
             WorkingDirectory = workingDirectory,

@@ -354,16 +354,26 @@ public sealed class DelivererTests(DeliveryDns dns) : IClassFixture<DeliveryDns>
             // A fifth names a sixth that is then discarded (held meanwhile, say): its connection is dropped without QUIT.
             var sixth = Batch("two.example.test", "grace");
             await deliverer.DeliverAsync(Batch("two.example.test", "frank") with { Next = sixth });
+
+            // Discarded once the server has read the envelope up to DATA (frank's 250 comes before it reads on): the
+            // drop is a reset (the client leaves the replies unread), which discards what the server has not read yet.
+            var waited = System.Diagnostics.Stopwatch.StartNew();
+            MxConnection? carrier;
+            while ((carrier = h2.Connections.SingleOrDefault(c => c.Received.Contains("RCPT TO:<grace@two.example.test>") && c.Verbs[^1] == "DATA")) is null && waited.Elapsed < TimeSpan.FromSeconds(10))
+            {
+                await Task.Delay(10);
+            }
+
+            Assert.NotNull(carrier);
             await deliverer.DiscardAsync(sixth);
-            var carrier = h2.Connections.Single(c => c.Received.Contains("RCPT TO:<grace@two.example.test>")).Index;
-            await h2.WhenScriptEndsAsync(carrier);
+            await h2.WhenScriptEndsAsync(carrier.Index);
         }
 
         await h2.WhenScriptsEndAsync();
         Assert.Equal(2, h2.Connections.Count);
         var verbs = h2.Connections.Select(c => string.Join(' ', c.Verbs)).ToList();
-        Assert.Contains("EHLO MAIL RCPT DATA MAIL RCPT DATA QUIT", verbs);
-        Assert.Contains(verbs, v => v.EndsWith("MAIL RCPT DATA", StringComparison.Ordinal) && !v.Contains("QUIT", StringComparison.Ordinal));
+        Assert.True(verbs.Contains("EHLO MAIL RCPT DATA MAIL RCPT DATA QUIT"), string.Join(" | ", verbs));
+        Assert.True(verbs.Any(v => v.EndsWith("MAIL RCPT DATA", StringComparison.Ordinal) && !v.Contains("QUIT", StringComparison.Ordinal)), string.Join(" | ", verbs));
         Assert.Equal(["grace@two.example.test"], h2.Connections.SelectMany(c => c.Received).Where(l => l.StartsWith("RCPT", StringComparison.Ordinal)).Select(l => l[9..^1]).Where(a => a.StartsWith('g')));
     }
 

@@ -521,13 +521,13 @@ public sealed partial class Spool
         // forward (only on top of a full one taken by this process: incremental ones build on it). A
         // full one must also leave the free-space reserve whole: its new hash table exists next to
         // the old one until it completes, and that dip would refuse mail, then accept it again.
-        if (full && _fullCheckpointTaken && free < needed + (Options.IndexBuckets * 64) + _reserve.MinFree)
+        if (full && _fullCheckpointTaken && free < needed + (_index.Buckets * 64) + _reserve.MinFree)
         {
             full = false;
         }
         else if (full)
         {
-            needed += Options.IndexBuckets * 64;
+            needed += _index.Buckets * 64;
         }
 
         var room = free >= needed;

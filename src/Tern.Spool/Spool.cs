@@ -565,6 +565,9 @@ public sealed partial class Spool : IAsyncDisposable
     /// </summary>
     internal int IndexPageSizeBits => _index.PageSizeBits;
 
+    /// <summary>The queue index's hash buckets (the count it was created with).</summary>
+    internal long IndexBuckets => _index.Buckets;
+
     internal int MaxEntryBytes => (1 << Math.Min(_index.PageSizeBits, Options.PageSizeBits)) - 256;
 
     /// <summary>Whether a new message's entry fits, with room for a reply of 200 bytes per recipient.</summary>

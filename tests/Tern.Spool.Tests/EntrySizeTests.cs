@@ -133,6 +133,47 @@ public sealed class EntrySizeTests : SpoolFixture
         Assert.Equal("14", File.ReadAllText(file).Trim());
     }
 
+    [Fact]
+    public async Task An_index_keeps_the_bucket_count_it_was_created_with()
+    {
+        var file = Path.Combine(Dir, "index", "index.buckets");
+        MessageId id;
+        await using (var spool = Open(o => o with { IndexBuckets = 1 << 11 }))
+        {
+            id = await Store(spool, "a@example.org", "b@example.net");
+        }
+
+        Assert.Equal("2048", File.ReadAllText(file).Trim());
+        Assert.NotEmpty(Directory.EnumerateFileSystemEntries(Path.Combine(Dir, "index", "checkpoints")));
+
+        // Reopened with other options, it recovers its checkpoint with the table it was made with.
+        await using (var spool = Open(o => o with { IndexBuckets = 1 << 12 }))
+        {
+            Assert.Equal(1 << 11, spool.IndexBuckets);
+            Assert.NotNull(await spool.Queue.ShowAsync(id));
+        }
+
+        // An index made before the count was recorded had 2^18 buckets.
+        File.Delete(file);
+        await using (var spool = Open())
+        {
+            Assert.Equal(1 << 18, spool.IndexBuckets);
+            Assert.NotNull(await spool.Queue.ShowAsync(id));
+        }
+
+        Assert.Equal("262144", File.ReadAllText(file).Trim());
+
+        // A file that cannot be read makes the index unreadable: rebuilt from the log with the count wanted now.
+        await File.WriteAllTextAsync(file, "3000\n");
+        await using (var spool = Open(o => o with { IndexBuckets = 1 << 10 }))
+        {
+            Assert.Equal(1 << 10, spool.IndexBuckets);
+            Assert.NotNull(await spool.Queue.ShowAsync(id));
+        }
+
+        Assert.Equal("1024", File.ReadAllText(file).Trim());
+    }
+
     private static byte[] Entry(string reply)
     {
         var entry = new QueueEntry

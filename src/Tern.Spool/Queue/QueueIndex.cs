@@ -35,41 +35,65 @@ internal sealed class QueueIndex : IDisposable
     /// <summary>The page size of the index's log (bits): one entry must fit in a page.</summary>
     public int PageSizeBits { get; private init; }
 
+    /// <summary>The hash table's buckets (64 bytes each): the count the index was created with.</summary>
+    public long Buckets { get; private init; }
+
     /// <summary>The file that records the page size an index was created with.</summary>
     private const string PageBitsFile = "index.page-bits";
 
     /// <summary>Before the page size was recorded, indexes were created with 4 MiB pages.</summary>
     private const int LegacyPageBits = 22;
 
+    /// <summary>The file that records the hash table's bucket count an index was created with.</summary>
+    private const string BucketsFile = "index.buckets";
+
+    /// <summary>Before the bucket count was recorded, indexes were created with 2^18 buckets (16 MiB).</summary>
+    private const long LegacyBuckets = 1L << 18;
+
     /// <summary>
     /// The page size of the index in <paramref name="directory"/>: FASTER's log addresses do not
     /// depend on it but its records must not cross a page, so an index is read with the page size it
     /// was written with, whatever the options say now. A new index records the wanted one.
     /// </summary>
-    private static int PageBitsOf(string directory, int wanted)
+    private static int PageBitsOf(string directory, int wanted) =>
+        (int)Recorded(directory, PageBitsFile, wanted, LegacyPageBits, v => v is >= 12 and <= 30, "a page size in bits (12-30)");
+
+    /// <summary>
+    /// The hash table's bucket count of the index in <paramref name="directory"/>: its checkpoints hold a
+    /// table of that size, so an index keeps the count it was created with; a new index records the wanted one.
+    /// </summary>
+    private static long BucketsOf(string directory, long wanted) =>
+        Recorded(directory, BucketsFile, wanted, LegacyBuckets, v => long.IsPow2(v) && v is >= 1L << 10 and <= 1L << 30, "a bucket count (a power of two from 1024 to 2^30)");
+
+    /// <summary>
+    /// A setting fixed when an index is created, kept in <paramref name="name"/>: read from it, else (no such
+    /// file yet) the legacy value for an index that exists already or <paramref name="wanted"/> for a new one,
+    /// which is then recorded (written and synced before the index is created).
+    /// </summary>
+    private static long Recorded(string directory, string name, long wanted, long legacy, Func<long, bool> valid, string what)
     {
-        var file = Path.Combine(directory, PageBitsFile);
+        var file = Path.Combine(directory, name);
         if (File.Exists(file))
         {
             var text = File.ReadAllText(file).Trim();
-            return int.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var bits) && bits is >= 12 and <= 30
-                ? bits
-                : throw new SpoolException($"{file}: '{text}' is not a page size in bits (12-30); the index cannot be read without it");
+            return long.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var value) && valid(value)
+                ? value
+                : throw new SpoolException($"{file}: '{text}' is not {what}; the index cannot be read without it");
         }
 
         var existing = System.IO.Directory.EnumerateFiles(directory, "index.log*").Any()
             || (System.IO.Directory.Exists(Path.Combine(directory, "checkpoints")) && System.IO.Directory.EnumerateFileSystemEntries(Path.Combine(directory, "checkpoints")).Any());
-        var bitsNow = existing ? LegacyPageBits : wanted;
+        var now = existing ? legacy : wanted;
         var temp = file + ".tmp";
         using (var f = new FileStream(temp, new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write, UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite }))
         {
-            f.Write(System.Text.Encoding.ASCII.GetBytes(bitsNow.ToString(System.Globalization.CultureInfo.InvariantCulture) + "\n"));
+            f.Write(System.Text.Encoding.ASCII.GetBytes(now.ToString(System.Globalization.CultureInfo.InvariantCulture) + "\n"));
             f.Flush(flushToDisk: true);
         }
 
         File.Move(temp, file, overwrite: true);
         Tern.Platform.Posix.FsyncDirectory(directory);
-        return bitsNow;
+        return now;
     }
 
     /// <summary>Bytes of the index's log (in memory and on disk).</summary>
@@ -83,11 +107,12 @@ internal sealed class QueueIndex : IDisposable
     {
         System.IO.Directory.CreateDirectory(directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         var pageBits = PageBitsOf(directory, options.IndexPageSizeBits);
+        var buckets = BucketsOf(directory, options.IndexBuckets);
         var device = Devices.CreateLogDevice(Path.Combine(directory, "index.log"), preallocateFile: false, deleteOnClose: false, recoverDevice: true);
         try
         {
             var kv = new FasterKV<SpanByte, SpanByte>(
-                options.IndexBuckets,
+                buckets,
                 new LogSettings
                 {
                     LogDevice = device,
@@ -104,7 +129,7 @@ internal sealed class QueueIndex : IDisposable
                     ThrottleCheckpointFlushDelayMs = options.CheckpointThrottleMilliseconds,
                 },
                 tryRecoverLatest: true);
-            return new QueueIndex(directory, kv, device) { PageSizeBits = pageBits };
+            return new QueueIndex(directory, kv, device) { PageSizeBits = pageBits, Buckets = buckets };
         }
         catch
         {

@@ -196,6 +196,7 @@ public static partial class ConfigLoader
             CompactAbove = t.Size("compact_above", d.CompactAbove, 64L << 20, 1L << 50),
             LogMemory = PowerOfTwo(t, "log_memory", d.LogMemory, 4L << 20),
             IndexMemory = PowerOfTwo(t, "index_memory", d.IndexMemory, 1L << 20),
+            IndexTable = PowerOfTwo(t, "index_table", d.IndexTable, 1L << 20),
             MinFree = t.Size("min_free", d.MinFree, 0, 1L << 50),
         };
         t.Finish();

@@ -69,6 +69,9 @@ public sealed record SpoolConfig
     /// <summary>In-memory part of the queue index (a power of two).</summary>
     public long IndexMemory { get; init; } = 16L << 20;
 
+    /// <summary>Hash table of a new queue index (a power of two, 64 bytes per bucket of 7 entries).</summary>
+    public long IndexTable { get; init; } = 8L << 20;
+
     /// <summary>
     /// Free space the spool's file system keeps: below it new messages are refused (452 4.3.1).
     /// Negative: not configured, the host derives it (<see cref="MinFreeFloor"/>, or twice the largest

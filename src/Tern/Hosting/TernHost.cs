@@ -396,7 +396,7 @@ public static partial class TernHost
     [LoggerMessage(Level = LogLevel.Error, Message = "configuration reload failed, keeping the running configuration {config} {errors}")]
     private static partial void LogReloadFailed(ILogger log, string config, string errors);
 
-    private static SpoolOptions SpoolOptionsFrom(TernConfig config, string directory) => new()
+    internal static SpoolOptions SpoolOptionsFrom(TernConfig config, string directory) => new()
     {
         Directory = directory,
         ReportingMta = config.Hostname,
@@ -410,6 +410,7 @@ public static partial class TernHost
         CompactAbove = config.Spool.CompactAbove,
         MemorySizeBits = (int)Math.Log2(config.Spool.LogMemory),
         IndexMemorySizeBits = (int)Math.Log2(config.Spool.IndexMemory),
+        IndexBuckets = config.Spool.IndexTable / 64,
         MinFreeBytes = MinFree(config),
     };
 

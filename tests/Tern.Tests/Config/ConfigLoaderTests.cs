@@ -66,8 +66,13 @@ public sealed class ConfigLoaderTests
         Assert.Equal(64, c.Spool.CommitBatch);
         Assert.Equal(TimeSpan.FromDays(30), c.Spool.Retention);
         Assert.Equal(128L << 20, c.Spool.IndexMemory);
+        Assert.Equal(8L << 20, c.Spool.IndexTable);
+        var table = ConfigLoader.Parse("[spool]\nindex_table = \"32MiB\"\n", "t.toml", "/");
+        Assert.Equal(32L << 20, table.Spool.IndexTable);
+        Assert.Equal(1L << 19, Tern.Hosting.TernHost.SpoolOptionsFrom(table, "/tmp/unused").IndexBuckets); // 64 bytes a bucket
 
-        var e = Assert.Throws<ConfigException>(() => ConfigLoader.Parse("[spool]\nindex_memory = \"100MiB\"\ncommit_delay = \"1s\"\nbogus = 1\n", "t.toml", "/"));
+        var e = Assert.Throws<ConfigException>(() => ConfigLoader.Parse("[spool]\nindex_memory = \"100MiB\"\ncommit_delay = \"1s\"\nbogus = 1\nindex_table = \"12MiB\"\n", "t.toml", "/"));
+        Assert.Contains(e.Errors, x => x.Line == 5 && x.Key == "spool.index_table" && x.Message.Contains("power of two", StringComparison.Ordinal));
         Assert.Contains(e.Errors, x => x.Line == 2 && x.Key == "spool.index_memory" && x.Message.Contains("power of two", StringComparison.Ordinal));
         Assert.Contains(e.Errors, x => x.Line == 3 && x.Key == "spool.commit_delay");
         Assert.Contains(e.Errors, x => x.Line == 4 && x.Key == "spool.bogus");

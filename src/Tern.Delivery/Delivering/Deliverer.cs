@@ -409,63 +409,80 @@ public sealed partial class Deliverer : IBatchDeliverer, IAsyncDisposable
         var message = open.Count == batch.Message.Recipients.Count ? batch.Message : batch.Message with { Recipients = [.. open.Select(i => batch.Message.Recipients[i])] };
         var next = AheadCandidate(batch);
         var maxTransactions = batch.Limits?.MaxMessagesPerConnection ?? 0;
-        var sent = await session.SendAsync(message, next, maxTransactions, cancel).ConfigureAwait(false);
-        if (pooled && sent.Failure is { Stage: SmtpStage.Mail or SmtpStage.Rset } stale && (stale.Kind == SmtpFailureKind.ConnectionLost || stale.Reply.Code == 421))
+
+        // Until the session goes back to the pool or is kept for the next batch: an exception out of a send
+        // (cancelled at shutdown, or a bug) leaves it in an unknown state, so it is closed, not leaked.
+        SmtpClientSession? live = session;
+        try
         {
-            // The server closed the idle connection meanwhile (its own idle timeout, silently or with
-            // a 421, noticed at MAIL or at the RSET before it), or right after the message before
-            // this one, whose end of data carried this envelope: a new one, once.
-            await SessionPool.CloseAsync(session).ConfigureAwait(false);
-            (session, remote, failure, _) = await SessionAsync(batch, transport, host, addresses, port, mode, tls, mtaSts, ehlo, auth, key, reuseFor: 0, cancel).ConfigureAwait(false);
-            if (session is null)
+            var sent = await session.SendAsync(message, next, maxTransactions, cancel).ConfigureAwait(false);
+            if (pooled && sent.Failure is { Stage: SmtpStage.Mail or SmtpStage.Rset } stale && (stale.Kind == SmtpFailureKind.ConnectionLost || stale.Reply.Code == 421))
             {
-                return Unopened(failure, remote);
+                // The server closed the idle connection meanwhile (its own idle timeout, silently or with
+                // a 421, noticed at MAIL or at the RSET before it), or right after the message before
+                // this one, whose end of data carried this envelope: a new one, once.
+                live = null;
+                await SessionPool.CloseAsync(session).ConfigureAwait(false);
+                (session, remote, failure, _) = await SessionAsync(batch, transport, host, addresses, port, mode, tls, mtaSts, ehlo, auth, key, reuseFor: 0, cancel).ConfigureAwait(false);
+                if (session is null)
+                {
+                    return Unopened(failure, remote);
+                }
+
+                live = session;
+                sent = await session.SendAsync(message, next, maxTransactions, cancel).ConfigureAwait(false);
             }
 
-            sent = await session.SendAsync(message, next, maxTransactions, cancel).ConfigureAwait(false);
-        }
-
-        var info = session.Info;
-        var undecided = 0;
-        var refusedRequireTls = false;
-        SmtpFailure? openFailure = null;
-        for (var j = 0; j < sent.Recipients.Count; j++)
-        {
-            var r = sent.Recipients[j];
-
-            // Lost with the session (no word of the server's about the recipient itself: a dropped or
-            // timed-out connection, TLS, garbage, 421 closing) stays open for the next host, as Postfix
-            // moves on after a session-level failure; a reply about the message or recipient decides.
-            // REQUIRETLS refused by this host (no verified TLS, or no REQUIRETLS keyword): another MX
-            // may do better; it becomes final only when every host refused (RFC 8689 section 4.2.1).
-            var requireTls = r.Kind == SmtpFailureKind.Policy && r.Reply.Status == "5.7.30";
-            if (requireTls && !refusedRequireTls)
+            var info = session.Info;
+            var undecided = 0;
+            var refusedRequireTls = false;
+            SmtpFailure? openFailure = null;
+            for (var j = 0; j < sent.Recipients.Count; j++)
             {
-                refusedRequireTls = true;
-                _metrics.RequireTlsUnsupported(RequireTlsReasonOf(info));
+                var r = sent.Recipients[j];
+
+                // Lost with the session (no word of the server's about the recipient itself: a dropped or
+                // timed-out connection, TLS, garbage, 421 closing) stays open for the next host, as Postfix
+                // moves on after a session-level failure; a reply about the message or recipient decides.
+                // REQUIRETLS refused by this host (no verified TLS, or no REQUIRETLS keyword): another MX
+                // may do better; it becomes final only when every host refused (RFC 8689 section 4.2.1).
+                var requireTls = r.Kind == SmtpFailureKind.Policy && r.Reply.Status == "5.7.30";
+                if (requireTls && !refusedRequireTls)
+                {
+                    refusedRequireTls = true;
+                    _metrics.RequireTlsUnsupported(RequireTlsReasonOf(info));
+                }
+
+                if (requireTls || (r.Outcome == SmtpOutcome.TemporaryFailure && (r.Kind != SmtpFailureKind.Reply || r.Reply.Code == 421)))
+                {
+                    undecided++;
+                    openFailure ??= new SmtpFailure(r.Stage, r.Outcome, r.Reply, r.Kind);
+                    continue;
+                }
+
+                results[open[j]] = r with { Recipient = batch.Message.Recipients[open[j]] };
             }
 
-            if (requireTls || (r.Outcome == SmtpOutcome.TemporaryFailure && (r.Kind != SmtpFailureKind.Reply || r.Reply.Code == 421)))
+            live = null;
+            if (sent.NextSentAhead)
             {
-                undecided++;
-                openFailure ??= new SmtpFailure(r.Stage, r.Outcome, r.Reply, r.Kind);
-                continue;
+                await ReserveAsync(batch.Next!, key, session, remote).ConfigureAwait(false);
+            }
+            else
+            {
+                await _pool.ReturnAsync(key, session, remote, batch.Limits).ConfigureAwait(false);
             }
 
-            results[open[j]] = r with { Recipient = batch.Message.Recipients[open[j]] };
+            var whole = sent.Failure;
+            return new Attempt(openFailure ?? whole, remote, info, TryNextHost: undecided > 0);
         }
-
-        if (sent.NextSentAhead)
+        finally
         {
-            await ReserveAsync(batch.Next!, key, session, remote).ConfigureAwait(false);
+            if (live is not null)
+            {
+                await live.DisposeAsync().ConfigureAwait(false);
+            }
         }
-        else
-        {
-            await _pool.ReturnAsync(key, session, remote, batch.Limits).ConfigureAwait(false);
-        }
-
-        var whole = sent.Failure;
-        return new Attempt(openFailure ?? whole, remote, info, TryNextHost: undecided > 0);
     }
 
     /// <summary>

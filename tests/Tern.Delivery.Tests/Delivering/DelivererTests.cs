@@ -378,6 +378,43 @@ public sealed class DelivererTests(DeliveryDns dns) : IClassFixture<DeliveryDns>
     }
 
     [Fact]
+    public async Task A_delivery_cancelled_in_the_middle_of_a_transaction_closes_its_connection()
+    {
+        // The server takes the envelope and never answers it: the delivery is cancelled (a stop) while it waits.
+        // (Cancelled once MAIL is there: earlier, the connection may not be up yet.)
+        var hungUp = new TaskCompletionSource<TimeSpan>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var waiting = System.Diagnostics.Stopwatch.StartNew();
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        await using var h2 = new MxServer("127.0.0.2", Port, async c =>
+        {
+            try
+            {
+                await c.SendAsync("220 mx2.test ESMTP");
+                await c.ExpectAsync("EHLO");
+                await c.SendRawAsync(c.Ehlo(MxConnection.DefaultEhlo) + "\r\n");
+                await c.ExpectAsync("MAIL");
+                stop.CancelAfter(TimeSpan.FromMilliseconds(100));
+                waiting.Restart();
+                while (await c.ReadLineAsync() is not null)
+                {
+                }
+
+                hungUp.TrySetResult(waiting.Elapsed);
+            }
+            catch (Exception e)
+            {
+                hungUp.TrySetException(e);
+            }
+        });
+        await using var deliverer = NewDeliverer(idleReuse: TimeSpan.FromSeconds(10));
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => deliverer.DeliverAsync(Batch("two.example.test", "alice"), stop.Token));
+
+        // Closed at once, not left open (the server's own read gives up after 10 s).
+        Assert.True(await hungUp.Task.WaitAsync(TimeSpan.FromSeconds(20)) < TimeSpan.FromSeconds(5));
+    }
+
+    [Fact]
     public async Task After_idle_reuse_the_session_gets_QUIT_and_the_next_batch_a_new_connection()
     {
         await using var h2 = MxServer.Accepting("127.0.0.2", Port);

@@ -471,13 +471,15 @@ public sealed partial class SmtpClientSession
     }
 
     /// <summary>MAIL, the RCPTs of <paramref name="indices"/> and (unless BDAT follows) DATA, written as one pipelined group.</summary>
-    private void WriteEnvelope(SmtpMessage message, bool eightBit, List<int> indices, bool data)
+    /// <param name="indices">The recipients (by index) this transaction carries; null: all of them.</param>
+    private void WriteEnvelope(SmtpMessage message, bool eightBit, List<int>? indices, bool data)
     {
         WriteMail(message, eightBit);
         _mailCommands++;
-        foreach (var i in indices)
+        var count = indices?.Count ?? message.Recipients.Count;
+        for (var j = 0; j < count; j++)
         {
-            WriteRcpt(message, message.Recipients[i]);
+            WriteRcpt(message, message.Recipients[indices?[j] ?? j]);
         }
 
         if (data)
@@ -756,7 +758,7 @@ public sealed partial class SmtpClientSession
         // Not when recipients wait for another transaction of this message (a 452 deferred them).
         if (next is not null && batch.Deferred.Count == 0 && CanSendAhead(next, out var nextEightBit))
         {
-            WriteEnvelope(next, nextEightBit, [.. Enumerable.Range(0, next.Recipients.Count)], data: true);
+            WriteEnvelope(next, nextEightBit, indices: null, data: true);
             _ahead = next;
             _aheadEightBit = nextEightBit;
         }

@@ -281,7 +281,8 @@ public sealed partial class DeliveryScheduler
     }
 
     /// <summary>A batch ready to go (<paramref name="Batch"/>), or its outcomes already decided without a delivery.</summary>
-    private readonly record struct ReadyBatch(DestinationWork Work, DeliveryBatch? Batch, List<AttemptOutcome> Outcomes);
+    /// <summary>A batch to send (<see cref="Batch"/>), or decided without sending (<see cref="Outcomes"/>, none when null).</summary>
+    private readonly record struct ReadyBatch(DestinationWork Work, DeliveryBatch? Batch, List<AttemptOutcome>? Outcomes);
 
     /// <summary>Reads the batch's message from the spool and builds what the deliverer sends; or decides it without sending.</summary>
     private async ValueTask<ReadyBatch> ReadBatchAsync(Destination d, DestinationWork work)
@@ -291,7 +292,7 @@ public sealed partial class DeliveryScheduler
         if (IsWithdrawn(attempt))
         {
             attempt.Abort();
-            return new ReadyBatch(work, null, []);
+            return new ReadyBatch(work, null, null);
         }
 
         try
@@ -299,7 +300,7 @@ public sealed partial class DeliveryScheduler
             var stored = await attempt.BodyAsync(_spool, _stop.Token).ConfigureAwait(false);
 
             // Dropped meanwhile: nothing to send; the record finds it gone.
-            return stored is null ? new ReadyBatch(work, null, []) : new ReadyBatch(work, BatchFor(d, work, stored.Body), []);
+            return new ReadyBatch(work, stored is null ? null : BatchFor(d, work, stored.Body), null);
         }
         catch (OperationCanceledException) when (_stop.IsCancellationRequested)
         {
@@ -355,7 +356,7 @@ public sealed partial class DeliveryScheduler
             }
         }
 
-        await CompleteAsync(prepared.Work, outcomes).ConfigureAwait(false);
+        await CompleteAsync(prepared.Work, outcomes ?? []).ConfigureAwait(false);
     }
 
     /// <summary>

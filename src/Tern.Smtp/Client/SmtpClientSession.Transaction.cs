@@ -125,9 +125,10 @@ public sealed partial class SmtpClientSession
             return false;
         }
 
-        foreach (var r in next.Recipients)
+        for (var i = 0; i < next.Recipients.Count; i++)
         {
-            if (HasControl(r.Address))
+            // By index: foreach over the interface would allocate an enumerator per message.
+            if (HasControl(next.Recipients[i].Address))
             {
                 return false;
             }

@@ -165,9 +165,7 @@ public sealed partial class DeliveryScheduler
 
                     if (d.SuspendedUntil > _clock.GetTimestamp())
                     {
-                        var deferred = Suspended(d, work);
-                        d.Record(deferred);
-                        await CompleteAsync(work, deferred).ConfigureAwait(false);
+                        await DeferSuspendedAsync(d, work).ConfigureAwait(false);
                         continue;
                     }
 
@@ -249,19 +247,25 @@ public sealed partial class DeliveryScheduler
             return null;
         }
 
-        List<AttemptOutcome> outcomes = [];
         if (withdrawn)
         {
             taken.Work.Attempt.Abort();
+            await CompleteAsync(taken.Work, []).ConfigureAwait(false);
         }
         else
         {
-            outcomes = Suspended(d, taken.Work);
-            d.Record(outcomes);
+            await DeferSuspendedAsync(d, taken.Work).ConfigureAwait(false);
         }
 
-        await CompleteAsync(taken.Work, outcomes).ConfigureAwait(false);
         return null;
+    }
+
+    /// <summary>A batch of a suspended destination: deferred without an attempt, and its attempt completed.</summary>
+    private Task DeferSuspendedAsync(Destination d, DestinationWork work)
+    {
+        var deferred = Suspended(d, work);
+        d.Record(deferred);
+        return CompleteAsync(work, deferred);
     }
 
     /// <summary>Hold, the pause and operator changes apply to batches already waiting in a ready queue too.</summary>
@@ -280,7 +284,6 @@ public sealed partial class DeliveryScheduler
         return true;
     }
 
-    /// <summary>A batch ready to go (<paramref name="Batch"/>), or its outcomes already decided without a delivery.</summary>
     /// <summary>A batch to send (<see cref="Batch"/>), or decided without sending (<see cref="Outcomes"/>, none when null).</summary>
     private readonly record struct ReadyBatch(DestinationWork Work, DeliveryBatch? Batch, List<AttemptOutcome>? Outcomes);
 

@@ -134,11 +134,7 @@ public sealed class AheadTests
         {
             await using var server = ScriptedServer.Start(async c =>
             {
-                await GreetAsync(c);
-                await ExpectEnvelopeAsync(c, "a@example.net");
-                await c.SendAsync("250 ok", "250 ok", "354 go");
-                await c.ReadDataAsync();
-                await ExpectEnvelopeAsync(c, "b@example.net");
+                await FirstWithSecondAheadAsync(c);
                 await c.SendAsync("250 first queued", "250 ok", "250 ok", "354 go");
 
                 // Neither a third MAIL nor QUIT: the server waits for the second message's content.

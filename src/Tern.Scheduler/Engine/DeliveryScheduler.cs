@@ -175,30 +175,35 @@ public sealed partial class DeliveryScheduler : ISpoolObserver, IAsyncDisposable
         }
     }
 
-    /// <summary>Runs <paramref name="work"/> as a tracked task (so that disposal waits for it) with a panic boundary.</summary>
+    /// <summary>
+    /// Runs <paramref name="work"/> as a tracked task (so that disposal waits for it) with a panic boundary, started on
+    /// the calling thread (see <see cref="InlineStart"/>).
+    /// </summary>
     private void Spawn(Func<Task> work)
     {
         Interlocked.Increment(ref _tasks);
-        _ = Task.Run(async () =>
+        InlineStart.Run(() => TrackedAsync(work));
+    }
+
+    private async Task TrackedAsync(Func<Task> work)
+    {
+        try
         {
-            try
-            {
-                await work().ConfigureAwait(false);
-            }
-            catch (OperationCanceledException) when (_stop.IsCancellationRequested)
-            {
-                // Stopping.
-            }
-            catch (Exception e)
-            {
-                _panics.Inc();
-                Bug(_log, e);
-            }
-            finally
-            {
-                Interlocked.Decrement(ref _tasks);
-            }
-        });
+            await work().ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (_stop.IsCancellationRequested)
+        {
+            // Stopping.
+        }
+        catch (Exception e)
+        {
+            _panics.Inc();
+            Bug(_log, e);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _tasks);
+        }
     }
 
     [LoggerMessage(Level = LogLevel.Error, Message = "delivery scheduler: unexpected failure (counted in tern_panic_total)")]

@@ -113,9 +113,22 @@ public sealed partial class DeliveryScheduler
         }
     }
 
+    /// <summary>A due message goes into a batch unless it is under way already (then a take-back is void).</summary>
+    private bool Admit(MessageId id)
+    {
+        if (_inFlight.TryAdd(id, 0))
+        {
+            return true;
+        }
+
+        TakeUnparked(id);
+        return false;
+    }
+
     /// <summary>Reads one due message and groups it by destination; null when it does not go now.</summary>
     private async Task<Prepared?> PrepareOneAsync(MessageId id)
     {
+        var unparked = TakeUnparked(id);
         var now = _clock.GetUtcNow();
         if (await _spool.EntryAsync(id).ConfigureAwait(false) is not { State: MessageState.Queued, Held: false } entry)
         {
@@ -174,7 +187,7 @@ public sealed partial class DeliveryScheduler
             }
 
             var destination = DestinationFor(g.Where, g.Domain);
-            if (Volatile.Read(ref destination.Queued) >= _options.MaxQueuedPerDestination)
+            if (!unparked && Volatile.Read(ref destination.Queued) >= _options.MaxQueuedPerDestination)
             {
                 // A destination with a long queue takes no more for now: the id waits (16 bytes) until it drains.
                 destination.Parked.Enqueue(id);

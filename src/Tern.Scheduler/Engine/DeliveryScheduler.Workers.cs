@@ -116,17 +116,41 @@ public sealed partial class DeliveryScheduler
         }
     }
 
+    /// <summary>
+    /// Takes parked messages back once the destination's queue has drained by half. They join the queue
+    /// whatever its length then (<see cref="TakeUnparked"/>): before, messages that became due meanwhile
+    /// filled it first and most of them were turned away again, 1.9 times per message on average in a
+    /// backlog to one destination (bench/README.md), each time after reading its entry.
+    /// </summary>
     private void Unpark(Destination d)
     {
-        if (d.Parked.IsEmpty || Volatile.Read(ref d.Queued) > _options.MaxQueuedPerDestination / 2)
+        var half = _options.MaxQueuedPerDestination / 2;
+        if (d.Parked.IsEmpty || Volatile.Read(ref d.Queued) + Volatile.Read(ref d.Unparking) > half)
         {
             return;
         }
 
-        for (var n = _options.MaxQueuedPerDestination / 2; n > 0 && d.Parked.TryDequeue(out var id); n--)
+        for (var n = half; n > 0 && d.Parked.TryDequeue(out var id); n--)
         {
+            if (_unparked.TryAdd(id, d))
+            {
+                Interlocked.Increment(ref d.Unparking);
+            }
+
             _due.Post(id);
         }
+    }
+
+    /// <summary>Whether <paramref name="id"/> was taken back from a parked list (and is no longer counted as such).</summary>
+    private bool TakeUnparked(MessageId id)
+    {
+        if (!_unparked.TryRemove(id, out var d))
+        {
+            return false;
+        }
+
+        Interlocked.Decrement(ref d.Unparking);
+        return true;
     }
 
     private async Task RunAsync(Destination d)

@@ -38,6 +38,9 @@ public sealed partial class DeliveryScheduler : ISpoolObserver, IAsyncDisposable
     private readonly ICounter _panics;
     private readonly CancellationTokenSource _stop = new();
     private readonly ConcurrentDictionary<MessageId, byte> _inFlight = new();
+
+    /// <summary>Parked messages taken back, with their destination, until they are prepared (see Unpark).</summary>
+    private readonly ConcurrentDictionary<MessageId, Destination> _unparked = new();
     private readonly ConcurrentDictionary<string, Destination> _destinations = new(StringComparer.Ordinal);
     private readonly ConcurrentQueue<Destination> _waiting = new();
     private readonly Func<double> _random;
@@ -62,7 +65,7 @@ public sealed partial class DeliveryScheduler : ISpoolObserver, IAsyncDisposable
         _panics = Panics.For(metrics, LogComponents.Delivery);
         var series = new DestinationSeries(metrics, options.MetricsDestinations);
         metrics.OnCollect(() => series.Refresh(_destinations.Values, _clock.GetTimestamp()));
-        _due = new BatchDrain<MessageId>(options.PrepareConcurrency, options.PrepareBatch, id => _inFlight.TryAdd(id, 0), PrepareAsync, Spawn);
+        _due = new BatchDrain<MessageId>(options.PrepareConcurrency, options.PrepareBatch, Admit, PrepareAsync, Spawn);
         _finished = new BatchDrain<MessageAttempt>(options.RecordConcurrency, options.RecordBatch, _ => true, FinishAsync, Spawn);
         _schedule = new MessageSchedule<MessageId>(Math.Max(1, (long)options.Resolution.TotalMilliseconds), _clock.GetUtcNow().ToUnixTimeMilliseconds());
     }

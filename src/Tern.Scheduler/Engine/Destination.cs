@@ -42,6 +42,9 @@ internal sealed class Destination
     /// <summary>Batches queued (an estimate; ConcurrentQueue.Count is not free).</summary>
     public int Queued;
 
+    /// <summary>Parked messages taken back and not yet prepared: they count as queued when deciding to take back more.</summary>
+    public int Unparking;
+
     /// <summary>
     /// Runners started and not yet at their first batch: each will take one of the queued batches, so
     /// only batches beyond them need a runner more (else one batch queued while the first runner was

@@ -209,6 +209,39 @@ public sealed class SchedulerTests
     }
 
     [Fact]
+    public async Task A_destination_with_a_full_queue_turns_messages_away_and_takes_them_back_as_it_drains()
+    {
+        await using var f = new SchedulerFixture(o => o with
+        {
+            MaxQueuedPerDestination = 4,
+            Destinations = new DestinationPolicy { Default = new DestinationLimits { MaxConnections = 1, PipelineNext = false } },
+        });
+        var gate = Gate(f);
+        f.Start();
+        var ids = new List<Tern.Spool.MessageId> { await f.SubmitAsync("alice@example.org", "u0@example.net") };
+        await SchedulerFixture.Eventually(() => f.Deliverer.Calls.Count == 1, "the first delivery starts");
+
+        // One at a time, so that each is prepared alone (a batch being prepared is checked against the queue as it was).
+        double Parked() => f.Metrics.Value("tern_scheduler_parked_total");
+        for (var i = 1; i < 20; i++)
+        {
+            ids.Add(await f.SubmitAsync("alice@example.org", $"u{i}@example.net"));
+            await SchedulerFixture.Eventually(() => f.Scheduler!.Queued("direct|mx.example.net") + Parked() == i, $"message {i} waits or is turned away");
+        }
+
+        // One delivery under way, four waiting; the other fifteen stay in the spool, queued, their ids parked.
+        Assert.Equal(15, Parked());
+        Assert.Equal(4, f.Scheduler!.Queued("direct|mx.example.net"));
+        Assert.Single(f.Deliverer.Calls);
+        Assert.All(ids, id => Assert.Equal(MessageState.Queued, f.Entry(id).State));
+
+        gate.SetResult();
+        await SchedulerFixture.Eventually(() => ids.All(id => f.Entry(id).State == MessageState.Retired), "all are delivered");
+        Assert.Equal(20, f.Deliverer.Calls.Count);
+        Assert.Equal(20, f.Deliverer.Calls.Select(c => c.Message.Recipients[0].Address).Distinct().Count());
+    }
+
+    [Fact]
     public async Task One_batch_at_a_time_starts_one_runner_each_whatever_the_connection_limit()
     {
         await using var f = new SchedulerFixture(o => o with { Destinations = new DestinationPolicy { Default = new DestinationLimits { MaxConnections = 20 } } });

@@ -120,26 +120,25 @@ internal sealed partial class LogDevice
         }
     }
 
-    /// <summary>FASTER removes a segment (after truncation): our handle must not keep its file alive.</summary>
-    private void CloseSegment(int segment)
-    {
-        lock (_segmentsLock)
-        {
-            if (_segments.Remove(segment, out var handle))
-            {
-                handle.Dispose();
-            }
-        }
-    }
+    /// <summary>FASTER removes a segment (after truncation): our handles must not keep its file alive.</summary>
+    private void CloseSegment(int segment) => CloseSegments(s => s == segment);
 
-    private void CloseSegmentsBelow(int segment)
+    private void CloseSegmentsBelow(int segment) => CloseSegments(s => s < segment);
+
+    private void CloseAllSegments() => CloseSegments(_ => true);
+
+    /// <summary>Closes the write and read handles of the segments chosen.</summary>
+    private void CloseSegments(Func<int, bool> which)
     {
         lock (_segmentsLock)
         {
-            foreach (var old in _segments.Keys.Where(s => s < segment).ToList())
+            foreach (var handles in new[] { _segments, _readers })
             {
-                _segments.Remove(old, out var handle);
-                handle!.Dispose();
+                foreach (var segment in handles.Keys.Where(which).ToList())
+                {
+                    handles.Remove(segment, out var handle);
+                    handle!.Dispose();
+                }
             }
         }
     }
@@ -151,18 +150,5 @@ internal sealed partial class LogDevice
         _writesQueued.Set();
         _writer.Join(TimeSpan.FromSeconds(10));
         CloseAllSegments();
-    }
-
-    private void CloseAllSegments()
-    {
-        lock (_segmentsLock)
-        {
-            foreach (var handle in _segments.Values)
-            {
-                handle.Dispose();
-            }
-
-            _segments.Clear();
-        }
     }
 }

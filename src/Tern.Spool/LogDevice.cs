@@ -3,8 +3,9 @@ using FASTER.core;
 namespace Tern.Spool;
 
 /// <summary>
-/// The log's device: FASTER's own device for everything but writes, which go (1) through a thread of
-/// their own and (2) onto a region kept written with zeros ahead of the tail.
+/// The log's device: FASTER's own device for everything but writes and reads. Writes go (1) through a
+/// thread of their own and (2) onto a region kept written with zeros ahead of the tail; reads are a
+/// pread on the calling thread (see LogDevice.Reader.cs).
 /// <para>
 /// (1) FASTER's device writes through .NET's asynchronous file I/O, which on Linux is a blocking
 /// pwrite on a thread-pool thread; each group commit is a synchronous write, so a pool thread blocked
@@ -127,17 +128,10 @@ internal sealed partial class LogDevice : IDevice
             return;
         }
 
-        var segment = (int)(alignedDestinationAddress >> _segmentBits);
-        var offset = (long)(alignedDestinationAddress & ((1UL << _segmentBits) - 1));
+        var (segment, offset) = Locate(alignedDestinationAddress);
         BeforeWrite(segment, (ulong)offset + numBytesToWrite);
         Queue(new PendingWrite(sourceAddress, segment, offset, numBytesToWrite, callback, context));
     }
-
-    public void ReadAsync(int segmentId, ulong sourceAddress, IntPtr destinationAddress, uint readLength, DeviceIOCompletionCallback callback, object context) =>
-        _inner.ReadAsync(segmentId, sourceAddress, destinationAddress, readLength, callback, context);
-
-    public void ReadAsync(ulong alignedSourceAddress, IntPtr alignedDestinationAddress, uint aligned_read_length, DeviceIOCompletionCallback callback, object context) =>
-        _inner.ReadAsync(alignedSourceAddress, alignedDestinationAddress, aligned_read_length, callback, context);
 
     public void TruncateUntilAddressAsync(long toAddress, AsyncCallback callback, IAsyncResult result)
     {
@@ -178,6 +172,10 @@ internal sealed partial class LogDevice : IDevice
     public long GetFileSize(int segment) => _inner.GetFileSize(segment);
 
     private int SegmentOf(long address) => _segmentBits < 0 ? 0 : (int)(address >> _segmentBits);
+
+    /// <summary>The segment of a log address and the offset in its file (segments in files of their own).</summary>
+    private (int Segment, long Offset) Locate(ulong address) =>
+        ((int)(address >> _segmentBits), (long)(address & ((1UL << _segmentBits) - 1)));
 
     public void Reset()
     {

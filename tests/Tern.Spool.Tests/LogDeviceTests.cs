@@ -215,6 +215,53 @@ public sealed class LogDeviceTests : IDisposable
         }
     }
 
+    [Fact]
+    public void A_read_completes_before_it_returns_on_the_calling_thread_and_its_handle_goes_with_the_segment()
+    {
+        var pattern = Enumerable.Range(0, 8192).Select(i => (byte)(i * 7)).ToArray();
+        File.WriteAllBytes(Path.Combine(_dir, "tern.log.0"), pattern);
+        var device = new LogDevice(Devices.CreateLogDevice(Path.Combine(_dir, "tern.log"), preallocateFile: false, deleteOnClose: false, recoverDevice: true), ahead: 0, margin: 0, () => long.MaxValue);
+        device.Initialize(1L << 20);
+        var buffer = System.Runtime.InteropServices.Marshal.AllocHGlobal(4096);
+        try
+        {
+            var caller = Environment.CurrentManagedThreadId;
+            (uint Error, uint Bytes, int Thread)? done = null;
+            void Completed(uint error, uint bytes, object _) => done = (error, bytes, Environment.CurrentManagedThreadId);
+
+            device.ReadAsync(0, 4096, buffer, 4096, Completed, new object());
+            Assert.Equal((0u, 4096u, caller), done);
+            var read = new byte[4096];
+            System.Runtime.InteropServices.Marshal.Copy(buffer, read, 0, 4096);
+            Assert.Equal(pattern[4096..], read);
+
+            // Past the end of the file: fewer bytes, no error. A segment with no file: ENOENT, no exception.
+            done = null;
+            device.ReadAsync(4096, buffer, 4096, Completed, new object());
+            Assert.Equal((0u, 4096u, caller), done);
+            device.ReadAsync(0, 8192, buffer, 4096, Completed, new object());
+            Assert.Equal((0u, 0u, caller), done);
+            device.ReadAsync(1UL << 20, buffer, 4096, Completed, new object());
+            Assert.Equal((2u, 0u, caller), done);
+
+            // Removing the segment closes the read handle too: nothing keeps the deleted file.
+            device.RemoveSegment(0);
+            Assert.False(File.Exists(Path.Combine(_dir, "tern.log.0")));
+            var open = Directory.GetFiles("/proc/self/fd").Select(fd => new FileInfo(fd).LinkTarget ?? "").ToList();
+            Assert.DoesNotContain(open, t => t.Contains(Path.Combine(_dir, "tern.log.0"), StringComparison.Ordinal));
+
+            // After the close a read fails without opening anything.
+            File.WriteAllBytes(Path.Combine(_dir, "tern.log.0"), pattern);
+            device.Dispose();
+            device.ReadAsync(0, 0, buffer, 4096, Completed, new object());
+            Assert.Equal((5u, 0u, caller), done);
+        }
+        finally
+        {
+            System.Runtime.InteropServices.Marshal.FreeHGlobal(buffer);
+        }
+    }
+
     /// <summary>One 4 KiB write at the start of <paramref name="segment"/>; its completion's error and byte count.</summary>
     private static async Task<(uint Error, uint Bytes)> WriteAsync(LogDevice device, int segment)
     {

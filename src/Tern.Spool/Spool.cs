@@ -213,7 +213,9 @@ public sealed partial class Spool : IAsyncDisposable
             Directory.CreateDirectory(options.Directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
             var started = Stopwatch.GetTimestamp();
             // One reading of the free space for the reserve and the log device's zeroing (see LogDevice).
-            var reserve = new SpaceReserve(options.Directory, EffectiveMinFree(options, logger), logger);
+            // Sized with the hash table the index has (an older one keeps its larger table), not the one configured.
+            var indexed = options with { IndexBuckets = QueueIndex.BucketsFor(IndexDirectory(options), options.IndexBuckets) };
+            var reserve = new SpaceReserve(options.Directory, EffectiveMinFree(indexed, logger), logger);
             instance = LogInstance.Open(options, generation: 1, () => reserve.Free);
             index = OpenIndex(options, instance, logger);
             var spool = opened = new Spool(options, instance, index, reserve, logger, metrics, clock ?? TimeProvider.System);
@@ -858,9 +860,11 @@ public sealed partial class Spool : IAsyncDisposable
         }
     }
 
+    private static string IndexDirectory(SpoolOptions options) => Path.Combine(options.Directory, "index");
+
     private static QueueIndex OpenIndex(SpoolOptions options, LogInstance instance, ILogger logger)
     {
-        var directory = Path.Combine(options.Directory, "index");
+        var directory = IndexDirectory(options);
         try
         {
             return QueueIndex.Open(directory, options);

@@ -147,18 +147,21 @@ public sealed class EntrySizeTests : SpoolFixture
         Assert.NotEmpty(Directory.EnumerateFileSystemEntries(Path.Combine(Dir, "index", "checkpoints")));
 
         // Reopened with other options, it recovers its checkpoint with the table it was made with.
-        await using (var spool = Open(o => o with { IndexBuckets = 1 << 12 }))
+        // The free-space reserve (raised to one full checkpoint's room) counts that table too, not the one configured.
+        await using (var spool = Open(o => o with { IndexBuckets = 1 << 12, MinFreeBytes = 1 }))
         {
             Assert.Equal(1 << 11, spool.IndexBuckets);
             Assert.NotNull(await spool.Queue.ShowAsync(id));
+            Assert.Equal(Spool.CheckpointRoom(spool.Options with { IndexBuckets = 1 << 11 }, full: true), spool.MinFreeBytes);
         }
 
         // An index made before the count was recorded had 2^18 buckets.
         File.Delete(file);
-        await using (var spool = Open())
+        await using (var spool = Open(o => o with { MinFreeBytes = 1 }))
         {
             Assert.Equal(1 << 18, spool.IndexBuckets);
             Assert.NotNull(await spool.Queue.ShowAsync(id));
+            Assert.Equal(Spool.CheckpointRoom(spool.Options with { IndexBuckets = 1 << 18 }, full: true), spool.MinFreeBytes);
         }
 
         Assert.Equal("262144", File.ReadAllText(file).Trim());

@@ -63,7 +63,28 @@ internal sealed class QueueIndex : IDisposable
     /// table of that size, so an index keeps the count it was created with; a new index records the wanted one.
     /// </summary>
     private static long BucketsOf(string directory, long wanted) =>
-        Recorded(directory, BucketsFile, wanted, LegacyBuckets, v => long.IsPow2(v) && v is >= 1L << 10 and <= 1L << 30, "a bucket count (a power of two from 1024 to 2^30)");
+        Recorded(directory, BucketsFile, wanted, LegacyBuckets, ValidBuckets, BucketsWhat);
+
+    /// <summary>
+    /// The hash table's bucket count that the index in <paramref name="directory"/> has, or will be created with;
+    /// nothing is written. <paramref name="wanted"/> when the recorded count cannot be read (the index is then
+    /// rebuilt with it). For what must be sized before the index opens (the spool's free-space reserve).
+    /// </summary>
+    internal static long BucketsFor(string directory, long wanted)
+    {
+        try
+        {
+            return Peek(directory, BucketsFile, wanted, LegacyBuckets, ValidBuckets, BucketsWhat).Value;
+        }
+        catch (SpoolException)
+        {
+            return wanted;
+        }
+    }
+
+    private static bool ValidBuckets(long v) => long.IsPow2(v) && v is >= 1L << 10 and <= 1L << 30;
+
+    private const string BucketsWhat = "a bucket count (a power of two from 1024 to 2^30)";
 
     /// <summary>
     /// A setting fixed when an index is created, kept in <paramref name="name"/>: read from it, else (no such
@@ -72,18 +93,13 @@ internal sealed class QueueIndex : IDisposable
     /// </summary>
     private static long Recorded(string directory, string name, long wanted, long legacy, Func<long, bool> valid, string what)
     {
-        var file = Path.Combine(directory, name);
-        if (File.Exists(file))
+        var (now, recorded) = Peek(directory, name, wanted, legacy, valid, what);
+        if (recorded)
         {
-            var text = File.ReadAllText(file).Trim();
-            return long.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var value) && valid(value)
-                ? value
-                : throw new SpoolException($"{file}: '{text}' is not {what}; the index cannot be read without it");
+            return now;
         }
 
-        var existing = System.IO.Directory.EnumerateFiles(directory, "index.log*").Any()
-            || (System.IO.Directory.Exists(Path.Combine(directory, "checkpoints")) && System.IO.Directory.EnumerateFileSystemEntries(Path.Combine(directory, "checkpoints")).Any());
-        var now = existing ? legacy : wanted;
+        var file = Path.Combine(directory, name);
         var temp = file + ".tmp";
         using (var f = new FileStream(temp, new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write, UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite }))
         {
@@ -94,6 +110,24 @@ internal sealed class QueueIndex : IDisposable
         File.Move(temp, file, overwrite: true);
         Tern.Platform.Posix.FsyncDirectory(directory);
         return now;
+    }
+
+    /// <summary>The setting in <paramref name="name"/> and whether it is recorded there (see <see cref="Recorded"/>); writes nothing.</summary>
+    private static (long Value, bool Recorded) Peek(string directory, string name, long wanted, long legacy, Func<long, bool> valid, string what)
+    {
+        var file = Path.Combine(directory, name);
+        if (File.Exists(file))
+        {
+            var text = File.ReadAllText(file).Trim();
+            return long.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var value) && valid(value)
+                ? (value, true)
+                : throw new SpoolException($"{file}: '{text}' is not {what}; the index cannot be read without it");
+        }
+
+        var existing = System.IO.Directory.Exists(directory)
+            && (System.IO.Directory.EnumerateFiles(directory, "index.log*").Any()
+                || (System.IO.Directory.Exists(Path.Combine(directory, "checkpoints")) && System.IO.Directory.EnumerateFileSystemEntries(Path.Combine(directory, "checkpoints")).Any()));
+        return (existing ? legacy : wanted, false);
     }
 
     /// <summary>Bytes of the index's log (in memory and on disk).</summary>

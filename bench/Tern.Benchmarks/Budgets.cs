@@ -43,6 +43,9 @@ internal static class Budgets
         ["MessageScheduleBenchmarks.TakeAndSet"] = 0,
         ["MessageScheduleBenchmarks.RemoveAndSet"] = 0,
 
+        // A body streaming into a pooled writer: its own buffer, or one rented from the shared pool.
+        ["SpoolWriterBenchmarks.WriteBody"] = 0,
+
         // Durable commits: FASTER allocates per commit (~1.8 KB, shared by the group); measured only.
         ["SpoolCommitBenchmarks.DurableCommit"] = null,
 

@@ -1,6 +1,4 @@
 using BenchmarkDotNet.Attributes;
-using Microsoft.Extensions.Logging.Abstractions;
-using Tern.Observability.Metrics;
 using Tern.Spool;
 
 namespace Tern.Benchmarks;
@@ -17,7 +15,7 @@ public class SpoolCommitBenchmarks
     /// <summary>Messages per invocation, split evenly among the writers: one operation is one message.</summary>
     private const int Messages = 1024;
     private readonly byte[] _body = new byte[1024];
-    private string _dir = string.Empty;
+    private BenchSpool _bench = null!;
     private Spool.Spool _spool = null!;
 
     [Params(1, 16, 128)]
@@ -27,16 +25,12 @@ public class SpoolCommitBenchmarks
     public void Setup()
     {
         new Random(1).NextBytes(_body);
-        _dir = Directory.CreateTempSubdirectory("tern-bench-spool-").FullName;
-        _spool = Spool.Spool.Open(new SpoolOptions { Directory = _dir }, NullLoggerFactory.Instance, NullMetrics.Instance);
+        _bench = new BenchSpool("tern-bench-spool-");
+        _spool = _bench.Spool;
     }
 
     [GlobalCleanup]
-    public void Cleanup()
-    {
-        _spool.DisposeAsync().AsTask().GetAwaiter().GetResult();
-        Directory.Delete(_dir, true);
-    }
+    public void Cleanup() => _bench.Dispose();
 
     [Benchmark(OperationsPerInvoke = Messages)]
     public async Task DurableCommit()

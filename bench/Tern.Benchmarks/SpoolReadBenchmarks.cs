@@ -1,6 +1,4 @@
 using BenchmarkDotNet.Attributes;
-using Microsoft.Extensions.Logging.Abstractions;
-using Tern.Observability.Metrics;
 using Tern.Spool;
 
 namespace Tern.Benchmarks;
@@ -24,7 +22,7 @@ public class SpoolReadBenchmarks
     private readonly List<MessageId> _ids = [];
     private MessageId[] _recent = [];
     private MessageId[] _old = [];
-    private string _dir = string.Empty;
+    private BenchSpool _bench = null!;
     private Spool.Spool _spool = null!;
     private int _next;
 
@@ -42,8 +40,8 @@ public class SpoolReadBenchmarks
             body[i] = (byte)(i % 78 == 77 ? '\n' : 'a' + random.Next(26));
         }
 
-        _dir = Directory.CreateTempSubdirectory("tern-bench-spool-read-").FullName;
-        _spool = Spool.Spool.Open(new SpoolOptions { Directory = _dir }, NullLoggerFactory.Instance, NullMetrics.Instance);
+        _bench = new BenchSpool("tern-bench-spool-read-");
+        _spool = _bench.Spool;
         for (var i = 0; i < Messages; i++)
         {
             using var writer = _spool.Begin();
@@ -76,11 +74,7 @@ public class SpoolReadBenchmarks
     }
 
     [GlobalCleanup]
-    public void Cleanup()
-    {
-        _spool.DisposeAsync().AsTask().GetAwaiter().GetResult();
-        Directory.Delete(_dir, true);
-    }
+    public void Cleanup() => _bench.Dispose();
 
     [Benchmark]
     public Task<int> ReadJustCommitted() => ReadAsync(_recent);

@@ -17,7 +17,23 @@ public sealed class SpoolWriter : IDisposable
     private readonly Spool _spool;
     private readonly List<long> _chunks = [];
     private readonly byte[] _idText = new byte[MessageId.TextLength];
+    /// <summary>The writer's own buffer, kept while it is pooled: enough for most messages.</summary>
+    private byte[] _small = [];
+
+    /// <summary>
+    /// <see cref="_small"/>, or for a larger message a buffer rented from the shared pool, returned when the
+    /// writer is started again or disposed. Grown by allocating, a 100 KiB message left a 128 KiB array on the
+    /// large object heap each time (plus 32 and 64 KiB on the way), and those drove a gen2 collection every
+    /// ~70 messages (bench/README.md).
+    /// </summary>
     private byte[] _buffer = [];
+
+    /// <summary>The usable part of <see cref="_buffer"/> (a rented array may be longer than asked for): at most one chunk.</summary>
+    private int _capacity;
+
+    /// <summary>Whether <see cref="_buffer"/> came from the shared pool.</summary>
+    private bool _rented;
+
     private int _buffered;
     private long _bodyLength;
     private uint _sequence;
@@ -44,12 +60,12 @@ public sealed class SpoolWriter : IDisposable
         var chunkSize = _spool.Options.ChunkSize;
         while (!data.IsEmpty)
         {
-            if (_buffered == _buffer.Length)
+            if (_buffered == _capacity)
             {
-                if (_buffer.Length < chunkSize)
+                if (_capacity < chunkSize)
                 {
                     // Most messages are small: the buffer grows by doubling up to one chunk.
-                    Array.Resize(ref _buffer, Math.Min(_buffer.Length * 2, chunkSize));
+                    Grow(Math.Min(_capacity * 2, chunkSize));
                 }
                 else
                 {
@@ -57,7 +73,7 @@ public sealed class SpoolWriter : IDisposable
                 }
             }
 
-            var take = Math.Min(data.Length, _buffer.Length - _buffered);
+            var take = Math.Min(data.Length, _capacity - _buffered);
             data[..take].CopyTo(_buffer.AsSpan(_buffered));
             _buffered += take;
             _bodyLength += take;
@@ -92,7 +108,32 @@ public sealed class SpoolWriter : IDisposable
             _spool.UnpinInFlight(Id);
         }
 
+        ReleaseBuffer();
         _spool.Return(this);
+    }
+
+    /// <summary>Moves the buffered bytes into a buffer of <paramref name="capacity"/> bytes rented from the shared pool.</summary>
+    private void Grow(int capacity)
+    {
+        var bigger = ArrayPool<byte>.Shared.Rent(capacity);
+        _buffer.AsSpan(0, _buffered).CopyTo(bigger);
+        ReleaseBuffer();
+        _buffer = bigger;
+        _capacity = capacity;
+        _rented = true;
+    }
+
+    /// <summary>Back to the writer's own small buffer; a rented one returns to the pool (nothing refers to it any more).</summary>
+    private void ReleaseBuffer()
+    {
+        if (_rented)
+        {
+            ArrayPool<byte>.Shared.Return(_buffer);
+            _rented = false;
+        }
+
+        _buffer = _small;
+        _capacity = _small.Length;
     }
 
     /// <summary>Its message record is durable (from then on the applier releases the in-flight pin).</summary>
@@ -125,13 +166,14 @@ public sealed class SpoolWriter : IDisposable
         Failed = false;
         Committed = false;
         id.Format(_idText);
-        // Pooled writers keep a small buffer: a large message's chunk-sized buffer is not kept for ever.
+        // Pooled writers keep a small buffer: a large message's chunk-sized buffer goes back to the shared pool.
         var initial = Math.Min(InitialBufferSize, _spool.Options.ChunkSize);
-        if (_buffer.Length != initial && (_buffer.Length < initial || _buffer.Length > 4 * InitialBufferSize))
+        if (_small.Length != initial)
         {
-            _buffer = new byte[initial];
+            _small = new byte[initial];
         }
 
+        ReleaseBuffer();
         _buffered = 0;
         _bodyLength = 0;
         _sequence = 0;

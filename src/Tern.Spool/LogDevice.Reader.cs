@@ -13,12 +13,6 @@ namespace Tern.Spool;
 /// </summary>
 internal sealed partial class LogDevice
 {
-    /// <summary>ENOENT, for a segment file that does not exist.</summary>
-    private const uint NoSuchFile = 2;
-
-    /// <summary>EIO, for any other failed read.</summary>
-    private const uint ReadError = 5;
-
     private readonly Dictionary<int, SafeFileHandle> _readers = [];
 
     public void ReadAsync(int segmentId, ulong sourceAddress, IntPtr destinationAddress, uint readLength, DeviceIOCompletionCallback callback, object context)
@@ -54,13 +48,13 @@ internal sealed partial class LogDevice
         }
         catch (FileNotFoundException)
         {
-            error = NoSuchFile;
+            error = Enoent;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or ObjectDisposedException)
         {
             // FASTER fails the read (FasterLog.ReadAsync throws, an index read reports an error): the spool
-            // treats it as an I/O error. An IOException's HResult is the errno on Unix.
-            error = e is IOException && e.HResult > 0 ? (uint)e.HResult : ReadError;
+            // treats it as an I/O error.
+            error = ErrnoOf(e);
         }
 
         // Past the end of the file a read returns fewer bytes, as FASTER's own device reports them.

@@ -18,12 +18,6 @@ namespace Tern.Spool;
 /// </summary>
 internal sealed partial class LogDevice
 {
-    /// <summary>The error code for writes failed because the device is closing (EIO).</summary>
-    private const uint ShutDownError = 5;
-
-    /// <summary>The error code after FASTER's callback threw (EIO).</summary>
-    private const uint CallbackError = 5;
-
     private readonly ConcurrentQueue<PendingWrite> _writes = new();
     private readonly Tern.Platform.WakeEvent _writesQueued = new();
     private readonly Dictionary<int, SafeFileHandle> _segments = [];
@@ -69,7 +63,7 @@ internal sealed partial class LogDevice
         {
             // Disposed with writes queued: the spool awaited its last commit before closing the log,
             // so nothing queued now is one it relies on; none is performed after the close began.
-            error = ShutDownError;
+            error = Eio;
         }
 
         if (error == 0)
@@ -81,8 +75,8 @@ internal sealed partial class LogDevice
             catch (Exception e) when (e is IOException or UnauthorizedAccessException or ObjectDisposedException)
             {
                 // FASTER fails the flush (and the commit covering it): the spool answers 4xx and reopens
-                // the log. An IOException's HResult is the errno on Unix (28: no space left).
-                error = e.HResult == 0 ? 1u : (uint)e.HResult;
+                // the log (28: no space left).
+                error = ErrnoOf(e);
                 Interlocked.CompareExchange(ref _writeError, error, 0);
             }
         }
@@ -96,7 +90,7 @@ internal sealed partial class LogDevice
             // FASTER's callback threw (the log was disposed meanwhile, or a bug in it): on this thread it
             // would end the process. The device fails from here on, so the spool's commits fail (4xx)
             // and it reopens the log.
-            Interlocked.CompareExchange(ref _writeError, CallbackError, 0);
+            Interlocked.CompareExchange(ref _writeError, Eio, 0);
         }
     }
 

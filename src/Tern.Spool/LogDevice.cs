@@ -171,6 +171,15 @@ internal sealed partial class LogDevice : IDevice
 
     public long GetFileSize(int segment) => _inner.GetFileSize(segment);
 
+    /// <summary>EIO: what FASTER's callbacks get for a failed read or write without an errno of its own, a write refused because the device is closing, or one after FASTER's callback threw.</summary>
+    private const uint Eio = 5;
+
+    /// <summary>ENOENT: a read from a segment file that does not exist.</summary>
+    private const uint Enoent = 2;
+
+    /// <summary>The errno of a failed read or write for FASTER's callback (on Unix an IOException's HResult is the errno), never 0.</summary>
+    private static uint ErrnoOf(Exception e) => e is IOException && e.HResult > 0 ? (uint)e.HResult : Eio;
+
     private int SegmentOf(long address) => _segmentBits < 0 ? 0 : (int)(address >> _segmentBits);
 
     /// <summary>The segment of a log address and the offset in its file (segments in files of their own).</summary>

@@ -87,6 +87,9 @@ public sealed class SchedulingTests : SpoolFixture
         seen.Take();
         await spool.Queue.DropAsync(Only(b));
         await spool.Queue.FailAsync(Only(c), "no");
+
+        // FailAsync returns once the notice is durable; the applier may index it a moment later.
+        await spool.CaughtUpAsync();
         var afterFail = seen.Take();
         Assert.Equal((b, MessageState.Retired), (afterFail[0].Id, afterFail[0].State));
         Assert.Equal((c, MessageState.Retired), (afterFail[1].Id, afterFail[1].State));

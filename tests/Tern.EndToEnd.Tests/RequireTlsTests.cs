@@ -99,7 +99,7 @@ public sealed class RequireTlsTests(RequireTlsFixture world) : IClassFixture<Req
         var reply = Regex.Match(delivery, @"reply=""(5\d\d 5\.7\.30 [^""]*)""").Groups[1].Value;
         Assert.Equal("550 5.7.30 REQUIRETLS support required, mx.plain.test has neither DANE nor an enforced MTA-STS policy", reply);
         const string failed = @"(?m)bounced@notices\.secure\.test\s+.*carol@plain\.test failed";
-        Assert.Matches(failed, await HistoryMatchingAsync(world.SenderDir, world.SenderConfig, failed));
+        Assert.Matches(failed, await QueueDrain.MatchingAsync(world.SenderDir, world.SenderConfig, failed, "history"));
 
         // The failure notice travels with REQUIRETLS itself (RFC 8689 section 4.4): to the MX of the sender's
         // domain, the receiver, under DANE; it arrives there from the null reverse path with REQUIRETLS.
@@ -157,9 +157,11 @@ public sealed class RequireTlsTests(RequireTlsFixture world) : IClassFixture<Req
         Has(deferred, $"host={RequireTlsFixture.MismatchHost}");
         Has(deferred, "result=deferred");
         Assert.Matches(@"reply=""421 4\.7\.5 certificate not accepted: no DANE-EE record matches the server certificate""", deferred);
-        var show = await QueueAsync(world.SenderDir, world.SenderConfig, "show", strictId);
+        // (The attempt is logged a moment before it is recorded.)
+        const string waits = @"(?m)^  dave@mismatch\.secure\.test  deferred  last attempt ";
+        var show = await QueueDrain.MatchingAsync(world.SenderDir, world.SenderConfig, waits, "show", strictId);
         Assert.Matches(@"(?m)^state:\s+queued$", show);
-        Assert.Matches(@"(?m)^  dave@mismatch\.secure\.test  deferred  last attempt ", show);
+        Assert.Matches(waits, show);
         Assert.Matches(@"(?m)^    \| 421 4\.7\.5 certificate not accepted: ", show);
         Assert.DoesNotMatch($"from={Regex.Escape(strict)}", world.Receiver.Stderr);
 
@@ -258,21 +260,6 @@ public sealed class RequireTlsTests(RequireTlsFixture world) : IClassFixture<Req
     /// The queue history once it matches <paramref name="pattern"/> (or after 10 s): the delivery log line
     /// is written before the attempt's record is durable, so the history may lag it a little.
     /// </summary>
-    private static async Task<string> HistoryMatchingAsync(string dir, string config, string pattern)
-    {
-        var waited = Stopwatch.StartNew();
-        while (true)
-        {
-            var history = await QueueAsync(dir, config, "history");
-            if (Regex.IsMatch(history, pattern) || waited.Elapsed > TimeSpan.FromSeconds(10))
-            {
-                return history;
-            }
-
-            await Task.Delay(100);
-        }
-    }
-
     private static async Task<string> QueueAsync(string dir, string config, params string[] args)
     {
         var (code, stdout, stderr) = await TernProcess.RunAsync(dir, ["queue", .. args, "--config", config]);

@@ -124,6 +124,7 @@ internal sealed class QueueOperations(Spool spool) : IQueueOperations
         var now = spool.Clock.GetUtcNow();
         var ids = SelectForChange(selection);
         var total = 0;
+        var queuedNotice = false;
         foreach (var batch in ids.Chunk(100))
         {
             var bodies = new Dictionary<MessageId, (QueueEntry Before, byte[] Body)>();
@@ -155,8 +156,17 @@ internal sealed class QueueOperations(Spool spool) : IQueueOperations
                     {
                         throw new IOException($"message {after.Id} failed, but its failure notice could not be stored (spool failing)");
                     }
+
+                    queuedNotice = true;
                 }
             }
+        }
+
+        // A notice is durable once queued and indexed by the applier a moment later; the operator who
+        // lists the queue after `queue fail` expects to see it, as with every other queue operation.
+        if (queuedNotice)
+        {
+            await spool.CaughtUpAsync(cancel).ConfigureAwait(false);
         }
 
         return total;

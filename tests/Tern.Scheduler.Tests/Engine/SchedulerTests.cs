@@ -105,6 +105,12 @@ public sealed class SchedulerTests
         for (var n = 1; n <= 6; n++)
         {
             await SchedulerFixture.Eventually(() => f.Entry(id).Attempts == n, $"attempt {n} is recorded");
+            if (n >= 5)
+            {
+                // The notice is committed after the attempt's record, then indexed and delivered.
+                await SchedulerFixture.Eventually(() => f.Deliverer.Calls.Any(c => c.Message.Sender.Length == 0), "the delay notice is delivered");
+            }
+
             await SchedulerFixture.Settle();
             var notices = f.Deliverer.Calls.Where(c => c.Message.Sender.Length == 0).ToList();
             Assert.Equal(n >= 5 ? 1 : 0, notices.Count);

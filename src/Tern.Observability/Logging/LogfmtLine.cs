@@ -28,9 +28,7 @@ public static class LogfmtLine
         Func<TState, Exception?, string> formatter)
     {
         sb.Append("t=");
-        Span<char> ts = stackalloc char[32];
-        utcNow.TryFormat(ts, out var n, "yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture);
-        sb.Append(ts[..n]);
+        AppendTimestamp(sb, utcNow);
         sb.Append(" l=").Append(TernLogLevels.ShortName(level));
 
         // One cast: LoggerMessage's state is a struct, and each `is` test against the interface boxes it.
@@ -96,6 +94,41 @@ public static class LogfmtLine
         return text.TrimEnd(' ', ':', ',');
     }
 
+    /// <summary>
+    /// RFC 3339 in UTC with milliseconds (2026-12-07T03:19:38.741Z), written digit by digit: a custom
+    /// format string is parsed again on every call, and this runs for every line.
+    /// </summary>
+    private static void AppendTimestamp(StringBuilder sb, DateTime utc)
+    {
+        Span<char> t = stackalloc char[24];
+        var (year, month, day) = utc;
+        Digits(t[..4], year);
+        t[4] = '-';
+        Digits(t.Slice(5, 2), month);
+        t[7] = '-';
+        Digits(t.Slice(8, 2), day);
+        t[10] = 'T';
+        Digits(t.Slice(11, 2), utc.Hour);
+        t[13] = ':';
+        Digits(t.Slice(14, 2), utc.Minute);
+        t[16] = ':';
+        Digits(t.Slice(17, 2), utc.Second);
+        t[19] = '.';
+        Digits(t.Slice(20, 3), utc.Millisecond);
+        t[23] = 'Z';
+        sb.Append(t);
+    }
+
+    /// <summary>Writes <paramref name="value"/> (not negative) in exactly <c>destination.Length</c> digits, zero-padded.</summary>
+    private static void Digits(Span<char> destination, int value)
+    {
+        for (var i = destination.Length - 1; i >= 0; i--)
+        {
+            destination[i] = (char)('0' + (value % 10));
+            value /= 10;
+        }
+    }
+
     private static void AppendKey(StringBuilder sb, string key)
     {
         // Keys are identifiers: keep letters, digits, '_', '.', '-'; anything else becomes '_'.
@@ -136,6 +169,19 @@ public static class LogfmtLine
                 // Durations in seconds with millisecond precision: easy to grep and compare.
                 sb.Append(span.TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture)).Append('s');
                 break;
+            case ISpanFormattable f:
+                // Numbers and the like: formatted on the stack, no string per value.
+                Span<char> formatted = stackalloc char[64];
+                if (f.TryFormat(formatted, out var written, default, CultureInfo.InvariantCulture))
+                {
+                    AppendValue(sb, formatted[..written]);
+                }
+                else
+                {
+                    AppendValue(sb, f.ToString(null, CultureInfo.InvariantCulture));
+                }
+
+                break;
             case IFormattable f:
                 AppendValue(sb, f.ToString(null, CultureInfo.InvariantCulture));
                 break;
@@ -146,7 +192,10 @@ public static class LogfmtLine
     }
 
     /// <summary>Appends a logfmt value, quoted and escaped when it is empty or holds space, '=', '"' or control characters.</summary>
-    public static void AppendValue(StringBuilder sb, string value)
+    public static void AppendValue(StringBuilder sb, string value) => AppendValue(sb, value.AsSpan());
+
+    /// <inheritdoc cref="AppendValue(StringBuilder, string)"/>
+    public static void AppendValue(StringBuilder sb, ReadOnlySpan<char> value)
     {
         var needsQuotes = value.Length == 0;
         foreach (var ch in value)

@@ -12,11 +12,11 @@ public sealed partial class LogfmtTests
         private readonly MemoryStream _stream = new();
         private readonly LogSink _sink;
 
-        public Capture(TernLogLevel global = TernLogLevel.Info, Dictionary<string, TernLogLevel>? components = null)
+        public Capture(TernLogLevel global = TernLogLevel.Info, Dictionary<string, TernLogLevel>? components = null, DateTimeOffset? now = null)
         {
             Levels = new LogLevelSettings(global, components);
             _sink = new LogSink(_stream);
-            Factory = new LogfmtLoggerFactory(Levels, _sink, new FixedClock());
+            Factory = new LogfmtLoggerFactory(Levels, _sink, new FixedClock(now ?? new(2026, 11, 28, 18, 42, 7, 123, TimeSpan.Zero)));
         }
 
         public LogLevelSettings Levels { get; }
@@ -35,9 +35,9 @@ public sealed partial class LogfmtTests
         public void Dispose() => Factory.Dispose();
     }
 
-    private sealed class FixedClock : TimeProvider
+    private sealed class FixedClock(DateTimeOffset now) : TimeProvider
     {
-        public override DateTimeOffset GetUtcNow() => new(2026, 11, 28, 18, 42, 7, 123, TimeSpan.Zero);
+        public override DateTimeOffset GetUtcNow() => now;
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "connection accepted {cid} {remote}")]
@@ -64,6 +64,28 @@ public sealed partial class LogfmtTests
         using var c = new Capture();
         Accepted(c.Factory.CreateLogger("smtp"), "c1", "127.0.0.1:5000");
         Assert.Equal(["t=2026-11-28T18:42:07.123Z l=info m=\"connection accepted\" c=smtp cid=c1 remote=127.0.0.1:5000"], c.Lines);
+    }
+
+    [Theory]
+    [InlineData(2026, 1, 2, 3, 4, 5, 6, "2026-01-02T03:04:05.006Z")]
+    [InlineData(999, 12, 31, 23, 59, 59, 999, "0999-12-31T23:59:59.999Z")]
+    [InlineData(2030, 10, 20, 0, 0, 0, 0, "2030-10-20T00:00:00.000Z")]
+    public void The_time_is_rfc3339_utc_with_milliseconds_zero_padded(int year, int month, int day, int hour, int minute, int second, int ms, string expected)
+    {
+        // A local offset on the clock does not leak into the line: it is always UTC.
+        var utc = new DateTimeOffset(year, month, day, hour, minute, second, ms, TimeSpan.Zero);
+        using var c = new Capture(now: utc.ToOffset(TimeSpan.FromHours(year > 1000 ? 5 : 0)));
+        Accepted(c.Factory.CreateLogger("smtp"), "c1", "127.0.0.1:5000");
+        Assert.StartsWith($"t={expected} l=info ", Assert.Single(c.Lines), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Numbers_are_written_invariant_and_in_full()
+    {
+        using var c = new Capture(global: TernLogLevel.Debug);
+        Detail(c.Factory.CreateLogger("smtp"), -1234567890);
+        Detail(c.Factory.CreateLogger("smtp"), int.MaxValue);
+        Assert.Equal([" n=-1234567890", " n=2147483647"], c.Lines.Select(l => l[l.LastIndexOf(' ')..]));
     }
 
     [Fact]

@@ -131,10 +131,12 @@ public sealed partial class BinaryTests
 
         var sw = Stopwatch.StartNew();
         tern.Signal(TernProcess.SIGTERM);
-        var code = await tern.WaitForExitAsync(TimeSpan.FromSeconds(5));
+        var code = await tern.WaitForExitAsync(TimeSpan.FromSeconds(15));
         sw.Stop();
         Assert.Equal(0, code);
-        Assert.True(sw.Elapsed < TimeSpan.FromSeconds(1), $"shutdown took {sw.Elapsed}");
+
+        // Nothing is left to wait for: well under the 5 s grace period configured above, even on a loaded machine.
+        Assert.True(sw.Elapsed < TimeSpan.FromSeconds(4), $"shutdown took {sw.Elapsed}");
         Assert.Contains("m=stopped", tern.Stderr, StringComparison.Ordinal);
 
         // The spool the binary wrote holds the message, envelope and body.

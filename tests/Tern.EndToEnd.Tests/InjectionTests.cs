@@ -67,8 +67,7 @@ public sealed class InjectionTests
         var id = json.GetProperty("id").GetString();
         Assert.Equal("accepted", json.GetProperty("recipients")[0].GetProperty("status").GetString());
 
-        await SchedulingTests.WaitFor(() => SchedulingTests.Dumped(dump) >= 1, "the sink has the injected message", tern);
-        await Task.Delay(200);
+        await SchedulingTests.WaitForDelivered(tern, "bob@example.net");
         var delivered = await MimeMessage.LoadAsync(Directory.GetFiles(dump).Single());
         Assert.Equal("Grüße über HTTP", delivered.Subject);
         Assert.Equal("alice@example.org", delivered.From.Mailboxes.Single().Address);

@@ -86,6 +86,13 @@ public sealed partial class SchedulingTests
 
     internal static int Dumped(string dump) => Directory.GetFiles(dump).Length;
 
+    /// <summary>
+    /// Waits until Tern logs the delivery to <paramref name="rcpt"/> as done: smtp-sink creates its dump
+    /// file at MAIL FROM and closes it before its 250, so only then is the file whole.
+    /// </summary>
+    internal static Task WaitForDelivered(TernProcess tern, string rcpt) =>
+        WaitFor(() => Regex.IsMatch(tern.Stderr, $"m=delivery .*rcpt={Regex.Escape(rcpt)} .*result=delivered"), $"the delivery to {rcpt} is logged", tern);
+
     internal static async Task WaitFor(Func<bool> condition, string what, TernProcess tern, int seconds = 60)
     {
         var deadline = Stopwatch.StartNew();
@@ -172,8 +179,7 @@ public sealed partial class SchedulingTests
         await using var tern = TernProcess.Start(dir.Path, "serve", "-c", config);
         var relay = await tern.ListenerAsync("relay");
         await SendAsync(relay.Port, "bob@fast.test", "bounced");
-        await WaitFor(() => Dumped(noticeDump) >= 1, "the failure notice reaches the sender's sink", tern);
-        await Task.Delay(200);
+        await WaitForDelivered(tern, "alice@sender.test");
 
         var dsn = await MimeMessage.LoadAsync(Directory.GetFiles(noticeDump).Single());
         var report = Assert.IsType<MultipartReport>(dsn.Body);

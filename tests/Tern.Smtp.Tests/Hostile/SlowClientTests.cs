@@ -19,13 +19,16 @@ public sealed class SlowClientTests
     public async Task Command_trickled_one_byte_at_a_time_hits_the_command_deadline()
     {
         await using var t = TestServer.Start(l => l with { CommandTimeout = TimeSpan.FromSeconds(1) });
+
+        // Timed from before the connection: the server's deadline starts with its greeting, so this is a
+        // true lower bound however late the test reads the greeting.
+        var sw = Stopwatch.StartNew();
         using var s = await Hostile.ConnectFromAsync(t.Relay, 1);
         var greeting = new byte[512];
         await s.ReceiveAsync(greeting, SocketFlags.None);
 
         // One byte every 50 ms, from a dedicated thread (immune to thread-pool delays): each read comes
         // well within the timeout, the line never ends.
-        var sw = Stopwatch.StartNew();
         var reader = Hostile.ReadToCloseAsync(s, TimeSpan.FromSeconds(10));
         var line = Encoding.ASCII.GetBytes("EHLO " + new string('a', 200));
         var (sent, maxGap) = await Hostile.Trickle(s, line, TimeSpan.FromMilliseconds(50), () => reader.IsCompleted);
@@ -33,7 +36,7 @@ public sealed class SlowClientTests
         var (text, closed) = await reader;
         Assert.True(closed);
         Assert.Equal(Timeout421 + "\r\n", text);
-        Assert.InRange(sw.Elapsed.TotalSeconds, 0.9, 4);
+        Assert.InRange(sw.Elapsed.TotalSeconds, 0.9, 8);
 
         // Never idle for the timeout: only a deadline for the whole line could have closed it.
         Assert.True(maxGap < TimeSpan.FromMilliseconds(800), $"gap {maxGap}");
@@ -163,9 +166,10 @@ public sealed class SlowClientTests
     public async Task Whole_commands_slower_than_the_timeout_are_fine_one_by_one()
     {
         // The deadline is per command: a patient client sending whole commands is not cut.
-        await using var t = TestServer.Start(l => l with { CommandTimeout = TimeSpan.FromMilliseconds(800) });
+        // 8 x 400 ms idle in all, well past the 2 s timeout, and 1.6 s to spare for each command.
+        await using var t = TestServer.Start(l => l with { CommandTimeout = TimeSpan.FromSeconds(2) });
         await using var c = await Hostile.GreetedAsync(t.Relay);
-        for (var i = 0; i < 4; i++)
+        for (var i = 0; i < 8; i++)
         {
             await Task.Delay(400);
             Assert.Equal("250 2.1.0 Sender OK", await c.CommandAsync("MAIL FROM:<a@client.example>"));

@@ -9,7 +9,7 @@ public sealed class BdatAbuseTests : IAsyncLifetime
 
     public Task InitializeAsync()
     {
-        _t = TestServer.Start(l => l with { MaxMessageSize = 1 << 20, DataTimeout = TimeSpan.FromSeconds(1) });
+        _t = TestServer.Start(l => l with { MaxMessageSize = 1 << 20, DataTimeout = TimeSpan.FromSeconds(3) });
         return Task.CompletedTask;
     }
 

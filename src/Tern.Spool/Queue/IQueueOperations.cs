@@ -3,11 +3,18 @@ namespace Tern.Spool.Queue;
 /// <summary>
 /// Queue operations: one code path for the command line (over the control socket) and, later, the
 /// HTTP admin API. Every change is appended to the log and durable before the call returns; the
-/// returned count is the number of messages changed.
+/// returned count is the number of messages changed. Reads see every message answered 250 and every
+/// change made before they were called (see <see cref="CaughtUpAsync"/>).
 /// </summary>
 public interface IQueueOperations
 {
-    /// <summary>Queued messages matching the filter, one page.</summary>
+    /// <summary>
+    /// Waits until the index holds everything durable when called. A message is answered 250 once its
+    /// record is durable, and the index takes it in a moment later; a listing made after this sees it.
+    /// </summary>
+    ValueTask CaughtUpAsync(CancellationToken cancel = default);
+
+    /// <summary>Queued messages matching the filter, one page, as indexed now (see <see cref="CaughtUpAsync"/>).</summary>
     QueuePage List(QueueFilter filter);
 
     /// <summary>Retired messages (delivered, failed, dropped) still within the retention period.</summary>

@@ -10,12 +10,20 @@ internal sealed class QueueOperations(Spool spool) : IQueueOperations
 
     public bool Paused => spool.Rules.Paused;
 
+    /// <summary>
+    /// Not while the log is failing: the applier then waits for the reopened log, and a listing of what is
+    /// indexed is what the operator needs meanwhile (nothing was answered 250 since the failure).
+    /// </summary>
+    public ValueTask CaughtUpAsync(CancellationToken cancel = default) => spool.Failing ? ValueTask.CompletedTask : spool.CaughtUpAsync(cancel);
+
     public QueuePage List(QueueFilter filter) => Page(filter, MessageState.Queued);
 
     public QueuePage History(QueueFilter filter) => Page(filter, MessageState.Retired);
 
     public async Task<QueueMessageDetail?> ShowAsync(MessageId id, CancellationToken cancel = default)
     {
+        // The id may be of a message answered 250 a moment ago, not indexed yet.
+        await CaughtUpAsync(cancel).ConfigureAwait(false);
         if (spool.ReadEntry(id) is not { } entry)
         {
             return null;
@@ -39,6 +47,7 @@ internal sealed class QueueOperations(Spool spool) : IQueueOperations
 
     public async Task<QueueMessageContent?> ReadMessageAsync(MessageId id, CancellationToken cancel = default)
     {
+        await CaughtUpAsync(cancel).ConfigureAwait(false);
         if (spool.ReadEntry(id) is not { } entry)
         {
             return null;

@@ -114,6 +114,9 @@ internal sealed partial class ControlDispatcher
             case ControlOps.History:
             {
                 var filter = ControlMapping.ToQueueFilter(request.Filter);
+
+                // Read your writes: a message answered 250 (or changed) before this request is listed.
+                await _queue.CaughtUpAsync(cancel);
                 var page = request.Op == ControlOps.List ? _queue.List(filter) : _queue.History(filter);
                 return new ControlResponse
                 {
@@ -241,6 +244,7 @@ internal sealed partial class ControlDispatcher
             case ControlOps.Status:
             {
                 // Counting by listing one-entry pages: the total comes with every page.
+                await _queue.CaughtUpAsync(cancel);
                 var now = _clock.GetUtcNow();
                 return new ControlResponse
                 {

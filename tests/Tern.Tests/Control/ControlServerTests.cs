@@ -13,7 +13,7 @@ namespace Tern.Tests.Control;
 /// </summary>
 public sealed class ControlServerTests() : ControlFixture("tern-control-")
 {
-    private async Task<MessageId> Store(string sender, string[] recipients, string subject, string? account = null)
+    private async Task<MessageId> Store(string sender, string[] recipients, string subject, string? account = null, bool indexed = true)
     {
         using var w = Spool.Begin();
         w.Envelope.SetSender(Encoding.UTF8.GetBytes(sender));
@@ -38,7 +38,11 @@ public sealed class ControlServerTests() : ControlFixture("tern-control-")
         Assert.True(await w.CommitAsync(CancellationToken.None));
 
         // The queue index follows the committed log a moment later (the spool's applier).
-        await Spool.CaughtUpAsync();
+        if (indexed)
+        {
+            await Spool.CaughtUpAsync();
+        }
+
         return w.Id;
     }
 
@@ -120,6 +124,54 @@ public sealed class ControlServerTests() : ControlFixture("tern-control-")
         Assert.Equal("FAILURE,DELAY", entry.Recipients[0].Notify);
         Assert.Equal("rfc822;dave@example.org", entry.Recipients[0].OriginalRecipient);
         Assert.True(entry.Size > 0);
+    }
+
+    [Fact]
+    public async Task Reads_wait_for_the_index_to_hold_every_message_answered_before_them()
+    {
+        // A message is answered 250 once durable; the applier indexes it a moment later. Here the applier
+        // is held up (an observer that blocks, as a slow index would) while the second message becomes
+        // durable: a listing, a status count and a show asked then must wait for it, not miss it.
+        var first = await Store("alice@example.org", ["bob@example.net"], "first");
+        using var release = new ManualResetEventSlim();
+        var blocked = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Spool.Observe(new BlockingObserver(release, blocked));
+        try
+        {
+            var held = await Store("carol@example.com", ["dave@example.org"], "held up", indexed: false);
+            await blocked.Task.WaitAsync(TimeSpan.FromSeconds(10));
+            var second = await Store("erin@example.org", ["frank@example.net"], "second", indexed: false);
+
+            var list = Raw("""{"op":"list","filter":{"limit":10}}""");
+            var status = Raw("""{"op":"status"}""");
+            var show = Raw($$"""{"op":"show","id":"{{second}}"}""");
+            await Task.Delay(300);
+            Assert.False(list.IsCompleted || status.IsCompleted || show.IsCompleted, "a read returned before the index held the message answered before it");
+
+            release.Set();
+            Assert.Equal(new[] { first, held, second }.Select(i => i.ToString()).Order(StringComparer.Ordinal), (await list).Entries!.Select(e => e.Id).Order(StringComparer.Ordinal));
+            Assert.Equal(3, (await status).Counts!.Queued);
+            Assert.Equal(second.ToString(), (await show).Message!.Id);
+        }
+        finally
+        {
+            Spool.StopObserving();
+            release.Set();
+        }
+    }
+
+    /// <summary>Blocks the applier in its first notification until released.</summary>
+    private sealed class BlockingObserver(ManualResetEventSlim release, TaskCompletionSource blocked) : ISpoolObserver
+    {
+        public void EntryChanged(MessageId id, MessageState state, bool held, long nextAttemptUnixMs)
+        {
+            blocked.TrySetResult();
+            release.Wait(TimeSpan.FromSeconds(30));
+        }
+
+        public void RulesChanged(bool paused)
+        {
+        }
     }
 
     [Fact]

@@ -179,11 +179,11 @@ public sealed partial class DeliveryTests
 
         // The sender's history: five delivered, the refused one failed with the transport's reply, and a failure notice for it queued.
         // (The delivery log lines come before the attempts' records are durable: the history may lag them a little.)
-        var history = await QueueAsync(tx, txConfig, "history");
+        var history = await QueueDrain.RunAsync(tx.Path, txConfig, "history");
         for (var waited = Stopwatch.StartNew(); Regex.Count(history, @" (delivered|failed)\b") < 6 && waited.Elapsed < TimeSpan.FromSeconds(10);)
         {
             await Task.Delay(100);
-            history = await QueueAsync(tx, txConfig, "history");
+            history = await QueueDrain.RunAsync(tx.Path, txConfig, "history");
         }
 
         Assert.Equal(5, Regex.Count(history, @"user@example\.test delivered"));
@@ -204,13 +204,6 @@ public sealed partial class DeliveryTests
         Assert.Matches(@"(?m)^tern_delivery_connections_opened_total [5-9]", metrics);
         Assert.Contains("tern_delivery_duration_seconds_bucket{result=\"delivered\",transport=\"submissions\",tls=\"opportunistic\",le=", metrics, StringComparison.Ordinal);
         await Promtool.AssertValidAsync(metrics);
-    }
-
-    private static async Task<string> QueueAsync(TempDir dir, string config, params string[] args)
-    {
-        var (code, stdout, stderr) = await TernProcess.RunAsync(dir.Path, ["queue", .. args, "--config", config]);
-        Assert.True(code == 0, $"tern queue {string.Join(' ', args)}: exit {code}\n{stdout}{stderr}");
-        return stdout;
     }
 
     /// <summary>knot on a free loopback port, authoritative for example.test, whose MX is 127.0.0.1.</summary>

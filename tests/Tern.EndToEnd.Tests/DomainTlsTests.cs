@@ -82,7 +82,7 @@ public sealed partial class DomainTlsTests
             Assert.Matches(notRequired, await QueueDrain.MatchingAsync(dir.Path, config, notRequired, "show", id));
         }
 
-        var table = await Queue(dir, config, "domains");
+        var table = await QueueDrain.RunAsync(dir.Path, config, "domains");
         Assert.Matches(@"(?m)^DOMAIN\s+LAST-DELIVERY\s+AGO\s+STARTTLS\s+VERIFIED\s+REQUIRETLS\s+AUTO$", table);
         Assert.Matches(@"(?m)^plain\.example\s+2026-03-01T12:05:00Z\s+\S+\s+yes\s+no\s+no\s+no$", table);
         Assert.Matches(@"(?m)^secure\.example\s+2026-03-01T12:00:00Z\s+\S+\s+yes\s+yes\s+yes\s+yes$", table);
@@ -131,7 +131,7 @@ public sealed partial class DomainTlsTests
         await using var tern = TernProcess.Start(dir.Path, "serve", "-c", config);
         await tern.ListenerAsync("relay");
         await tern.WaitForLogAsync(new Regex($"m=\"domain TLS history unreadable, starting empty\" c=delivery file={Regex.Escape(history)} error="));
-        Assert.Equal("0 of 0 domains\n", await Queue(dir, config, "domains"));
+        Assert.Equal("0 of 0 domains\n", await QueueDrain.RunAsync(dir.Path, config, "domains"));
         tern.Signal(TernProcess.SIGTERM);
         Assert.Equal(0, await tern.WaitForExitAsync(TimeSpan.FromSeconds(10)));
     }
@@ -157,13 +157,6 @@ public sealed partial class DomainTlsTests
         message.Body = new TextPart("plain") { Text = "queued, not delivered" };
         await client.SendAsync(message);
         await client.DisconnectAsync(true);
-    }
-
-    private static async Task<string> Queue(TempDir dir, string config, params string[] args)
-    {
-        var (code, stdout, stderr) = await TernProcess.RunAsync(dir.Path, ["queue", .. args, "--config", config]);
-        Assert.True(code == 0, $"tern queue {string.Join(' ', args)}: exit {code}\n{stdout}{stderr}");
-        return stdout;
     }
 
     [GeneratedRegex("m=\"message accepted\" c=smtp cid=\\S+ id=(\\S+)")]

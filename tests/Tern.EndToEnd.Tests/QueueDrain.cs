@@ -3,12 +3,20 @@ using System.Text.RegularExpressions;
 namespace Tern.EndToEnd.Tests;
 
 /// <summary>
-/// Waits on a running server's queue through <c>tern queue</c> (its control socket). What a delivery
+/// Runs <c>tern queue</c> against a running server (its control socket), once or until the output matches. What a delivery
 /// log line, a sink or another message shows may be a moment ahead of the queue: an attempt is logged
 /// before it is recorded, and a notice is committed after the attempt that queued it.
 /// </summary>
 internal static class QueueDrain
 {
+    /// <summary>Runs <c>tern queue ARGS</c> once and returns its output; any exit but 0 fails the test, with the output.</summary>
+    public static async Task<string> RunAsync(string dir, string config, params string[] args)
+    {
+        var (code, stdout, stderr) = await TernProcess.RunAsync(dir, ["queue", .. args, "--config", config]);
+        Assert.True(code == 0, $"tern queue {string.Join(' ', args)}: exit {code}\n{stdout}{stderr}");
+        return stdout;
+    }
+
     /// <summary>Polls <c>tern queue list</c> until it shows no message at all (none queued, deferred or held); the last listing either way.</summary>
     public static async Task<(bool Empty, string Last)> WaitForEmptyAsync(TempDir dir, string config, TimeSpan timeout)
     {

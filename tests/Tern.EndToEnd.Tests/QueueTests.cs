@@ -72,7 +72,7 @@ public sealed partial class QueueTests
         Assert.Matches($@"(?m)^{three}\s+.*dave@example.org pending$", list);
         Assert.EndsWith("3 of 3 messages\n", list, StringComparison.Ordinal);
 
-        var show = await Queue(dir, config, "show", two);
+        var show = await QueueDrain.RunAsync(dir.Path, config, "show", two);
         Assert.Matches($@"(?m)^id:\s+{two}$", show);
         Assert.Matches(@"(?m)^sender:\s+alice@example.org$", show);
         Assert.Matches(@"(?m)^client:\s+127.0.0.1 on listener relay, no TLS$", show);
@@ -81,18 +81,18 @@ public sealed partial class QueueTests
         Assert.Matches(@"(?m)^Received: from \S+ \(", show);
         Assert.Matches(@"(?m)^Subject: queue test two$", show);
 
-        Assert.Equal("1 message held\n", await Queue(dir, config, "hold", two));
-        var held = await Queue(dir, config, "list", "--held");
+        Assert.Equal("1 message held\n", await QueueDrain.RunAsync(dir.Path, config, "hold", two));
+        var held = await QueueDrain.RunAsync(dir.Path, config, "list", "--held");
         Assert.Matches($@"(?m)^{two}\s+.*\sheld\s+alice@example.org", held);
         Assert.EndsWith("1 of 1 message\n", held, StringComparison.Ordinal);
-        Assert.Equal("1 message released\n", await Queue(dir, config, "release", two));
-        Assert.Equal("0 of 0 messages\n", await Queue(dir, config, "list", "--held"));
+        Assert.Equal("1 message released\n", await QueueDrain.RunAsync(dir.Path, config, "release", two));
+        Assert.Equal("0 of 0 messages\n", await QueueDrain.RunAsync(dir.Path, config, "list", "--held"));
 
-        Assert.Equal("1 message dropped\n", await Queue(dir, config, "drop", three));
-        list = await Queue(dir, config, "list");
+        Assert.Equal("1 message dropped\n", await QueueDrain.RunAsync(dir.Path, config, "drop", three));
+        list = await QueueDrain.RunAsync(dir.Path, config, "list");
         Assert.DoesNotContain(three, list, StringComparison.Ordinal);
         Assert.EndsWith("2 of 2 messages\n", list, StringComparison.Ordinal);
-        Assert.Matches($@"(?m)^{three}\s+.*dave@example.org dropped$", await Queue(dir, config, "history"));
+        Assert.Matches($@"(?m)^{three}\s+.*dave@example.org dropped$", await QueueDrain.RunAsync(dir.Path, config, "history"));
 
         var refused = await TernProcess.RunAsync(dir.Path, "queue", "drop", "--config", config);
         Assert.Equal(2, refused.Code);
@@ -106,13 +106,6 @@ public sealed partial class QueueTests
         var stopped = await TernProcess.RunAsync(dir.Path, "queue", "list", "--config", config);
         Assert.Equal(69, stopped.Code);
         Assert.Equal($"tern is not running (no control socket at {socket})\n", stopped.Stderr);
-    }
-
-    private static async Task<string> Queue(TempDir dir, string config, params string[] args)
-    {
-        var (code, stdout, stderr) = await TernProcess.RunAsync(dir.Path, ["queue", .. args, "--config", config]);
-        Assert.True(code == 0, $"tern queue {string.Join(' ', args)}: exit {code}\n{stdout}{stderr}");
-        return stdout;
     }
 
     [GeneratedRegex("m=\"message accepted\" c=smtp cid=\\S+ id=(\\S+)")]

@@ -48,7 +48,7 @@ public sealed class RequireTlsTests(RequireTlsFixture world) : IClassFixture<Req
 
         // Queued (the receiver does not deliver) with REQUIRETLS on the envelope and in its Received field.
         var id = await AcceptedIdAsync(world.Receiver, from);
-        var show = await QueueAsync(world.ReceiverDir, world.ReceiverConfig, "show", id);
+        var show = await QueueDrain.RunAsync(world.ReceiverDir, world.ReceiverConfig, "show", id);
         Assert.Matches(@"(?m)^requiretls:\s+required \(policy default; REQUIRETLS on the envelope\)$", show);
         Assert.Matches(@"(?m)^flags:\s+(\S+ )*REQUIRETLS( \S+)*$", show);
         Assert.Matches(@"(?m)^client:\s+\S+ on listener mx, TLS$", show);
@@ -75,13 +75,13 @@ public sealed class RequireTlsTests(RequireTlsFixture world) : IClassFixture<Req
 
         // The receiver took it with REQUIRETLS: on the envelope, and "(requiretls)" in the Received field it added.
         var received = await AcceptedIdAsync(world.Receiver, from);
-        var show = await QueueAsync(world.ReceiverDir, world.ReceiverConfig, "show", received);
+        var show = await QueueDrain.RunAsync(world.ReceiverDir, world.ReceiverConfig, "show", received);
         Assert.Matches(@"(?m)^flags:\s+(\S+ )*REQUIRETLS( \S+)*$", show);
         Assert.Matches(@"(?m)^client:\s+\S+ on listener mx, TLS$", show);
         Assert.Matches(@"Received: from out\.sender\.test \(\[127\.0\.0\.\d+\]\)\s+by mx\.secure\.test \(Tern\) with ESMTPS\s+\(requiretls\)", show);
 
         // The sender remembers the domain as one that takes REQUIRETLS (STARTTLS, verified, REQUIRETLS, auto).
-        Assert.Matches(@"(?m)^secure\.test\s+\S+\s+\S+\s+yes\s+yes\s+yes\s+yes$", await QueueAsync(world.SenderDir, world.SenderConfig, "domains"));
+        Assert.Matches(@"(?m)^secure\.test\s+\S+\s+\S+\s+yes\s+yes\s+yes\s+yes$", await QueueDrain.RunAsync(world.SenderDir, world.SenderConfig, "domains"));
     }
 
     [Fact]
@@ -104,7 +104,7 @@ public sealed class RequireTlsTests(RequireTlsFixture world) : IClassFixture<Req
         // The failure notice travels with REQUIRETLS itself (RFC 8689 section 4.4): to the MX of the sender's
         // domain, the receiver, under DANE; it arrives there from the null reverse path with REQUIRETLS.
         var noticeId = await NoticeOnReceiverAsync(from);
-        var show = await QueueAsync(world.ReceiverDir, world.ReceiverConfig, "show", noticeId);
+        var show = await QueueDrain.RunAsync(world.ReceiverDir, world.ReceiverConfig, "show", noticeId);
         Assert.Matches(@"(?m)^flags:\s+(\S+ )*REQUIRETLS( \S+)*$", show);
         Assert.Matches(@"(?m)^client:\s+\S+ on listener mx, TLS$", show);
         Assert.Matches(@"Received: from out\.sender\.test \(\[127\.0\.0\.\d+\]\)\s+by mx\.secure\.test \(Tern\) with ESMTPS\s+\(requiretls\)", show);
@@ -148,7 +148,7 @@ public sealed class RequireTlsTests(RequireTlsFixture world) : IClassFixture<Req
         Has(delivered, $"host={RequireTlsFixture.MismatchHost}");
         Has(delivered, "result=delivered");
         // (over TLS still, only unverified: the header relaxes the policy, it does not turn TLS off).
-        var received = await QueueAsync(world.ReceiverDir, world.ReceiverConfig, "show", await AcceptedIdAsync(world.Receiver, relaxed));
+        var received = await QueueDrain.RunAsync(world.ReceiverDir, world.ReceiverConfig, "show", await AcceptedIdAsync(world.Receiver, relaxed));
         Assert.Matches(@"(?m)^client:\s+\S+ on listener mx, TLS$", received);
         Assert.Matches(@"(?m)^TLS-Required: No$", received);
 
@@ -205,7 +205,7 @@ public sealed class RequireTlsTests(RequireTlsFixture world) : IClassFixture<Req
         var deadline = Stopwatch.StartNew();
         while (true)
         {
-            var list = await QueueAsync(world.ReceiverDir, world.ReceiverConfig, "list", "--sender", "<>");
+            var list = await QueueDrain.RunAsync(world.ReceiverDir, world.ReceiverConfig, "list", "--sender", "<>");
             var line = list.Split('\n').FirstOrDefault(l => l.EndsWith($" {recipient} pending", StringComparison.Ordinal));
             if (line is not null)
             {
@@ -254,17 +254,6 @@ public sealed class RequireTlsTests(RequireTlsFixture world) : IClassFixture<Req
         Assert.True(process.ExitCode == 0, $"tern queue cat {id}: exit {process.ExitCode}\n{await error}");
         Assert.Empty(await error);
         return output.ToArray();
-    }
-
-    /// <summary>
-    /// The queue history once it matches <paramref name="pattern"/> (or after 10 s): the delivery log line
-    /// is written before the attempt's record is durable, so the history may lag it a little.
-    /// </summary>
-    private static async Task<string> QueueAsync(string dir, string config, params string[] args)
-    {
-        var (code, stdout, stderr) = await TernProcess.RunAsync(dir, ["queue", .. args, "--config", config]);
-        Assert.True(code == 0, $"tern queue {string.Join(' ', args)}: exit {code}\n{stdout}{stderr}");
-        return stdout;
     }
 
     /// <summary>A hand-driven SMTP client: exact commands (MAIL ... REQUIRETLS over plaintext, which MailKit never sends) and the server's replies as they are.</summary>

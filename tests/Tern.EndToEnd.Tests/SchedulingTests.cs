@@ -116,13 +116,6 @@ public sealed partial class SchedulingTests
         await client.DisconnectAsync(true);
     }
 
-    private static async Task<string> QueueAsync(TempDir dir, string config, params string[] args)
-    {
-        var (code, stdout, stderr) = await TernProcess.RunAsync(dir.Path, ["queue", .. args, "--config", config]);
-        Assert.True(code == 0, $"tern queue {string.Join(' ', args)}: exit {code}\n{stdout}{stderr}");
-        return stdout;
-    }
-
     [Fact]
     public async Task Everything_smtp_source_sends_arrives_at_the_sink()
     {
@@ -198,7 +191,7 @@ public sealed partial class SchedulingTests
         Assert.Contains(sinkReply, report.OfType<TextPart>().First().Text, StringComparison.Ordinal);
 
         // The refused message retired as failed.
-        Assert.Matches(@"(?m)alice@sender\.test\s+.*bob@fast\.test failed", await QueueAsync(dir, config, "history"));
+        Assert.Matches(@"(?m)alice@sender\.test\s+.*bob@fast\.test failed", await QueueDrain.RunAsync(dir.Path, config, "history"));
     }
 
     [Fact]

@@ -245,6 +245,9 @@ public sealed class SchedulerTests
         await SchedulerFixture.Eventually(() => ids.All(id => f.Entry(id).State == MessageState.Retired), "all are delivered");
         Assert.Equal(20, f.Deliverer.Calls.Count);
         Assert.Equal(20, f.Deliverer.Calls.Select(c => c.Message.Recipients[0].Address).Distinct().Count());
+
+        // Each of the fifteen was taken back once and joined the queue then: none was turned away twice.
+        Assert.Equal(15, Parked());
     }
 
     [Fact]

@@ -162,10 +162,9 @@ public sealed partial class DeliveryTests
 
         Assert.Contains(lines, l => l.Contains("transport=refuse", StringComparison.Ordinal) && l.Contains("result=failed", StringComparison.Ordinal) && l.Contains("550 5.7.1 refused by policy", StringComparison.Ordinal));
 
-        // The receiver has the five delivered messages, one per sender domain (its index may take the last
-        // of them in a moment after the sender logged the delivery).
-        var all = string.Concat(kinds[..5].Select(kind => $@"(?=[\s\S]*\salice@{kind}\.test\s+1\s+user@example\.test pending$)"));
-        var list = await QueueDrain.MatchingAsync(rx.Path, rxConfig, all, "list");
+        // The receiver has the five delivered messages, one per sender domain: each was durable there before
+        // its 250, and its listing waits for the index to take them in.
+        var list = await QueueDrain.RunAsync(rx.Path, rxConfig, "list");
         foreach (var kind in kinds[..5])
         {
             Assert.Matches($@"(?m)\salice@{kind}\.test\s+1\s+user@example\.test pending$", list);

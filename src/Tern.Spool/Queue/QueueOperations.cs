@@ -12,7 +12,8 @@ internal sealed class QueueOperations(Spool spool) : IQueueOperations
 
     /// <summary>
     /// Not while the log is failing: the applier then waits for the reopened log, and a listing of what is
-    /// indexed is what the operator needs meanwhile (nothing was answered 250 since the failure).
+    /// indexed is what the operator needs meanwhile (nothing is answered 250 until the log is reopened, and
+    /// what the last good commit held but the applier had not taken in yet shows again after the reopen).
     /// </summary>
     public ValueTask CaughtUpAsync(CancellationToken cancel = default) => spool.Failing ? ValueTask.CompletedTask : spool.CaughtUpAsync(cancel);
 

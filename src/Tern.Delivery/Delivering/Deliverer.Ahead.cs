@@ -50,7 +50,7 @@ public sealed partial class Deliverer
         && a.Limits == b.Limits
         && a.Message.RequireTls == b.Message.RequireTls
         && DomainOf(a.Message.Sender).Equals(DomainOf(b.Message.Sender), StringComparison.OrdinalIgnoreCase)
-        && TlsRequiredHeader.SaysNo(a.Message.Content.Span) == TlsRequiredHeader.SaysNo(b.Message.Content.Span);
+        && a.TlsRequiredSaysNo == b.TlsRequiredSaysNo;
 
     private static ReadOnlySpan<char> DomainOf(string address) => address.LastIndexOf('@') is var at and >= 0 ? address.AsSpan(at + 1) : [];
 

@@ -196,7 +196,7 @@ public sealed partial class Deliverer : IBatchDeliverer, IAsyncDisposable
         }
 
         // "TLS-Required: No" (RFC 8689 section 5): the sender prefers delivery to TLS policy; never with REQUIRETLS.
-        var relaxed = !batch.Message.RequireTls && TlsRequiredHeader.SaysNo(batch.Message.Content.Span);
+        var relaxed = !batch.Message.RequireTls && batch.TlsRequiredSaysNo;
 
         // MTA-STS (RFC 8461) of the recipient domain: looked up once per batch (cached), applied per MX host.
         var sts = _mtaSts is null ? default : await _mtaSts.GetAsync(batch.RecipientDomain, cancel).ConfigureAwait(false);

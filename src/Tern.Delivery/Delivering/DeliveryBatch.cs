@@ -16,7 +16,17 @@ public sealed record DeliveryBatch
     public required string RecipientDomain { get; init; }
 
     /// <summary>The envelope (these recipients only) and the content.</summary>
-    public required SmtpMessage Message { get; init; }
+    public required SmtpMessage Message
+    {
+        get => _message;
+        init
+        {
+            _message = value;
+            _tlsRequiredNo = 0;
+        }
+    }
+
+    private readonly SmtpMessage _message = null!;
 
     /// <summary>The authenticated account that submitted the message (account routes); null for relayed mail.</summary>
     public string? Account { get; init; }
@@ -38,6 +48,28 @@ public sealed record DeliveryBatch
     /// closed when that delivery ends.
     /// </summary>
     public DeliveryBatch? Next { get; init; }
+
+    /// <summary>0: not looked at yet; 1: no "TLS-Required: No"; 2: says "No". A copy made with <c>with</c> keeps it unless it sets another message.</summary>
+    private int _tlsRequiredNo;
+
+    /// <summary>
+    /// <see cref="TlsRequiredHeader.SaysNo"/> of the content, scanned once: the delivery and the check whether the
+    /// next batch may go ahead each ask, up to three times per message.
+    /// </summary>
+    internal bool TlsRequiredSaysNo
+    {
+        get
+        {
+            var known = Volatile.Read(ref _tlsRequiredNo);
+            if (known == 0)
+            {
+                known = TlsRequiredHeader.SaysNo(Message.Content.Span) ? 2 : 1;
+                Volatile.Write(ref _tlsRequiredNo, known);
+            }
+
+            return known == 2;
+        }
+    }
 }
 
 /// <summary>Per-destination limits the deliverer applies to the connections it opens and reuses.</summary>

@@ -1,4 +1,5 @@
 using System.Text;
+using Tern.Smtp.Client;
 
 namespace Tern.Delivery.Tests.Delivering;
 
@@ -28,4 +29,22 @@ public sealed class TlsRequiredHeaderTests
     [InlineData("")]
     public void Without_a_TLS_Required_No_field_in_the_header_section_nothing_is_relaxed(string message) =>
         Assert.False(TlsRequiredHeader.SaysNo(Encoding.ASCII.GetBytes(message)));
+
+    [Fact]
+    public void A_batch_answers_for_its_own_message_and_a_copy_with_another_message_for_that_one()
+    {
+        static SmtpMessage Message(string content) => new()
+        {
+            Sender = "alice@example.org",
+            Recipients = [new SmtpRecipient("bob@example.net")],
+            Content = Encoding.ASCII.GetBytes(content),
+        };
+
+        var relaxed = new DeliveryBatch { MessageId = "m1", RecipientDomain = "example.net", Message = Message("TLS-Required: No\r\n\r\nbody\r\n") };
+        Assert.True(relaxed.TlsRequiredSaysNo);
+        Assert.True((relaxed with { Attempts = 2 }).TlsRequiredSaysNo);       // the same message: the answer goes along
+        var plain = relaxed with { Message = Message("Subject: x\r\n\r\nbody\r\n") };
+        Assert.False(plain.TlsRequiredSaysNo);                                // another message: looked at again
+        Assert.True(relaxed.TlsRequiredSaysNo);
+    }
 }

@@ -146,6 +146,14 @@ internal ref struct RecordWriter(byte[] buffer)
         Bytes(v);
     }
 
+    /// <summary>A string as <see cref="Str(ReadOnlySpan{byte})"/> writes its UTF-8 bytes, encoded in place (no array per string).</summary>
+    public void Str(string v)
+    {
+        var length = System.Text.Encoding.UTF8.GetByteCount(v);
+        U16(checked((ushort)length));
+        System.Text.Encoding.UTF8.GetBytes(v, Reserve(length));
+    }
+
     /// <summary>Patches a u32 written earlier (e.g. a count known only later).</summary>
     public readonly void PatchU32(int offset, uint v) => BinaryPrimitives.WriteUInt32LittleEndian(_buffer.AsSpan(offset), v);
 

@@ -290,7 +290,7 @@ public sealed partial class Spool : IAsyncDisposable
         }
 
         SpoolEnvelope? envelope;
-        List<long> chunks;
+        List<long>? chunks;
         byte[] inline;
         var recent = ArrayPool<byte>.Shared.Rent(RecentRecords.MaxRecordBytes);
         try
@@ -312,7 +312,7 @@ public sealed partial class Spool : IAsyncDisposable
         }
 
         return envelope is not null
-            ? new StoredMessage(entry, envelope, chunks.Count == 0 ? inline : await ReadChunksAsync(id, chunks, entry.BodyLength, cancel))
+            ? new StoredMessage(entry, envelope, chunks is null ? inline : await ReadChunksAsync(id, chunks, entry.BodyLength, cancel))
             : null;
     }
 
@@ -937,15 +937,12 @@ public sealed partial class Spool : IAsyncDisposable
         }
     }
 
-    private static SpooledMessage Entry(MessageId id, ReadOnlySpan<byte> value)
-    {
-        var e = QueueEntryFormat.Read(id, value);
-        return new SpooledMessage(id, e.Address, e.Received, e.BodyLength, e.Recipients.Count);
-    }
+    private static SpooledMessage Entry(MessageId id, ReadOnlySpan<byte> value) => QueueEntryFormat.Summary(id, value);
 
-    private SpoolEnvelope? ParseMessage(SpooledMessage entry, ReadOnlySpan<byte> record, out List<long> chunks, out byte[] inline)
+    /// <summary>The envelope and the inline body of a message record; <paramref name="chunks"/> is null when the body is all inline (the usual case: no list then).</summary>
+    private SpoolEnvelope? ParseMessage(SpooledMessage entry, ReadOnlySpan<byte> record, out List<long>? chunks, out byte[] inline)
     {
-        chunks = [];
+        chunks = null;
         inline = [];
         if (!RecordFormat.TryReadHeader(record, out var kind, out var flags, out var id) || kind != RecordKind.Message || id != entry.Id)
         {
@@ -956,10 +953,14 @@ public sealed partial class Spool : IAsyncDisposable
         _ = reader.I64();
         var bodyLength = reader.U64();
         var inlineStored = reader.U32();
-        var count = reader.U32();
-        for (var i = 0; i < count; i++)
+        var count = (int)reader.U32();
+        if (count > 0)
         {
-            chunks.Add(reader.I64());
+            chunks = new List<long>(count);
+            for (var i = 0; i < count; i++)
+            {
+                chunks.Add(reader.I64());
+            }
         }
 
         var envelope = EnvelopeBuilder.Read(ref reader);

@@ -153,17 +153,17 @@ public sealed class EnvelopeBuilder
     internal static void Write(SpoolEnvelope e, ref RecordWriter w)
     {
         WriteFixed(ref w, e.SmtpUtf8, e.RequireTls, e.EightBit, e.Tls, e.BodyType, e.Ret);
-        w.Str(System.Text.Encoding.UTF8.GetBytes(e.Sender));
-        w.Str(System.Text.Encoding.UTF8.GetBytes(e.EnvelopeId));
-        w.Str(System.Text.Encoding.UTF8.GetBytes(e.AuthenticatedUser ?? string.Empty));
-        w.Str(System.Text.Encoding.UTF8.GetBytes(e.Client));
-        w.Str(System.Text.Encoding.UTF8.GetBytes(e.Listener));
+        w.Str(e.Sender);
+        w.Str(e.EnvelopeId);
+        w.Str(e.AuthenticatedUser ?? string.Empty);
+        w.Str(e.Client);
+        w.Str(e.Listener);
         w.U32((uint)e.Recipients.Count);
         foreach (var r in e.Recipients)
         {
-            w.Str(System.Text.Encoding.UTF8.GetBytes(r.Address));
+            w.Str(r.Address);
             w.U8((byte)r.Notify);
-            w.Str(System.Text.Encoding.UTF8.GetBytes(r.OriginalRecipient));
+            w.Str(r.OriginalRecipient);
         }
     }
 

@@ -482,8 +482,31 @@ public sealed class SchedulingTests : SpoolFixture
         Assert.True(QueueEntryFormat.Held(v1));
         Assert.Equal(MessageState.Queued, QueueEntryFormat.State(v1));
 
+        // The summary a read of the message uses steps over the strings and the envelope in both versions.
+        var expected = new SpooledMessage(entry.Id, entry.Address, entry.Received, entry.BodyLength, 1);
+        Assert.Equal(expected, QueueEntryFormat.Summary(entry.Id, v2));
+        Assert.Equal(expected, QueueEntryFormat.Summary(entry.Id, v1));
+
         v1[0] = 3;
         Assert.Throws<FormatException>(() => QueueEntryFormat.Read(entry.Id, v1));
+        Assert.Throws<FormatException>(() => QueueEntryFormat.Summary(entry.Id, v1));
+    }
+
+    [Fact]
+    public void An_entry_summary_counts_every_recipient_past_a_long_envelope()
+    {
+        var sample = SampleEntry();
+        var addresses = Enumerable.Range(0, 5).Select(i => $"r{i}-\u00e9t\u00e9@example.net").ToArray();
+        var entry = sample with
+        {
+            Transport = "relay:[192.0.2.1]:587",
+            Envelope = sample.Envelope with { Recipients = [.. addresses.Select(a => new SpoolRecipient(a, StoredNotify.Unspecified, "rfc822;" + a))], AuthenticatedUser = "user" },
+            Recipients = [.. addresses.Select(a => new RecipientState { Address = a, Status = RecipientStatus.Pending, LastReply = "451 \u00e0 plus tard" })],
+        };
+        var v2 = QueueEntryFormat.Encode(entry, out var buffer).ToArray();
+        System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+        Assert.Equal(new SpooledMessage(entry.Id, entry.Address, entry.Received, entry.BodyLength, 5), QueueEntryFormat.Summary(entry.Id, v2));
+        Assert.Throws<FormatException>(() => QueueEntryFormat.Summary(entry.Id, v2.AsSpan(0, v2.Length / 2)));
     }
 
     [Fact]

@@ -251,6 +251,74 @@ public sealed class SchedulerTests
     }
 
     [Fact]
+    public async Task A_message_taken_back_joins_the_queue_even_when_new_mail_filled_it_meanwhile()
+    {
+        await using var f = new SchedulerFixture(o => o with
+        {
+            MaxQueuedPerDestination = 4,
+            Destinations = new DestinationPolicy { Default = new DestinationLimits { MaxConnections = 1, PipelineNext = false } },
+        });
+        f.Deliverer.SharedMx["a.example.net"] = "mx.shared.example";
+        f.Deliverer.SharedMx["b.example.net"] = "mx.shared.example";
+        const string Destination = "direct|mx.shared.example";
+        var deliveries = new SemaphoreSlim(0);
+        f.Deliverer.Answer = async b =>
+        {
+            await deliveries.WaitAsync();
+            return ScriptedDeliverer.All(b, SmtpOutcome.Delivered, 250, "2.0.0", "ok");
+        };
+        double Parked() => f.Metrics.Value("tern_scheduler_parked_total");
+        f.Start();
+
+        // One delivery under way, four waiting, two turned away (parked).
+        var ids = new List<Tern.Spool.MessageId> { await f.SubmitAsync("alice@example.org", "u0@a.example.net") };
+        await SchedulerFixture.Eventually(() => f.Deliverer.Calls.Count == 1, "the first delivery starts");
+        for (var i = 1; i < 7; i++)
+        {
+            ids.Add(await f.SubmitAsync("alice@example.org", $"u{i}@a.example.net"));
+            await SchedulerFixture.Eventually(() => f.Scheduler!.Queued(Destination) + Parked() == i, $"message {i} waits or is turned away");
+        }
+
+        Assert.Equal(2, Parked());
+
+        // Routing of a.example.net is held from here on: the two parked messages, once taken back, wait in their preparation.
+        var routing = new TaskCompletionSource();
+        var held = 0;
+        f.Deliverer.BeforeRoute = domain =>
+        {
+            if (domain != "a.example.net")
+            {
+                return Task.CompletedTask;
+            }
+
+            Interlocked.Increment(ref held);
+            return routing.Task;
+        };
+
+        // Two deliveries finish: two wait, half the limit, and a tick takes the parked two back.
+        deliveries.Release(2);
+        await SchedulerFixture.Eventually(() => f.Scheduler!.Queued(Destination) == 2 && f.Deliverer.Calls.Count == 3, "the queue drains to half");
+        f.Clock.Advance(f.Options.Resolution);
+        await SchedulerFixture.Eventually(() => Volatile.Read(ref held) >= 1, "a message taken back is being prepared");
+
+        // Meanwhile new mail to the same servers fills the queue again.
+        ids.Add(await f.SubmitAsync("alice@example.org", "u7@b.example.net"));
+        ids.Add(await f.SubmitAsync("alice@example.org", "u8@b.example.net"));
+        await SchedulerFixture.Eventually(() => f.Scheduler!.Queued(Destination) == 4, "the new mail fills the queue");
+
+        // The two taken back join the full queue: turned away again, they would wait for the next drain (and be read once more).
+        routing.SetResult();
+        await SchedulerFixture.Eventually(() => f.Scheduler!.Queued(Destination) == 6 || Parked() > 2, "the two taken back join the queue or are turned away");
+        Assert.Equal(2, Parked());
+        Assert.Equal(6, f.Scheduler!.Queued(Destination));
+
+        deliveries.Release(100);
+        await SchedulerFixture.Eventually(() => ids.All(id => f.Entry(id).State == MessageState.Retired), "all are delivered");
+        Assert.Equal(9, f.Deliverer.Calls.Count);
+        Assert.Equal(2, Parked());
+    }
+
+    [Fact]
     public async Task One_batch_at_a_time_starts_one_runner_each_whatever_the_connection_limit()
     {
         await using var f = new SchedulerFixture(o => o with { Destinations = new DestinationPolicy { Default = new DestinationLimits { MaxConnections = 20 } } });

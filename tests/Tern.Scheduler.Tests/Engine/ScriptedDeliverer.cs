@@ -31,15 +31,28 @@ internal sealed class ScriptedDeliverer : IBatchDeliverer
 
     public int CallsTo(string domain) => Calls.Count(c => c.RecipientDomain == domain);
 
-    public ValueTask<DeliveryDestination> DestinationAsync(RouteRequest request, CancellationToken cancel = default)
+    /// <summary>Awaited by each routing the scheduler asks for (with the recipient domain), before the answer: a test holds a preparation there.</summary>
+    public Func<string, Task>? BeforeRoute { get; set; }
+
+    public async ValueTask<DeliveryDestination> DestinationAsync(RouteRequest request, CancellationToken cancel = default)
     {
-        var mx = SharedMx.GetValueOrDefault(request.RecipientDomain) ?? "mx." + request.RecipientDomain;
-        return ValueTask.FromResult(new DeliveryDestination("direct|" + mx, "direct", [mx]));
+        if (BeforeRoute is { } before)
+        {
+            await before(request.RecipientDomain).WaitAsync(cancel);
+        }
+
+        return Route(request.RecipientDomain);
+    }
+
+    private DeliveryDestination Route(string domain)
+    {
+        var mx = SharedMx.GetValueOrDefault(domain) ?? "mx." + domain;
+        return new DeliveryDestination("direct|" + mx, "direct", [mx]);
     }
 
     public async Task<BatchResult> DeliverAsync(DeliveryBatch batch, CancellationToken cancel = default)
     {
-        var key = (await DestinationAsync(new RouteRequest(null, string.Empty, batch.RecipientDomain, 0), cancel)).Key;
+        var key = Route(batch.RecipientDomain).Key;
         var now = _inFlight.AddOrUpdate(key, 1, (_, n) => n + 1);
         _maxInFlight.AddOrUpdate(key, now, (_, n) => Math.Max(n, now));
         Calls.Enqueue(batch);

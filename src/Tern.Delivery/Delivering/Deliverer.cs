@@ -327,8 +327,7 @@ public sealed partial class Deliverer : IBatchDeliverer, IAsyncDisposable
             }
         }
 
-        last ??= Local(451, "4.4.4", $"{batch.RecipientDomain}: no host could be reached", SmtpFailureKind.ConnectionLost);
-        return Finish(batch, transport.Name, results, last, lastHost, lastRemote, lastSession) with { MtaSts = lastMtaSts };
+        return Finish(batch, transport.Name, results, last, lastHost, lastRemote, lastSession, batch.RecipientDomain) with { MtaSts = lastMtaSts };
     }
 
     /// <summary>
@@ -615,13 +614,24 @@ public sealed partial class Deliverer : IBatchDeliverer, IAsyncDisposable
 
     private static List<int> Open(SmtpRecipientResult?[] results) => [.. Enumerable.Range(0, results.Length).Where(i => results[i] is null)];
 
-    private static BatchResult Finish(DeliveryBatch batch, string transport, SmtpRecipientResult?[] results, SmtpFailure? last, string? host, IPEndPoint? remote, SmtpSessionInfo? session)
+    /// <summary>
+    /// The batch's result: each recipient's own, or for one no host answered, the last failure (else "no host
+    /// could be reached", naming <paramref name="domain"/> when given). That fallback is built only when a
+    /// recipient needs it: a delivered batch built it for nothing (a string and a reply per message).
+    /// </summary>
+    internal static BatchResult Finish(DeliveryBatch batch, string transport, SmtpRecipientResult?[] results, SmtpFailure? last, string? host, IPEndPoint? remote, SmtpSessionInfo? session, string? domain = null)
     {
-        var fallback = last ?? Local(451, "4.4.4", "no host could be reached", SmtpFailureKind.ConnectionLost);
         var all = new SmtpRecipientResult[results.Length];
         for (var i = 0; i < all.Length; i++)
         {
-            all[i] = results[i] ?? new SmtpRecipientResult(batch.Message.Recipients[i], fallback.Outcome, fallback.Stage, fallback.Reply, fallback.Kind);
+            if (results[i] is { } result)
+            {
+                all[i] = result;
+                continue;
+            }
+
+            var fallback = last ??= Local(451, "4.4.4", domain is null ? "no host could be reached" : $"{domain}: no host could be reached", SmtpFailureKind.ConnectionLost);
+            all[i] = new SmtpRecipientResult(batch.Message.Recipients[i], fallback.Outcome, fallback.Stage, fallback.Reply, fallback.Kind);
         }
 
         return new BatchResult(all, transport, host, remote, session);

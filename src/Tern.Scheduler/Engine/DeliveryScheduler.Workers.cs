@@ -350,7 +350,7 @@ public sealed partial class DeliveryScheduler
         var entry = work.Attempt.Entry;
         return new DeliveryBatch
         {
-            MessageId = entry.Id.ToString(),
+            MessageId = work.Attempt.IdText,
             RecipientDomain = work.Domain,
             Message = MessageFor(entry, work.Recipients, body),
             Account = entry.Envelope.AuthenticatedUser,
@@ -447,7 +447,7 @@ public sealed partial class DeliveryScheduler
         var reply = $"451 4.4.1 delivery to {d.Where.Key} temporarily suspended until {until.UtcDateTime:HH:mm:ss}Z after repeated failures: {last}";
         foreach (var i in work.Recipients)
         {
-            Delivered(_log, work.Attempt.Entry.Id.ToString(), work.Attempt.Entry.Recipients[i].Address, d.Where.Transport, string.Empty, "deferred", reply);
+            Delivered(_log, work.Attempt.IdText, work.Attempt.Entry.Recipients[i].Address, d.Where.Transport, string.Empty, "deferred", reply);
         }
 
         return [.. work.Recipients.Select(i => new AttemptOutcome(i, RecipientStatus.Deferred, reply))];
@@ -473,7 +473,7 @@ public sealed partial class DeliveryScheduler
                 Relayed = status == RecipientStatus.Delivered && relayedWithoutDsn,
             });
             work.Attempt.FromServer[work.Recipients[j]] = r.Kind == SmtpFailureKind.Reply;
-            Delivered(_log, work.Attempt.Entry.Id.ToString(), r.Recipient.Address, result.Transport, result.Host ?? string.Empty, Result(status), outcomes[^1].Reply);
+            Delivered(_log, work.Attempt.IdText, r.Recipient.Address, result.Transport, result.Host ?? string.Empty, Result(status), outcomes[^1].Reply);
         }
 
         return outcomes;

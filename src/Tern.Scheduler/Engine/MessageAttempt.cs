@@ -18,6 +18,14 @@ internal sealed class MessageAttempt(QueueEntry entry, DateTimeOffset nextAttemp
 
     public QueueEntry Entry { get; } = entry;
 
+    /// <summary>
+    /// The message id as text, made once per attempt: the batch and every recipient's delivery log line
+    /// name it (a racing second formatting makes an equal string, so no lock).
+    /// </summary>
+    public string IdText => _idText ??= Entry.Id.ToString();
+
+    private string? _idText;
+
     /// <summary>The next attempt, made durable before this one started.</summary>
     public DateTimeOffset NextAttempt { get; } = nextAttempt;
 

@@ -194,7 +194,7 @@ public sealed partial class Spool : IAsyncDisposable
             {
                 if (QueueEntryFormat.State(value) == MessageState.Queued)
                 {
-                    list.Add(Entry(id, value));
+                    list.Add(QueueEntryFormat.Summary(id, value));
                 }
             });
             return [.. list.OrderBy(m => m.Id.High).ThenBy(m => m.Id.Low)];
@@ -929,15 +929,13 @@ public sealed partial class Spool : IAsyncDisposable
 
         try
         {
-            return Entry(id, value.AsSpan(0, n));
+            return QueueEntryFormat.Summary(id, value.AsSpan(0, n));
         }
         finally
         {
             ArrayPool<byte>.Shared.Return(value);
         }
     }
-
-    private static SpooledMessage Entry(MessageId id, ReadOnlySpan<byte> value) => QueueEntryFormat.Summary(id, value);
 
     /// <summary>The envelope and the inline body of a message record; <paramref name="chunks"/> is null when the body is all inline (the usual case: no list then).</summary>
     private SpoolEnvelope? ParseMessage(SpooledMessage entry, ReadOnlySpan<byte> record, out List<long>? chunks, out byte[] inline)

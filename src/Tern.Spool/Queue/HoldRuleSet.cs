@@ -28,9 +28,9 @@ internal sealed class HoldRuleSet
         foreach (var r in Rules)
         {
             w.I64(r.Id);
-            w.Str(Encoding.UTF8.GetBytes(r.SenderDomain));
-            w.Str(Encoding.UTF8.GetBytes(r.RecipientDomain));
-            w.Str(Encoding.UTF8.GetBytes(r.Account));
+            w.Str(r.SenderDomain);
+            w.Str(r.RecipientDomain);
+            w.Str(r.Account);
         }
     }
 

@@ -13,6 +13,7 @@ public sealed class ProcessMetrics
 {
     private readonly ICounter _cpu;
     private readonly ICounter _allocated;
+    private readonly ICounter _workItems;
     private readonly IGauge _resident;
     private readonly IGauge _virtual;
     private readonly IGauge _openFds;
@@ -24,6 +25,7 @@ public sealed class ProcessMetrics
     private readonly Lock _lock = new();
     private double _cpuSeconds;
     private long _allocatedBytes;
+    private long _workItemsDone;
 
     /// <param name="version">The informational version: "0.1.0+3f2a1b4" gives version 0.1.0 and revision 3f2a1b4.</param>
     public ProcessMetrics(IMetrics metrics, string version)
@@ -41,6 +43,7 @@ public sealed class ProcessMetrics
 
         _cpu = metrics.Counter("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.");
         _allocated = metrics.Counter("dotnet_gc_allocated_bytes_total", "Bytes allocated on the managed heap since the start (allocation per message: its rate over the message rate).");
+        _workItems = metrics.Counter("dotnet_threadpool_work_items_total", "Work items the thread pool has completed (thread hand-offs per message: its rate over the message rate).");
         _resident = metrics.Gauge("process_resident_memory_bytes", "Resident memory size in bytes.");
         _virtual = metrics.Gauge("process_virtual_memory_bytes", "Virtual memory size in bytes.");
         _openFds = metrics.Gauge("process_open_fds", "Number of open file descriptors.");
@@ -77,6 +80,13 @@ public sealed class ProcessMetrics
             {
                 _allocated.Inc(allocated - _allocatedBytes);
                 _allocatedBytes = allocated;
+            }
+
+            var workItems = ThreadPool.CompletedWorkItemCount;
+            if (workItems > _workItemsDone)
+            {
+                _workItems.Inc(workItems - _workItemsDone);
+                _workItemsDone = workItems;
             }
 
             for (var g = 0; g < _collections.Length; g++)

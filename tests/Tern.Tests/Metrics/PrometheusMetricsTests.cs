@@ -59,7 +59,7 @@ public sealed class PrometheusMetricsTests
         _ = new ProcessMetrics(metrics, "1.2.3");
         var text = await Scrape(metrics);
         Assert.Contains("tern_build_info{version=\"1.2.3\",revision=\"unknown\"} 1", text, StringComparison.Ordinal);
-        foreach (var name in (string[])["process_cpu_seconds_total", "process_resident_memory_bytes", "process_virtual_memory_bytes", "process_open_fds", "process_max_fds", "process_start_time_seconds", "dotnet_gc_heap_bytes", "dotnet_gc_allocated_bytes_total"])
+        foreach (var name in (string[])["process_cpu_seconds_total", "process_resident_memory_bytes", "process_virtual_memory_bytes", "process_open_fds", "process_max_fds", "process_start_time_seconds", "dotnet_gc_heap_bytes", "dotnet_gc_allocated_bytes_total", "dotnet_threadpool_work_items_total"])
         {
             var value = System.Text.RegularExpressions.Regex.Match(text, $"(?m)^{name} (\\S+)$");
             Assert.True(value.Success, name + " missing:\n" + text);

@@ -172,7 +172,12 @@ public sealed partial class Deliverer : IBatchDeliverer, IAsyncDisposable
         }
 
         var transport = route.Transport;
-        Routed(_log, batch.MessageId, batch.RecipientDomain, transport.Name, route.Location?.ToString() ?? route.Source.ToString());
+        if (_log.IsEnabled(LogLevel.Debug))
+        {
+            // Only then: the source's name is an enum's, formatted through reflection metadata.
+            Routed(_log, batch.MessageId, batch.RecipientDomain, transport.Name, route.Location?.ToString() ?? route.Source.ToString());
+        }
+
         var result = transport switch
         {
             FailTransport fail => AllFailed(batch, transport.Name, Local(fail.Code, fail.EnhancedCode, fail.Text, SmtpFailureKind.Policy)),

@@ -32,9 +32,10 @@ internal sealed class SessionPool : IAsyncDisposable
     /// A pooled session is found by transport, host and TLS setup: a session opened for other TLS needs is
     /// not reused. <paramref name="check"/> names the certificate check that admitted it ("dane", "pkix",
     /// "none"): a session PKIX-checked for one domain's MTA-STS policy never carries mail for a domain that
-    /// asks for DANE at the same host, nor the reverse.
+    /// asks for DANE at the same host, nor the reverse. The mode goes in as its number: an enum's name is
+    /// looked up through reflection metadata at each format, once per delivered batch here.
     /// </summary>
-    public static string Key(string transport, string host, int port, SmtpTlsMode mode, string check) => $"{transport}\n{host}\n{port}\n{mode}\n{check}";
+    public static string Key(string transport, string host, int port, SmtpTlsMode mode, string check) => $"{transport}\n{host}\n{port}\n{(byte)mode}\n{check}";
 
     public bool TryTake(string key, out SmtpClientSession session, out IPEndPoint? remote)
     {

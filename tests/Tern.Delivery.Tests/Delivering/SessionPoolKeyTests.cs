@@ -15,4 +15,12 @@ public sealed class SessionPoolKeyTests
         Assert.Equal(3, new HashSet<string> { dane, pkix, none }.Count);
         Assert.Equal(dane, SessionPool.Key("direct", "mx.example.net", 25, SmtpTlsMode.Required, "dane"));
     }
+
+    [Fact]
+    public void A_session_opened_for_one_tls_mode_is_never_pooled_for_another()
+    {
+        var keys = Enum.GetValues<SmtpTlsMode>().Select(mode => SessionPool.Key("direct", "mx.example.net", 25, mode, "none")).ToList();
+        Assert.True(keys.Count >= 3);
+        Assert.Equal(keys.Count, keys.Distinct().Count());
+    }
 }

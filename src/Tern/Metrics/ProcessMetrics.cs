@@ -21,7 +21,7 @@ public sealed class ProcessMetrics
     private readonly IGauge _heap;
     private readonly IGauge _threads;
     private readonly ICounter[] _collections;
-    private readonly int[] _collected;
+    private readonly long[] _collected;
     private readonly Lock _lock = new();
     private double _cpuSeconds;
     private long _allocatedBytes;
@@ -52,7 +52,7 @@ public sealed class ProcessMetrics
         _threads = metrics.Gauge("dotnet_threadpool_threads", "Thread-pool threads.");
         var collections = metrics.Counter("dotnet_gc_collections_total", "Garbage collections, by generation.", "generation");
         _collections = [.. Enumerable.Range(0, GC.MaxGeneration + 1).Select(g => collections.Labels(g.ToString(CultureInfo.InvariantCulture)))];
-        _collected = new int[_collections.Length];
+        _collected = new long[_collections.Length];
         using (var self = System.Diagnostics.Process.GetCurrentProcess())
         {
             metrics.Gauge("process_start_time_seconds", "Start time of the process since unix epoch in seconds.")
@@ -75,28 +75,11 @@ public sealed class ProcessMetrics
                 _cpuSeconds = cpu;
             }
 
-            var allocated = GC.GetTotalAllocatedBytes(precise: false);
-            if (allocated > _allocatedBytes)
-            {
-                _allocated.Inc(allocated - _allocatedBytes);
-                _allocatedBytes = allocated;
-            }
-
-            var workItems = ThreadPool.CompletedWorkItemCount;
-            if (workItems > _workItemsDone)
-            {
-                _workItems.Inc(workItems - _workItemsDone);
-                _workItemsDone = workItems;
-            }
-
+            Advance(_allocated, ref _allocatedBytes, GC.GetTotalAllocatedBytes(precise: false));
+            Advance(_workItems, ref _workItemsDone, ThreadPool.CompletedWorkItemCount);
             for (var g = 0; g < _collections.Length; g++)
             {
-                var n = GC.CollectionCount(g);
-                if (n > _collected[g])
-                {
-                    _collections[g].Inc(n - _collected[g]);
-                    _collected[g] = n;
-                }
+                Advance(_collections[g], ref _collected[g], GC.CollectionCount(g));
             }
         }
 
@@ -116,6 +99,16 @@ public sealed class ProcessMetrics
         if (MaxFds() is { } max)
         {
             _maxFds.Set(max);
+        }
+    }
+
+    /// <summary>A counter follows a runtime total read at scrape time: it adds what the total grew by since the last scrape.</summary>
+    private static void Advance(ICounter counter, ref long last, long now)
+    {
+        if (now > last)
+        {
+            counter.Inc(now - last);
+            last = now;
         }
     }
 

@@ -33,6 +33,15 @@ public sealed class DirectConnectorTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Connections_have_Nagle_off_so_the_end_of_a_large_message_is_not_held_back()
+    {
+        var result = await Connector().ConnectAsync("mx.test", [IPAddress.Loopback], _server.Port);
+        using var socket = result.Socket;
+        Assert.True(socket!.NoDelay);
+        Assert.Equal(1, (int)socket.GetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.NoDelay)!);
+    }
+
+    [Fact]
     public async Task Tries_addresses_in_order_and_reports_each_failure()
     {
         // The server listens on 127.0.0.1 only: 127.0.0.3 refuses, then 127.0.0.1 answers.

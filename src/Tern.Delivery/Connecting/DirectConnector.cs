@@ -32,7 +32,12 @@ public sealed class DirectConnector : IConnector
     /// <summary>A socket connected to <paramref name="remote"/>, bound first to the source address of its family when one is configured.</summary>
     internal static async Task<Socket> OpenAsync(IPEndPoint remote, ConnectorOptions options, CancellationToken deadline)
     {
-        var socket = new Socket(remote.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        // Nagle off, as on the server's sockets. The client writes a large message's content in
+        // several writes and then waits for the reply: with Nagle on, the last partial segment waits
+        // for the ACK of the data before it, and a receiver that delays its ACK (it has nothing to
+        // send until it has the final dot) stalls each such transaction up to its ACK timer. A
+        // pipelined group of commands is one write, so no small packets are added.
+        var socket = new Socket(remote.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         try
         {
             var source = remote.AddressFamily == AddressFamily.InterNetwork ? options.SourceIPv4 : options.SourceIPv6;

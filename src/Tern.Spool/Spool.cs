@@ -289,29 +289,33 @@ public sealed partial class Spool : IAsyncDisposable
             throw new IOException("the spool's log is failing (disk full or I/O error); it is reopened every few seconds");
         }
 
-        SpoolEnvelope? envelope;
-        List<long>? chunks;
-        byte[] inline;
+        SpoolEnvelope? envelope = null;
+        List<long>? chunks = null;
+        byte[] inline = [];
         var recent = ArrayPool<byte>.Shared.Rent(RecentRecords.MaxRecordBytes);
+        var hit = false;
         try
         {
             var n = _recent.TryCopy(instance.Generation, entry.Address, recent);
             if (n >= 0)
             {
+                hit = true;
                 envelope = ParseMessage(entry, recent.AsSpan(0, n), out chunks, out inline);
-            }
-            else
-            {
-                var (record, length) = await instance.Log.ReadAsync(entry.Address, MemoryPool<byte>.Shared, token: cancel);
-                using (record)
-                {
-                    envelope = ParseMessage(entry, RecordSpan(record, length), out chunks, out inline);
-                }
             }
         }
         finally
         {
+            // Back before a miss reads the log (which rents a buffer of its own), not held across that read.
             ArrayPool<byte>.Shared.Return(recent);
+        }
+
+        if (!hit)
+        {
+            var (record, length) = await instance.Log.ReadAsync(entry.Address, MemoryPool<byte>.Shared, token: cancel);
+            using (record)
+            {
+                envelope = ParseMessage(entry, RecordSpan(record, length), out chunks, out inline);
+            }
         }
 
         return envelope is not null

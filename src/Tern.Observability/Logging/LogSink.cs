@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Diagnostics;
 using System.Text;
 
 namespace Tern.Observability.Logging;
@@ -30,10 +31,11 @@ public sealed class LogSink : IDisposable
     private readonly Lock _writeLock = new();
     private byte[] _pending;
     private byte[] _spare;
-    // No spinning before blocking (spinCount 0): the writer waits most of the time, and a spinning
-    // wait (SemaphoreSlim's, or an event's default) cost ~5 % of the CPU of a one-session relay.
-    private readonly ManualResetEventSlim? _signal;
-    private readonly ManualResetEventSlim _stopping = new(false, spinCount: 0);
+    // The writer's wake-up: a POSIX semaphore (see WakeEvent), one futex call to wake the writer and
+    // none to sleep again. A ManualResetEventSlim (without spinning: a spinning wait cost ~5 % of the CPU
+    // of a one-session relay) sleeps and wakes through Monitor on Native AOT, several futex calls and
+    // context switches per use, and its timed wait for the gathering delay added as many again.
+    private readonly Tern.Platform.WakeEvent? _signal;
     private readonly Thread? _writer;
     private int _length;
     private bool _scheduled;
@@ -55,7 +57,7 @@ public sealed class LogSink : IDisposable
         _spare = delay > TimeSpan.Zero ? new byte[BufferSize] : [];
         if (delay > TimeSpan.Zero)
         {
-            _signal = new ManualResetEventSlim(false, spinCount: 0);
+            _signal = new Tern.Platform.WakeEvent();
             _writer = new Thread(WriterLoop) { IsBackground = true, Name = "log writer" };
             _writer.Start();
         }
@@ -153,11 +155,9 @@ public sealed class LogSink : IDisposable
 
         WritePending();
 
-        _stopping.Set();
+        // The writer sees the dispose within one nap of its gathering (MaxNap) and ends.
         _signal?.Set();
         _writer?.Join();
-        _signal?.Dispose();
-        _stopping.Dispose();
     }
 
     private void WriterLoop()
@@ -167,12 +167,13 @@ public sealed class LogSink : IDisposable
             _signal!.Wait();
 
             // Gather what else arrives meanwhile: one write for all of it.
-            _stopping.Wait(_delay);
+            Gather();
+
             bool disposed;
             lock (_lock)
             {
-                // Reset with _scheduled, under the lock: a line after this sets both again.
-                _signal.Reset();
+                // Under the lock: a line after this schedules the next write again (and sets the
+                // signal, which the next Wait then finds at once).
                 _scheduled = false;
                 disposed = _disposed;
             }
@@ -182,6 +183,26 @@ public sealed class LogSink : IDisposable
             {
                 return;
             }
+        }
+    }
+
+    /// <summary>Longest single sleep while gathering: a dispose waits at most this long for the writer.</summary>
+    private static readonly TimeSpan MaxNap = TimeSpan.FromMilliseconds(10);
+
+    /// <summary>Sleeps for the gathering delay, in naps of at most <see cref="MaxNap"/>, or until disposed.</summary>
+    private void Gather()
+    {
+        var end = Stopwatch.GetTimestamp() + (long)(_delay.TotalSeconds * Stopwatch.Frequency);
+        while (!Volatile.Read(ref _disposed))
+        {
+            var left = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), end);
+            if (left <= TimeSpan.Zero)
+            {
+                return;
+            }
+
+            // Whole milliseconds, at least one: Thread.Sleep(0) would only yield, and spin here.
+            Thread.Sleep(Math.Max(1, (int)Math.Ceiling(Math.Min(left.TotalMilliseconds, MaxNap.TotalMilliseconds))));
         }
     }
 

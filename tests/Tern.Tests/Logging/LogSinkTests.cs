@@ -52,6 +52,29 @@ public sealed class LogSinkTests
     }
 
     [Fact]
+    public async Task Each_later_burst_of_lines_reaches_the_stream_without_a_flush_too()
+    {
+        // The writer sleeps on an auto-reset signal between bursts: every burst after the first must
+        // wake it again, including one logged while it is writing the one before.
+        var output = new SharedStream();
+        using var sink = new LogSink(output, TimeSpan.FromMilliseconds(2));
+        var expected = new StringBuilder();
+        for (var burst = 0; burst < 20; burst++)
+        {
+            var line = new StringBuilder().Append("burst ").Append(burst).Append('\n');
+            sink.Write(line);
+            expected.Append(line);
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(5);
+            while (output.Text.Length < expected.Length && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(burst % 3);
+            }
+
+            Assert.Equal(expected.ToString(), output.Text);
+        }
+    }
+
+    [Fact]
     public void A_line_larger_than_the_buffer_is_written_whole_after_the_pending_ones()
     {
         var output = new SharedStream();

@@ -5,9 +5,10 @@ namespace Tern.Platform;
 /// <summary>
 /// An auto-reset event for one thread of our own that sleeps until there is work (the log device's
 /// writer and zeroer, the log sink's writer), on a POSIX semaphore: a set wakes the waiter with one
-/// futex call, and a set while nobody sleeps costs one interlocked exchange. ManualResetEventSlim sleeps and wakes through
-/// Monitor, which Native AOT on Unix builds on its managed wait subsystem with one lock for the whole
-/// process; on the log writer that meant ~3 futex calls and ~4 context switches per write (perf).
+/// futex call, and a set while nobody sleeps costs one interlocked exchange. ManualResetEventSlim
+/// sleeps and wakes through Monitor, which Native AOT on Unix builds on its managed wait subsystem
+/// with one lock for the whole process; on the log writer that meant ~3 futex calls and ~4 context
+/// switches per write (perf).
 /// Sets while the waiter runs collapse into one: the waiter drains its queue after each wake-up.
 /// One waiting thread at a time. The semaphore is freed by the finalizer, once no thread can use it.
 /// </summary>

@@ -59,5 +59,9 @@ internal static class Budgets
         // (the record itself goes into a pooled buffer). Measured, not budgeted.
         ["SpoolReadBenchmarks.ReadJustCommitted"] = null,
         ["SpoolReadBenchmarks.ReadFromLog"] = null,
+
+        // The body alone (what the delivery reads): the body array is the delivery's, so not zero either.
+        ["SpoolReadBenchmarks.BodyJustCommitted"] = null,
+        ["SpoolReadBenchmarks.BodyFromLog"] = null,
     };
 }

@@ -104,6 +104,10 @@ internal sealed partial class LogDevice
                 // Created first if FASTER has not yet (its first write into a segment comes here), then
                 // opened with O_DSYNC: durable writes without a second I/O per write for the inode's
                 // modification time, which O_SYNC adds (perf: ~12 % of the write's kernel time, ext4).
+                // Not none: ext4 without a journal still writes the inode's block with the first write
+                // after each tick of its coarse clock (~250 a second, a third of the commits when
+                // relaying); sync_file_range plus a flush-only fdatasync avoided it and relayed slower
+                // (bench/README.md, session 23).
                 var path = $"{FileName}.{segment}";
                 File.OpenHandle(path, FileMode.OpenOrCreate, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete).Dispose();
                 handle = Tern.Platform.Posix.OpenForDataSyncWrites(path);

@@ -278,9 +278,23 @@ public sealed partial class Spool : IAsyncDisposable
     /// <summary>Reads a message back (envelope and body).</summary>
     public async Task<StoredMessage?> ReadAsync(MessageId id, CancellationToken cancel = default)
     {
+        var (entry, envelope, body) = await ReadMessageAsync(id, withEnvelope: true, cancel).ConfigureAwait(false);
+        return body is null ? null : new StoredMessage(entry!, envelope!, body);
+    }
+
+    /// <summary>
+    /// Reads a message's body only, or null when the message is gone. For the delivery, which has the
+    /// envelope from the queue entry already: the record's copy of it is stepped over, not decoded (its
+    /// strings and lists were ~1 KB of garbage per delivered message).
+    /// </summary>
+    public async Task<byte[]?> ReadBodyAsync(MessageId id, CancellationToken cancel = default) =>
+        (await ReadMessageAsync(id, withEnvelope: false, cancel).ConfigureAwait(false)).Body;
+
+    private async Task<(SpooledMessage? Entry, SpoolEnvelope? Envelope, byte[]? Body)> ReadMessageAsync(MessageId id, bool withEnvelope, CancellationToken cancel)
+    {
         if (Find(id) is not { } entry)
         {
-            return null;
+            return default;
         }
 
         var instance = _current;
@@ -292,6 +306,7 @@ public sealed partial class Spool : IAsyncDisposable
         SpoolEnvelope? envelope = null;
         List<long>? chunks = null;
         byte[] inline = [];
+        var parsed = false;
         var recent = ArrayPool<byte>.Shared.Rent(RecentRecords.MaxRecordBytes);
         var hit = false;
         try
@@ -300,7 +315,7 @@ public sealed partial class Spool : IAsyncDisposable
             if (n >= 0)
             {
                 hit = true;
-                envelope = ParseMessage(entry, recent.AsSpan(0, n), out chunks, out inline);
+                parsed = ParseMessage(entry, recent.AsSpan(0, n), withEnvelope, out envelope, out chunks, out inline);
             }
         }
         finally
@@ -314,13 +329,13 @@ public sealed partial class Spool : IAsyncDisposable
             var (record, length) = await instance.Log.ReadAsync(entry.Address, MemoryPool<byte>.Shared, token: cancel);
             using (record)
             {
-                envelope = ParseMessage(entry, RecordSpan(record, length), out chunks, out inline);
+                parsed = ParseMessage(entry, RecordSpan(record, length), withEnvelope, out envelope, out chunks, out inline);
             }
         }
 
-        return envelope is not null
-            ? new StoredMessage(entry, envelope, chunks is null ? inline : await ReadChunksAsync(id, chunks, entry.BodyLength, cancel))
-            : null;
+        return parsed
+            ? (entry, envelope, chunks is null ? inline : await ReadChunksAsync(id, chunks, entry.BodyLength, cancel))
+            : default;
     }
 
     public async ValueTask DisposeAsync()
@@ -944,14 +959,19 @@ public sealed partial class Spool : IAsyncDisposable
         }
     }
 
-    /// <summary>The envelope and the inline body of a message record; <paramref name="chunks"/> is null when the body is all inline (the usual case: no list then).</summary>
-    private SpoolEnvelope? ParseMessage(SpooledMessage entry, ReadOnlySpan<byte> record, out List<long>? chunks, out byte[] inline)
+    /// <summary>
+    /// The envelope (when asked for; else stepped over and null) and the inline body of a message record;
+    /// false when the record is not this message's. <paramref name="chunks"/> is null when the body is all
+    /// inline (the usual case: no list then).
+    /// </summary>
+    private bool ParseMessage(SpooledMessage entry, ReadOnlySpan<byte> record, bool withEnvelope, out SpoolEnvelope? envelope, out List<long>? chunks, out byte[] inline)
     {
+        envelope = null;
         chunks = null;
         inline = [];
         if (!RecordFormat.TryReadHeader(record, out var kind, out var flags, out var id) || kind != RecordKind.Message || id != entry.Id)
         {
-            return null;
+            return false;
         }
 
         var reader = new RecordReader(record, RecordFormat.HeaderSize);
@@ -968,10 +988,18 @@ public sealed partial class Spool : IAsyncDisposable
             }
         }
 
-        var envelope = EnvelopeBuilder.Read(ref reader);
+        if (withEnvelope)
+        {
+            envelope = EnvelopeBuilder.Read(ref reader);
+        }
+        else
+        {
+            _ = EnvelopeBuilder.Skip(ref reader);
+        }
+
         var stored = reader.Take((int)inlineStored);
         inline = (flags & RecordFlags.Compressed) != 0 ? Decompress(stored, (int)bodyLength) : stored.ToArray();
-        return envelope;
+        return true;
     }
 
     private async Task<byte[]> ReadChunksAsync(MessageId id, List<long> chunks, long bodyLength, CancellationToken cancel)

@@ -101,12 +101,21 @@ public sealed class RecentRecordsTests : SpoolFixture
                 var fresh = await spool.ReadAsync(id);
                 Assert.Equal(body, Encoding.UTF8.GetString(fresh!.Body));
                 Assert.Equal($"r{i}@example.net", fresh.Envelope.Recipients[0].Address);
+
+                // The delivery's read (the envelope stepped over, not decoded) gives the same body.
+                Assert.Equal(body, Encoding.UTF8.GetString((await spool.ReadBodyAsync(id))!));
                 stored.Add((id, body));
             }
 
             // The early ones again (out of the recent window by now) from the same spool.
             var early = await spool.ReadAsync(stored[1].Id);
             Assert.Equal(stored[1].Body, Encoding.UTF8.GetString(early!.Body));
+            Assert.Equal(stored[1].Body, Encoding.UTF8.GetString((await spool.ReadBodyAsync(stored[1].Id))!));
+
+            // Not in the spool: neither read finds it.
+            var unknown = new MessageId(1, 2);
+            Assert.Null(await spool.ReadAsync(unknown));
+            Assert.Null(await spool.ReadBodyAsync(unknown));
         }
 
         // A new spool has nothing in memory: every record comes from the log, with the same content.
@@ -116,6 +125,7 @@ public sealed class RecentRecordsTests : SpoolFixture
             {
                 var again = await reopened.ReadAsync(id);
                 Assert.Equal(body, Encoding.UTF8.GetString(again!.Body));
+                Assert.Equal(body, Encoding.UTF8.GetString((await reopened.ReadBodyAsync(id))!));
             }
         }
     }

@@ -324,10 +324,10 @@ public sealed partial class DeliveryScheduler
 
         try
         {
-            var stored = await attempt.BodyAsync(_spool, _stop.Token).ConfigureAwait(false);
+            var body = await attempt.BodyAsync(_spool, _stop.Token).ConfigureAwait(false);
 
             // Dropped meanwhile: nothing to send; the record finds it gone.
-            return new ReadyBatch(work, stored is null ? null : BatchFor(d, work, stored.Body), null);
+            return new ReadyBatch(work, body is null ? null : BatchFor(d, work, body), null);
         }
         catch (OperationCanceledException) when (_stop.IsCancellationRequested)
         {

@@ -13,7 +13,7 @@ internal sealed class MessageAttempt(QueueEntry entry, DateTimeOffset nextAttemp
 {
     private readonly List<AttemptOutcome> _outcomes = [];
     private readonly object _bodyLock = new();
-    private Task<StoredMessage?>? _body;
+    private Task<byte[]?>? _body;
     private int _pending = batches;
 
     public QueueEntry Entry { get; } = entry;
@@ -47,11 +47,12 @@ internal sealed class MessageAttempt(QueueEntry entry, DateTimeOffset nextAttemp
     /// <summary>Per recipient: its result is a reply of the remote server (not a local decision); each batch writes its own indices.</summary>
     public bool[] FromServer { get; } = new bool[entry.Recipients.Count];
 
-    public Task<StoredMessage?> BodyAsync(Spool.Spool spool, CancellationToken cancel)
+    /// <summary>The message's body (null: the message is gone); the envelope is <see cref="Entry"/>'s.</summary>
+    public Task<byte[]?> BodyAsync(Spool.Spool spool, CancellationToken cancel)
     {
         lock (_bodyLock)
         {
-            return _body ??= spool.ReadAsync(Entry.Id, cancel);
+            return _body ??= spool.ReadBodyAsync(Entry.Id, cancel);
         }
     }
 

@@ -58,6 +58,35 @@ internal static partial class Posix
         }
     }
 
+    /// <summary>
+    /// A signal the process inherited as ignored (SIG_IGN: <c>nohup</c> does this to SIGHUP) goes back to
+    /// its default disposition, so that a handler registered next is installed: .NET's
+    /// PosixSignalRegistration leaves an inherited SIG_IGN in place, and SIGHUP then never reaches it (the
+    /// reload silently does nothing). Go's signal.Notify does the same for this reason. Returns whether it
+    /// was ignored. Call it before the registration: a signal arriving in between has its default effect.
+    /// </summary>
+    public static unsafe bool UnignoreSignal(int signal)
+    {
+        // glibc's struct sigaction on x86-64 and arm64 starts with the handler; 152 bytes, some to spare.
+        var old = stackalloc byte[256];
+        if (Sigaction(signal, null, old) != 0 || *(nint*)old != SigIgn)
+        {
+            return false;
+        }
+
+        _ = Signal(signal, SigDfl);
+        return true;
+    }
+
+    private const nint SigDfl = 0;
+    private const nint SigIgn = 1;
+
+    [LibraryImport("libc", EntryPoint = "sigaction", SetLastError = true)]
+    private static unsafe partial int Sigaction(int signal, void* action, void* old);
+
+    [LibraryImport("libc", EntryPoint = "signal", SetLastError = true)]
+    private static partial nint Signal(int signal, nint handler);
+
     [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int Open(string path, int flags);
 

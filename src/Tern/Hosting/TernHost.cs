@@ -51,6 +51,9 @@ public static partial class TernHost
         using var loggers = new LogfmtLoggerFactory(levels, new LogSink(Console.OpenStandardError()));
         var log = loggers.CreateLogger(LogComponents.Host);
 
+        // Under nohup SIGHUP arrives ignored, and the reload below would never run: taken back first (the
+        // process still survives a hang-up, which then reloads the configuration, as with Go's servers).
+        var hangupWasIgnored = Tern.Platform.Posix.UnignoreSignal(SigHup);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancel);
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx => OnStopSignal(ctx, stop, log, "SIGTERM"));
         using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, ctx => OnStopSignal(ctx, stop, log, "SIGINT"));
@@ -63,6 +66,10 @@ public static partial class TernHost
         });
 
         LogStarting(log, BuildInfo.Version, config.Source, config.Hostname, config.DataDirectory);
+        if (hangupWasIgnored)
+        {
+            LogHangupUnignored(log);
+        }
 
         DataDirectory data;
         try
@@ -368,6 +375,12 @@ public static partial class TernHost
             LogReloadFailed(log, configPath, e.Message);
         }
     }
+
+    /// <summary>SIGHUP's number on Linux.</summary>
+    private const int SigHup = 1;
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "SIGHUP was inherited as ignored (nohup): taken back, it reloads the log levels")]
+    private static partial void LogHangupUnignored(ILogger log);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "starting {version} {config} {hostname} {data_dir}")]
     private static partial void LogStarting(ILogger log, string version, string config, string hostname, string data_dir);

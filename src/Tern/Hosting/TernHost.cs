@@ -52,7 +52,8 @@ public static partial class TernHost
         var log = loggers.CreateLogger(LogComponents.Host);
 
         // Under nohup SIGHUP arrives ignored, and the reload below would never run: taken back first (the
-        // process still survives a hang-up, which then reloads the configuration, as with Go's servers).
+        // process still survives a hang-up, which then reloads the log levels and certificates, as Go's
+        // signal.Notify does it).
         var hangupWasIgnored = Tern.Platform.Posix.UnignoreSignal(SigHup);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancel);
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx => OnStopSignal(ctx, stop, log, "SIGTERM"));

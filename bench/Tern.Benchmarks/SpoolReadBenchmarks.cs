@@ -9,9 +9,9 @@ namespace Tern.Benchmarks;
 /// envelope stepped over): what each delivery attempt does once per message, since the delivery has
 /// the envelope from the queue entry. 4,096 committed 1 KiB (or 100 KiB, compressed above the
 /// threshold) messages in a real spool. <see cref="ReadJustCommitted"/> reads among the last 500
-/// committed, as a delivery right after acceptance does: small records are still in the spool's RecentRecords (the last ~1 MiB of
-/// log, copied into one pinned block). <see cref="ReadFromLog"/> reads among the first 1,000, which
-/// only the log has: FASTER's FasterLog.ReadAsync reads the record from the device (the page cache
+/// committed, as a delivery right after acceptance does: small records are still in the spool's
+/// RecentRecords (the last ~1 MiB of log, copied into one pinned block). <see cref="ReadFromLog"/>
+/// reads among the first 1,000, which only the log has: FASTER's FasterLog.ReadAsync reads the record from the device (the page cache
 /// here) into a buffer rented from the shared pool, most of the time.
 /// </summary>
 [MemoryDiagnoser]

@@ -11,8 +11,8 @@ namespace Tern.Benchmarks;
 /// threshold) messages in a real spool. <see cref="ReadJustCommitted"/> reads among the last 500
 /// committed, as a delivery right after acceptance does: small records are still in the spool's
 /// RecentRecords (the last ~1 MiB of log, copied into one pinned block). <see cref="ReadFromLog"/>
-/// reads among the first 1,000, which only the log has: FASTER's FasterLog.ReadAsync reads the record from the device (the page cache
-/// here) into a buffer rented from the shared pool, most of the time.
+/// reads among the first 1,000, which only the log has: FASTER's FasterLog.ReadAsync reads the record
+/// from the device (the page cache here) into a buffer rented from the shared pool, most of the time.
 /// </summary>
 [MemoryDiagnoser]
 public class SpoolReadBenchmarks

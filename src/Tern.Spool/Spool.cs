@@ -290,7 +290,9 @@ public sealed partial class Spool : IAsyncDisposable
     public async Task<byte[]?> ReadBodyAsync(MessageId id, CancellationToken cancel = default) =>
         (await ReadMessageAsync(id, withEnvelope: false, cancel).ConfigureAwait(false)).Body;
 
-    private async Task<(SpooledMessage? Entry, SpoolEnvelope? Envelope, byte[]? Body)> ReadMessageAsync(MessageId id, bool withEnvelope, CancellationToken cancel)
+    // A ValueTask: a read served from RecentRecords completes without awaiting, so the caller's task is the
+    // only one allocated.
+    private async ValueTask<(SpooledMessage? Entry, SpoolEnvelope? Envelope, byte[]? Body)> ReadMessageAsync(MessageId id, bool withEnvelope, CancellationToken cancel)
     {
         if (Find(id) is not { } entry)
         {

@@ -207,14 +207,20 @@ public sealed partial class BinaryTests
         var config = dir.File("tern.toml", ServeConfig);
         await using var tern = TernProcess.Start(dir.Path, "serve", "-c", config);
         await tern.ListenerAsync("relay");
-        await File.WriteAllTextAsync(config, (await File.ReadAllTextAsync(config)).Replace("level = \"debug\"", "level = \"warn\"", StringComparison.Ordinal));
-        tern.Signal(TernProcess.SIGHUP);
-        await tern.WaitForLogAsync(new Regex("m=\"configuration reloaded\" c=tern config=\\S+ level=warn"));
+        await ReloadAtWarnAsync(tern, config);
         tern.Signal(TernProcess.SIGINT);
         Assert.Equal(0, await tern.WaitForExitAsync(TimeSpan.FromSeconds(5)));
 
         // At warn, the info lines of the shutdown are no longer written.
         Assert.DoesNotContain("m=stopped", tern.Stderr, StringComparison.Ordinal);
+    }
+
+    /// <summary>The configuration's level set to warn, SIGHUP, and the reload's line (written before the quieter level applies).</summary>
+    private static async Task ReloadAtWarnAsync(TernProcess tern, string config)
+    {
+        await File.WriteAllTextAsync(config, (await File.ReadAllTextAsync(config)).Replace("level = \"debug\"", "level = \"warn\"", StringComparison.Ordinal));
+        tern.Signal(TernProcess.SIGHUP);
+        await tern.WaitForLogAsync(new Regex("m=\"configuration reloaded\" c=tern config=\\S+ level=warn"));
     }
 
     [Fact]
@@ -227,9 +233,7 @@ public sealed partial class BinaryTests
         await using var tern = TernProcess.StartProgram("nohup", dir.Path, TernProcess.Binary, "serve", "-c", config);
         await tern.WaitForLogAsync(new Regex("m=\"SIGHUP was inherited as ignored \\(nohup\\): taken back"));
         await tern.ListenerAsync("relay");
-        await File.WriteAllTextAsync(config, (await File.ReadAllTextAsync(config)).Replace("level = \"debug\"", "level = \"warn\"", StringComparison.Ordinal));
-        tern.Signal(TernProcess.SIGHUP);
-        await tern.WaitForLogAsync(new Regex("m=\"configuration reloaded\" c=tern config=\\S+ level=warn"));
+        await ReloadAtWarnAsync(tern, config);
         Assert.False(tern.HasExited);
         tern.Signal(TernProcess.SIGTERM);
         Assert.Equal(0, await tern.WaitForExitAsync(TimeSpan.FromSeconds(5)));
